@@ -1,0 +1,154 @@
+"""Benchmark: execute_code through the stdio server vs a raw AsyncKernelClient, on one kernel.
+
+Run by hand (`.venv/bin/python bench/bench_execute.py`); the figures go into the README. Measures,
+in one run and on the same kernel:
+- median and p95 of N tiny executions (`1+1`) through `ipython-mcp` over stdio, driven by the
+  official MCP client, against N raw `AsyncKernelClient` executions (reply + idle), and the ratio;
+- server start-up: spawn to the `initialize` reply;
+- a 10 MB output: wall time, size of the result the model gets, and the server's peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import secrets
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+from jupyter_client.asynchronous import AsyncKernelClient
+from jupyter_client.connect import write_connection_file
+from mcp import ClientSession
+from mcp.client.stdio import StdioServerParameters, stdio_client
+
+SCRIPT = shutil.which("ipython-mcp", path=os.path.dirname(sys.executable)) or "ipython-mcp"
+TEN_MB = "import sys\nfor i in range(10_000):\n    sys.stdout.write(f'{i:06d}' + 'x' * 1000 + '\\n')"
+
+
+def p95(values: list[float]) -> float:
+    return sorted(values)[int(len(values) * 0.95) - 1]
+
+
+async def raw_executions(path: Path, n: int) -> list[float]:
+    client = AsyncKernelClient()
+    client.load_connection_file(str(path))
+    client.start_channels()
+    await client.wait_for_ready(timeout=60)
+    times = []
+    try:
+        for _ in range(n):
+            start = time.perf_counter()
+            msg_id = client.execute("1+1")
+            idle = replied = False
+            while not idle:
+                msg = await client.get_iopub_msg(timeout=10)
+                if msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] == "status":
+                    idle = msg["content"]["execution_state"] == "idle"
+            while not replied:
+                replied = (await client.get_shell_msg(timeout=10))["parent_header"].get("msg_id") == msg_id
+            times.append(time.perf_counter() - start)
+    finally:
+        client.stop_channels()
+    return times
+
+
+def server_params(path: Path, runtime_dir: Path) -> StdioServerParameters:
+    env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(runtime_dir), "IPYTHON_MCP_CONNECTION": str(path)}
+    return StdioServerParameters(command=SCRIPT, args=[], env=env)
+
+
+def peak_rss(pid: int) -> int:
+    """VmHWM: the most memory the process ever had resident (Linux)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def server_process() -> psutil.Process:
+    children = [c for c in psutil.Process().children(recursive=True) if "ipython-mcp" in " ".join(c.cmdline())]
+    return children[-1]
+
+
+async def mcp_executions(path: Path, runtime_dir: Path, n: int) -> tuple[list[float], dict[str, float]]:
+    big: dict[str, float] = {}
+    async with stdio_client(server_params(path, runtime_dir)) as (read, write), ClientSession(read, write) as session:
+        await session.initialize()
+        await session.call_tool("connect_to_kernel", {})
+        for _ in range(5):
+            await session.call_tool("execute_code", {"code": "1+1"})
+        times = []
+        for _ in range(n):
+            start = time.perf_counter()
+            result = await session.call_tool("execute_code", {"code": "1+1"})
+            times.append(time.perf_counter() - start)
+            assert result.content[0].text == "2", result
+        proc = server_process()
+        rss_before = proc.memory_info().rss
+        start = time.perf_counter()
+        result = await session.call_tool("execute_code", {"code": TEN_MB, "timeout": 300})
+        big["seconds"] = time.perf_counter() - start
+        big["result_chars"] = sum(len(c.text) for c in result.content if c.type == "text")
+        big["rss_before_mb"] = rss_before / 2**20
+        big["rss_after_mb"] = proc.memory_info().rss / 2**20
+        big["rss_peak_mb"] = peak_rss(proc.pid) / 2**20
+    return times, big
+
+
+async def startup_times(path: Path, runtime_dir: Path, runs: int) -> list[float]:
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        async with stdio_client(server_params(path, runtime_dir)) as (read, write), ClientSession(read, write) as session:
+            await session.initialize()
+            times.append(time.perf_counter() - start)
+    return times
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-n", type=int, default=200, help="tiny executions per path (200)")
+    parser.add_argument("--startups", type=int, default=10, help="server start-ups to time (10)")
+    args = parser.parse_args()
+
+    runtime_dir = Path(tempfile.mkdtemp(prefix="ipython-mcp-bench-"))
+    path = runtime_dir / "kernel-bench.json"
+    write_connection_file(str(path), ip="127.0.0.1", key=secrets.token_hex(32).encode())
+    kernel = subprocess.Popen(
+        [sys.executable, "-m", "ipykernel_launcher", "-f", str(path)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        raw = await raw_executions(path, args.n)
+        via_mcp, big = await mcp_executions(path, runtime_dir, args.n)
+        raw_again = await raw_executions(path, args.n)  # the machine drifts: bracket the MCP run
+        startups = await startup_times(path, runtime_dir, args.startups)
+    finally:
+        kernel.kill()
+        kernel.wait()
+        shutil.rmtree(runtime_dir, ignore_errors=True)
+
+    raw_all = raw + raw_again
+    ms = 1000
+    print(f"# {time.strftime('%Y-%m-%d')}, {platform.python_implementation()} {platform.python_version()}, "
+          f"{os.cpu_count()} cores, {platform.machine()}")
+    print(f"raw AsyncKernelClient   median {statistics.median(raw_all) * ms:6.2f} ms   p95 {p95(raw_all) * ms:6.2f} ms  (n={len(raw_all)})")
+    print(f"execute_code via stdio  median {statistics.median(via_mcp) * ms:6.2f} ms   p95 {p95(via_mcp) * ms:6.2f} ms  (n={len(via_mcp)})")
+    print(f"ratio (median)          {statistics.median(via_mcp) / statistics.median(raw_all):.2f}   (p95 {p95(via_mcp) / p95(raw_all):.2f})")
+    print(f"server start-up to initialize reply: median {statistics.median(startups):.3f} s, "
+          f"min {min(startups):.3f} s  (n={len(startups)})")
+    print(f"10 MB output: {big['seconds']:.2f} s, result {big['result_chars']:,.0f} chars, "
+          f"server RSS {big['rss_before_mb']:.0f} -> {big['rss_after_mb']:.0f} MB (peak {big['rss_peak_mb']:.0f} MB)")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,48 @@
+"""The one exception tree of ipython-mcp; the MCP layer turns it into tool errors.
+
+    IPythonMCPError
+    ├── ConnectionFileError     a connection file is missing, unreadable, ambiguous or invalid
+    ├── NoSuchKernel            a tool named a kernel that is not connected (or none is)
+    ├── KernelUnreachable       nothing answers at the addresses of a connection file
+    ├── KeyMismatch             the kernel's heartbeat answers but it ignores our signed messages
+    ├── KernelStartError        a kernel we launched did not come up
+    ├── KernelDied              the connected kernel's process or heartbeat is gone
+    └── CannotRestart           restart_kernel cannot restart this kernel itself
+
+Every message is written for the model: what happened, then what to do next. An exception
+raised by the *user's code* is not one of these: it is output of the execution.
+"""
+
+from __future__ import annotations
+
+
+class IPythonMCPError(Exception):
+    """Base class: anticipated failures whose message is shown to the model as is."""
+
+
+class ConnectionFileError(IPythonMCPError, LookupError):
+    """Raised when a connection file cannot be found, read, chosen or parsed."""
+
+
+class NoSuchKernel(IPythonMCPError, LookupError):
+    """Raised when a tool names a kernel that is not connected, or no kernel is connected."""
+
+
+class KernelUnreachable(IPythonMCPError, ConnectionError):
+    """Raised when nothing answers at the addresses of a connection file."""
+
+
+class KeyMismatch(IPythonMCPError, ConnectionError):
+    """Raised when the heartbeat answers but requests signed with the file's key get no reply."""
+
+
+class KernelStartError(IPythonMCPError, RuntimeError):
+    """Raised when a kernel launched by start_kernel exits or does not answer in time."""
+
+
+class KernelDied(IPythonMCPError, RuntimeError):
+    """Raised when the connected kernel's process is gone or its heartbeat stopped."""
+
+
+class CannotRestart(IPythonMCPError, RuntimeError):
+    """Raised when restart_kernel cannot restart a kernel that another program manages."""

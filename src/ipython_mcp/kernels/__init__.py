@@ -1,0 +1,1 @@
+"""The session layer: connection files, kernel processes and the Jupyter protocol."""

@@ -1,0 +1,145 @@
+"""Connection files: reading, finding them as `jupyter console --existing` does, writing new ones."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import stat
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConnectionFileError
+
+_REQUIRED = ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port", "ip", "key")
+KERNEL_GLOB = "kernel-*.json"
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionFile:
+    """A parsed connection file. `info` holds the key: never put it in a result or a log."""
+
+    path: Path
+    info: dict[str, Any]
+
+    @property
+    def name(self) -> str:
+        """The short name tools use: the file name without `kernel-` and `.json`."""
+        return kernel_name_of(self.path)
+
+    @property
+    def ip(self) -> str:
+        return str(self.info["ip"])
+
+    @property
+    def transport(self) -> str:
+        return str(self.info.get("transport", "tcp"))
+
+    @property
+    def shell_port(self) -> int:
+        return int(self.info["shell_port"])
+
+    @property
+    def kernel_name(self) -> str:
+        return str(self.info.get("kernel_name") or "")
+
+    @property
+    def is_loopback(self) -> bool:
+        return self.ip in ("127.0.0.1", "localhost", "::1") or self.ip.startswith("127.")
+
+
+def kernel_name_of(path: Path | str) -> str:
+    stem = Path(path).stem
+    return stem.removeprefix("kernel-") or stem
+
+
+def read_connection_file(path: Path | str) -> ConnectionFile:
+    """Parse a connection file, with a message that says what is wrong with it."""
+    path = Path(path).expanduser().resolve()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConnectionFileError(f"Connection file {path} does not exist.") from None
+    except PermissionError:
+        raise ConnectionFileError(
+            f"Connection file {path} is not readable by this user; run the server as the user "
+            "who started the kernel."
+        ) from None
+    except OSError as exc:
+        raise ConnectionFileError(f"Connection file {path} cannot be read: {exc.strerror}.") from None
+    try:
+        info = json.loads(text)
+    except ValueError:
+        raise ConnectionFileError(
+            f"Connection file {path} is not valid JSON (empty or truncated?). Ask the user to "
+            "reconnect their IDE to a running kernel, or call start_kernel."
+        ) from None
+    if not isinstance(info, dict):
+        raise ConnectionFileError(f"Connection file {path} does not hold a JSON object.")
+    missing = [k for k in _REQUIRED if k not in info]
+    if missing:
+        raise ConnectionFileError(
+            f"Connection file {path} is missing {', '.join(missing)}; it is not a Jupyter kernel "
+            "connection file."
+        )
+    return ConnectionFile(path=path, info=info)
+
+
+def list_connection_files(runtime_dir: Path | str) -> list[Path]:
+    """The kernel connection files in the runtime dir, newest first."""
+    try:
+        paths = list(Path(runtime_dir).glob(KERNEL_GLOB))
+    except OSError:
+        return []
+    return sorted(paths, key=_mtime, reverse=True)
+
+
+def resolve_connection_file(spec: str, runtime_dir: Path | str) -> Path:
+    """A path, a file name in the runtime dir, or a unique part of one (`12345`, `a1b2`)."""
+    spec = spec.strip()
+    direct = Path(spec).expanduser()
+    for candidate in (direct, Path(runtime_dir) / spec):
+        if candidate.is_file():
+            return candidate.resolve()
+    if os.sep in spec:
+        raise ConnectionFileError(f"Connection file {spec} does not exist.")
+    matches = [p for p in list_connection_files(runtime_dir) if spec in p.name]
+    if len(matches) == 1:
+        return matches[0].resolve()
+    if not matches:
+        raise ConnectionFileError(
+            f"No connection file in {runtime_dir} matches {spec!r}. Call list_kernels to see "
+            "the kernels there, or pass the full path of the file."
+        )
+    names = ", ".join(kernel_name_of(p) for p in matches[:10])
+    raise ConnectionFileError(
+        f"{len(matches)} connection files match {spec!r}: {names}. Pass a longer part of the name."
+    )
+
+
+def new_connection_file(runtime_dir: Path | str, path: Path | str | None = None) -> ConnectionFile:
+    """Write a connection file for a new kernel: random key, free loopback ports, mode 0600."""
+    from jupyter_client.connect import write_connection_file
+
+    runtime_dir = Path(runtime_dir)
+    runtime_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    target = Path(path).expanduser().resolve() if path else runtime_dir / f"kernel-{uuid.uuid4()}.json"
+    if target.exists():
+        raise ConnectionFileError(
+            f"{target} already exists; pass a new path, or call connect_to_kernel to attach to it."
+        )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fname, _ = write_connection_file(
+        str(target), ip="127.0.0.1", key=secrets.token_hex(32).encode(), kernel_name="python3"
+    )
+    os.chmod(fname, stat.S_IRUSR | stat.S_IWUSR)
+    return read_connection_file(fname)
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0

@@ -1,0 +1,240 @@
+"""The kernels this server is connected to, by name, and which one tools use by default."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import CannotRestart, ConnectionFileError, NoSuchKernel
+from ..settings import Settings
+from . import processes
+from .connection_files import (
+    ConnectionFile,
+    kernel_name_of,
+    list_connection_files,
+    new_connection_file,
+    read_connection_file,
+    resolve_connection_file,
+)
+from .launcher import launch_kernel, resolve_python
+from .session import KernelSession, probe_heartbeat
+
+
+@dataclass(frozen=True, slots=True)
+class KernelListing:
+    """One connection file in the runtime dir, and whether a kernel answers for it."""
+
+    name: str
+    path: Path
+    live: bool
+    pid: int | None
+    kernel_name: str
+    connected: bool
+    problem: str | None = None
+
+
+class KernelRegistry:
+    """Name -> session; the most recently connected session is the default."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._sessions: dict[str, KernelSession] = {}
+        self._current: str | None = None
+        self._lock = asyncio.Lock()
+
+    def get(self, name: str | None = None) -> KernelSession:
+        """The named session, or the default one; a clear error when there is none."""
+        if name is None:
+            if self._current is None:
+                raise NoSuchKernel(
+                    "No kernel is connected. Call connect_to_kernel to attach to the user's "
+                    "kernel (list_kernels shows them), or start_kernel to start a new one."
+                )
+            return self._sessions[self._current]
+        session = self._sessions.get(name) or self._by_prefix(name)
+        if session is None:
+            known = ", ".join(self._sessions) or "none"
+            raise NoSuchKernel(f"No connected kernel is named {name!r} (connected: {known}).")
+        return session
+
+    def _by_prefix(self, name: str) -> KernelSession | None:
+        matches = [s for n, s in self._sessions.items() if n.startswith(name)]
+        return matches[0] if len(matches) == 1 else None
+
+    @property
+    def sessions(self) -> list[KernelSession]:
+        return list(self._sessions.values())
+
+    @property
+    def current(self) -> str | None:
+        return self._current
+
+    async def connect(self, spec: str | None) -> tuple[KernelSession, bool]:
+        """Attach to a kernel by path or partial name; returns (session, was already connected)."""
+        path = self._choose(spec)
+        async with self._lock:
+            for session in self._sessions.values():
+                if session.conn.path == path and session.death is None:
+                    self._current = session.name
+                    return session, True
+            conn = read_connection_file(path)
+            name = self._free_name(conn)
+            stale = self._sessions.get(name)
+            session = await KernelSession.open(name, conn, self.settings)
+            if stale is not None:
+                await stale.close()
+            self._add(session)
+            return session, False
+
+    def _choose(self, spec: str | None) -> Path:
+        runtime_dir = self.settings.runtime_dir
+        spec = spec or self.settings.connection_file
+        if spec:
+            return resolve_connection_file(spec, runtime_dir)
+        listings = self._listings_sync()
+        live = [k for k in listings if k.live]
+        if len(live) == 1:
+            return live[0].path
+        if not live:
+            stale = f" ({len(listings)} stale files there)" if listings else ""
+            raise ConnectionFileError(
+                f"No running kernel found in {runtime_dir}{stale}. Ask the user for their kernel's "
+                "connection file (Spyder: Consoles > Connection info; Jupyter: %connect_info), or "
+                "call start_kernel."
+            )
+        names = ", ".join(f"{k.name} (pid {k.pid})" if k.pid else k.name for k in live[:10])
+        raise ConnectionFileError(
+            f"{len(live)} kernels are running: {names}. Pass one of these names to "
+            "connect_to_kernel (list_kernels tells more about each)."
+        )
+
+    async def start(
+        self, connection_file: str | None, python: str | None, cwd: str | None
+    ) -> KernelSession:
+        """Launch a detached kernel, wait until it answers, and make it the default."""
+        python = resolve_python(python)
+        conn = new_connection_file(self.settings.runtime_dir, connection_file)
+        try:
+            launched = launch_kernel(conn, python=python, cwd=cwd)
+        except BaseException:
+            conn.path.unlink(missing_ok=True)
+            raise
+        try:
+            session = await KernelSession.open(self._free_name(conn), conn, self.settings, launched)
+        except BaseException:
+            with contextlib.suppress(ProcessLookupError):
+                launched.process.kill()
+            launched.process.wait()
+            _remove_files(conn)
+            raise
+        async with self._lock:
+            self._add(session)
+        return session
+
+    async def restart(self, name: str | None) -> KernelSession:
+        """Restart a kernel this server launched, on the same connection file."""
+        old = self.get(name)
+        if old.launched is None:
+            owner = processes.process_summary(old.pid).get("cmdline", "") if old.pid else ""
+            by = f" (pid {old.pid}: {owner[:120]})" if owner else ""
+            raise CannotRestart(
+                f"Kernel {old.name} was started by another program{by}, which manages its "
+                "restarts. Ask the user to restart it there (Spyder: Consoles > Restart kernel; "
+                "JupyterLab: Kernel > Restart Kernel), then call connect_to_kernel."
+            )
+        launched = old.launched
+        await old.shutdown()
+        relaunched = launch_kernel(old.conn, python=launched.argv[0], cwd=launched.cwd)
+        session = await KernelSession.open(old.name, old.conn, self.settings, relaunched)
+        async with self._lock:
+            self._sessions[old.name] = session
+            self._current = old.name
+        return session
+
+    async def shutdown(self, name: str | None) -> tuple[KernelSession, list[str]]:
+        session = self.get(name)
+        steps = await session.shutdown()
+        if session.launched is not None:
+            _remove_files(session.conn)
+            steps.append("removed its connection file")
+        self._remove(session)
+        return session, steps
+
+    async def disconnect(self, name: str | None) -> KernelSession:
+        session = self.get(name)
+        await session.close()
+        self._remove(session)
+        return session
+
+    async def close_all(self) -> None:
+        sessions, self._sessions, self._current = self.sessions, {}, None
+        await asyncio.gather(*(s.close() for s in sessions), return_exceptions=True)
+
+    async def list_kernels(self) -> list[KernelListing]:
+        """Every connection file in the runtime dir; kernels on other hosts get a heartbeat ping."""
+        listings = await asyncio.to_thread(self._listings_sync)
+        remote = []
+        for listing in listings:
+            if listing.live or listing.problem is not None:
+                continue
+            with contextlib.suppress(ConnectionFileError):
+                conn = read_connection_file(listing.path)
+                if not conn.is_loopback:
+                    remote.append(conn)
+        answers = await asyncio.gather(*(probe_heartbeat(conn) for conn in remote))
+        alive = {conn.path for conn, answered in zip(remote, answers) if answered}
+        return [dataclasses.replace(k, live=True) if k.path in alive else k for k in listings]
+
+    def _listings_sync(self) -> list[KernelListing]:
+        listeners = processes.tcp_listeners()
+        connected = {s.conn.path: s for s in self._sessions.values()}
+        listings = []
+        for path in list_connection_files(self.settings.runtime_dir):
+            path = path.resolve()
+            try:
+                conn = read_connection_file(path)
+            except ConnectionFileError as exc:
+                listings.append(
+                    KernelListing(kernel_name_of(path), path, False, None, "", False, str(exc))
+                )
+                continue
+            session = connected.get(path)
+            pid = processes.kernel_pid(conn, listeners)
+            live = pid is not None or processes.is_listening(conn, listeners)
+            if session is not None:
+                live = session.death is None
+            listings.append(
+                KernelListing(
+                    session.name if session else conn.name,
+                    path,
+                    live,
+                    pid,
+                    conn.kernel_name,
+                    session is not None,
+                )
+            )
+        return listings
+
+    def _free_name(self, conn: ConnectionFile) -> str:
+        full = conn.name
+        short = full[:8] if len(full) > 12 else full
+        taken = {n for n, s in self._sessions.items() if s.conn.path != conn.path}
+        return short if short not in taken else full
+
+    def _add(self, session: KernelSession) -> None:
+        self._sessions[session.name] = session
+        self._current = session.name
+
+    def _remove(self, session: KernelSession) -> None:
+        if self._sessions.get(session.name) is session:
+            del self._sessions[session.name]
+        if self._current == session.name:
+            self._current = next(reversed(self._sessions), None)
+
+
+def _remove_files(conn: ConnectionFile) -> None:
+    for path in (conn.path, conn.path.with_suffix(".log")):
+        path.unlink(missing_ok=True)

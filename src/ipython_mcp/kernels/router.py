@@ -1,0 +1,156 @@
+"""The single reader of one kernel's channels: routes every message to whoever asked for it.
+
+Two readers of a ZMQ channel race and lose messages, so each kernel gets exactly one task per
+channel. Replies are matched to requests by `parent_header.msg_id`; iopub traffic goes to the sink
+of the request that caused it. Everything else is another client's (the IDE user's) traffic: it
+only updates what we know the kernel is doing, and never reaches a result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+Sink = Callable[[str, dict[str, Any]], None]
+
+
+@dataclass(slots=True)
+class Activity:
+    """An execute request the kernel is running, ours or another client's."""
+
+    msg_id: str
+    ours: bool
+    since: float = field(default_factory=time.monotonic)
+    code: str = ""
+    execution_count: int | None = None
+
+    def describe(self) -> str:
+        """`another client's cell In[7] `train(model)` (running 42 s)`"""
+        who = "the assistant's" if self.ours else "another client's"
+        code = self.code.strip()
+        preview = code.splitlines()[0][:60] + (" ..." if len(code) > 60 or "\n" in code else "") if code else "?"
+        number = f"In[{self.execution_count}] " if self.execution_count else ""
+        return f"{who} cell {number}`{preview}` (running {time.monotonic() - self.since:.0f} s)"
+
+
+class MessageRouter:
+    """Owns the shell, control and iopub channels of one client while the session is open."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self._replies: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._sinks: dict[str, Sink] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self.running: dict[str, Activity] = {}
+        """Execute requests between their busy and idle status, oldest first."""
+        self.idle = asyncio.Event()
+        self.idle.set()
+        self.iopub_seen = asyncio.Event()
+        self.execution_count: int | None = None
+        self.restarts = 0
+
+    def start(self) -> None:
+        client = self._client
+        for name, channel, handler in (
+            ("shell", client.shell_channel, self._on_reply),
+            ("control", client.control_channel, self._on_reply),
+            ("iopub", client.iopub_channel, self._on_iopub),
+        ):
+            self._tasks.append(asyncio.create_task(self._read(name, channel, handler)))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        for future in self._replies.values():
+            future.cancel()
+        self._replies.clear()
+        self._sinks.clear()
+
+    def request(
+        self,
+        channel: str,
+        msg_type: str,
+        content: dict[str, Any] | None = None,
+        *,
+        sink: Sink | None = None,
+    ) -> tuple[str, asyncio.Future[dict[str, Any]]]:
+        """Send a request; its reply resolves the future, its iopub messages go to `sink`."""
+        msg = self._client.session.msg(msg_type, content or {})
+        msg_id = msg["header"]["msg_id"]
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._replies[msg_id] = future
+        if sink is not None:
+            self._sinks[msg_id] = sink
+        getattr(self._client, f"{channel}_channel").send(msg)
+        return msg_id, future
+
+    def forget(self, msg_id: str) -> None:
+        """Stop routing a request's messages (its caller gave up on it)."""
+        self._sinks.pop(msg_id, None)
+        future = self._replies.pop(msg_id, None)
+        if future is not None and not future.done():
+            future.cancel()
+
+    def current(self) -> Activity | None:
+        """The execution the kernel runs now, if we saw it start."""
+        return next(iter(self.running.values()), None)
+
+    async def _read(self, name: str, channel: Any, handler: Callable[[dict[str, Any]], None]) -> None:
+        while True:
+            try:
+                msg = await channel.get_msg(timeout=None)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a malformed or wrongly signed message must not stop routing
+                log.warning("dropped an unreadable message on %s: %s", name, type(exc).__name__)
+                continue
+            try:
+                handler(msg)
+            except Exception:
+                log.exception("failed to route a %s message", name)
+
+    def _on_reply(self, msg: dict[str, Any]) -> None:
+        parent_id = msg["parent_header"].get("msg_id")
+        future = self._replies.pop(parent_id, None)
+        if future is not None and not future.done():
+            future.set_result(msg)
+
+    def _on_iopub(self, msg: dict[str, Any]) -> None:
+        self.iopub_seen.set()
+        msg_type = msg["header"]["msg_type"]
+        content = msg["content"]
+        parent = msg["parent_header"]
+        parent_id = parent.get("msg_id")
+        if msg_type == "status":
+            self._track_status(content.get("execution_state"), parent_id, parent.get("msg_type"))
+        elif msg_type == "execute_input":
+            self.execution_count = content.get("execution_count", self.execution_count)
+            activity = self.running.get(parent_id)
+            if activity is not None:
+                activity.code = content.get("code", "")
+                activity.execution_count = content.get("execution_count")
+        sink = self._sinks.get(parent_id)
+        if sink is not None:
+            sink(msg_type, content)
+            if msg_type == "status" and content.get("execution_state") == "idle":
+                self._sinks.pop(parent_id, None)
+
+    def _track_status(self, state: str | None, parent_id: str | None, parent_type: str | None) -> None:
+        if state == "busy" and parent_type == "execute_request" and parent_id:
+            self.running[parent_id] = Activity(parent_id, ours=parent_id in self._sinks)
+            self.idle.clear()
+        elif state == "idle" and parent_id in self.running:
+            del self.running[parent_id]
+        elif state in ("starting", "restarting"):
+            self.running.clear()
+            self.restarts += 1
+        if not self.running:
+            self.idle.set()

@@ -1,0 +1,516 @@
+"""A connection to one kernel: the handshake, executions, interrupts, status and shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from ..errors import KernelDied, KernelStartError, KernelUnreachable, KeyMismatch
+from ..rendering import Block, OutputLog
+from ..settings import Settings
+from . import processes
+from .connection_files import ConnectionFile
+from .launcher import LaunchedKernel
+from .router import Activity, MessageRouter
+
+log = logging.getLogger(__name__)
+
+LIVENESS_INTERVAL = 0.5
+"""Seconds between liveness checks: a dead kernel ends a waiting call within about this."""
+IDLE_GRACE = 1.0
+"""Seconds to wait for the iopub idle status after the reply (the last outputs may trail it)."""
+INTERRUPT_GRACE = 2.0
+"""Seconds an interrupted cell gets to stop before the next, stronger step."""
+
+ExecutionStatus = Literal["ok", "error", "aborted", "timeout", "queued", "died"]
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionResult:
+    """What one execute_code call produced and how it ended."""
+
+    blocks: list[Block]
+    status: ExecutionStatus
+    execution_count: int | None
+    notes: list[str]
+
+    @property
+    def is_error(self) -> bool:
+        return self.status != "ok"
+
+
+@dataclass(frozen=True, slots=True)
+class InterruptReport:
+    """What interrupt() did and what the kernel is doing now."""
+
+    interrupted: Activity | None
+    steps: list[str]
+    idle: bool
+
+
+@dataclass(frozen=True, slots=True)
+class KernelStatus:
+    alive: bool
+    busy: bool
+    running: Activity | None
+    execution_count: int | None
+    pid: int | None
+    kernel_info: dict[str, Any]
+
+
+class _Execution:
+    """One execute request of ours: its outputs and whether the kernel started and finished it."""
+
+    def __init__(self, code: str, budget: int) -> None:
+        self.code = code
+        self.log = OutputLog(text_budget=budget)
+        self.started = False
+        self.idle = asyncio.Event()
+        self.execution_count: int | None = None
+
+    def on_message(self, msg_type: str, content: dict[str, Any]) -> None:
+        if msg_type == "status":
+            state = content.get("execution_state")
+            if state == "busy":
+                self.started = True
+            elif state == "idle":
+                self.idle.set()
+        elif msg_type == "execute_input":
+            self.started = True
+            self.execution_count = content.get("execution_count")
+        else:
+            self.log.add(msg_type, content)
+
+
+class KernelSession:
+    """The one connection of this server to one kernel. Create it with `KernelSession.open`."""
+
+    def __init__(
+        self,
+        name: str,
+        conn: ConnectionFile,
+        settings: Settings,
+        launched: LaunchedKernel | None = None,
+    ) -> None:
+        from jupyter_client.asynchronous import AsyncKernelClient
+
+        self.name = name
+        self.conn = conn
+        self.settings = settings
+        self.launched = launched
+        self.client = AsyncKernelClient()
+        self.client.load_connection_info(conn.info)
+        self.router = MessageRouter(self.client)
+        self.kernel_info: dict[str, Any] = {}
+        self.pid: int | None = launched.pid if launched else None
+        self.death: str | None = None
+        self._dead = asyncio.Event()
+        self._settled = asyncio.Event()  # cleared while an interrupt is in progress
+        self._settled.set()
+        self._interrupt_lock = asyncio.Lock()
+        self._watcher: asyncio.Task[None] | None = None
+        self._shell_probe: asyncio.Future[dict[str, Any]] | None = None
+
+    @classmethod
+    async def open(
+        cls, name: str, conn: ConnectionFile, settings: Settings, launched: LaunchedKernel | None = None
+    ) -> KernelSession:
+        """Connect and return only once the kernel answered a request signed with its key."""
+        session = cls(name, conn, settings, launched)
+        try:
+            await session._handshake()
+        except BaseException:
+            await session.close()
+            raise
+        return session
+
+    # -- connecting -----------------------------------------------------------------------
+
+    async def _handshake(self) -> None:
+        conn, settings = self.conn, self.settings
+        if self.launched is None:
+            listeners = processes.tcp_listeners()
+            self.pid = processes.kernel_pid(conn, listeners)
+            starting = processes.process_mentioning(conn.path) if self.pid is None else None
+            if (
+                conn.is_loopback
+                and not processes.is_listening(conn, listeners)
+                and starting is None
+            ):
+                raise KernelUnreachable(
+                    f"No kernel is running for {conn.path.name}: nothing listens on "
+                    f"{conn.ip}:{conn.shell_port}. The file is stale (its kernel has exited). "
+                    "Call list_kernels to find a live kernel, or start_kernel to start one."
+                )
+        self.router.start()
+        _, shell = self.router.request("shell", "kernel_info_request")
+        _, control = self.router.request("control", "kernel_info_request")
+        self._shell_probe = shell
+        timeout = settings.start_timeout if self.launched else settings.connect_timeout
+        started = time.monotonic()
+        deadline = started + timeout
+        key_check_at = started + settings.key_check_timeout
+        while True:
+            done, _ = await asyncio.wait({shell, control}, timeout=0.1, return_when="FIRST_COMPLETED")
+            if done:
+                reply = next(iter(done)).result()
+                break
+            now = time.monotonic()
+            if self.launched is not None and self.launched.exited():
+                raise KernelStartError(self.launched.failure())
+            if now >= key_check_at and self.launched is None:
+                if await self._heartbeat_answers() and not self._process_is_young():
+                    raise KeyMismatch(
+                        f"The kernel of {conn.path.name} is alive (its heartbeat answers) but ignores "
+                        f"requests signed with the key in that file for {now - started:.0f} s: the "
+                        "file's key most likely does not match the kernel's (the file was rewritten, "
+                        "or belongs to another kernel). Ask the user for the current connection "
+                        "file, or call list_kernels."
+                    )
+                key_check_at = time.monotonic() + 1.0
+            if now >= deadline:
+                if self.launched is not None:
+                    raise KernelStartError(
+                        f"The kernel started (pid {self.launched.pid}) but did not answer within "
+                        f"{timeout:.0f} s. Its log is {self.launched.log_path}."
+                    )
+                raise KernelUnreachable(
+                    f"Nothing answered at {conn.ip} (ports of {conn.path.name}) within "
+                    f"{timeout:.0f} s. The kernel may be on another machine or behind a firewall; "
+                    "check the file, or call list_kernels."
+                )
+        self.kernel_info = reply["content"]
+        await self._ensure_iopub(deadline)
+        if self.pid is None:
+            self.pid = processes.kernel_pid(conn)
+        self._watcher = asyncio.create_task(self._watch_liveness())
+
+    async def _ensure_iopub(self, deadline: float) -> None:
+        """Wait until our iopub subscription delivers, so no early output of ours is lost."""
+        wait = 0.05
+        while not self.router.iopub_seen.is_set() and time.monotonic() < deadline:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.router.iopub_seen.wait(), wait)
+                return
+            msg_id, _ = self.router.request("control", "kernel_info_request")
+            self.router.forget(msg_id)
+            wait = min(wait * 2, 1.0)
+
+    def _process_is_young(self) -> bool:
+        """A local kernel that started seconds ago may answer its heartbeat before its shell."""
+        if self.pid is None:
+            return False
+        import psutil
+
+        try:
+            return time.time() - psutil.Process(self.pid).create_time() < 10
+        except psutil.Error:
+            return False
+
+    async def _heartbeat_answers(self, timeout: float = 1.0) -> bool:
+        return await heartbeat_answers(self.client, timeout)
+
+    # -- liveness -------------------------------------------------------------------------
+
+    async def _watch_liveness(self) -> None:
+        misses = 0
+        while True:
+            await asyncio.sleep(LIVENESS_INTERVAL)
+            if self.launched is not None and self.launched.exited():
+                reason = f"exited with code {self.launched.process.returncode}"
+            elif self.pid is not None:
+                if processes.pid_alive(self.pid):
+                    continue
+                reason = f"process {self.pid} is gone"
+            else:
+                misses = 0 if await self._heartbeat_answers() else misses + 1
+                if misses < 3:
+                    continue
+                reason = "its heartbeat stopped answering"
+            self._mark_dead(reason)
+            return
+
+    def _mark_dead(self, reason: str) -> None:
+        self.death = f"The kernel {self.name} died ({reason})."
+        log.warning("%s", self.death)
+        self._dead.set()
+
+    def check_alive(self) -> None:
+        if self.death is not None:
+            raise KernelDied(f"{self.death} {self.recovery_hint()}")
+
+    def recovery_hint(self) -> str:
+        if self.launched is not None:
+            return "Call restart_kernel to start it again (its variables are lost), or start_kernel."
+        return (
+            "Ask the user to restart it in their IDE, then call connect_to_kernel; or call "
+            "start_kernel for a new kernel."
+        )
+
+    # -- executing ------------------------------------------------------------------------
+
+    async def execute(self, code: str, *, timeout: float) -> ExecutionResult:
+        """Run code as the assistant; always returns, whatever the kernel does."""
+        self.check_alive()
+        started = time.monotonic()
+        await self._settled.wait()
+        ex = _Execution(code, self.settings.max_output_chars)
+        content = {
+            "code": code,
+            "silent": False,
+            "store_history": True,
+            "user_expressions": {},
+            "allow_stdin": False,
+            "stop_on_error": False,
+        }
+        msg_id, reply_future = self.router.request("shell", "execute_request", content, sink=ex.on_message)
+        finished = asyncio.ensure_future(self._finished(ex, reply_future))
+        try:
+            remaining = max(0.0, timeout - (time.monotonic() - started))
+            outcome = await self._wait(finished, remaining)
+            if outcome == "timeout" and ex.started:
+                report = await self.interrupt(expected=msg_id)
+                if finished.done():
+                    return self._result(ex, finished.result(), timed_out=(timeout, report))
+                return self._result(ex, None, status="timeout", notes=[_timeout_note(timeout, report)])
+        except asyncio.CancelledError:
+            if ex.started and not finished.done():
+                await asyncio.shield(self.interrupt(expected=msg_id))
+            raise
+        finally:
+            if not finished.done():
+                finished.cancel()
+        if outcome == "done":
+            return self._result(ex, finished.result())
+        if outcome == "died":
+            self.router.forget(msg_id)
+            return self._result(ex, None, status="died", notes=[f"{self.death} {self.recovery_hint()}"])
+        # Timed out before it started: the kernel is running somebody else's cell.
+        running = self.router.current()
+        whose = running.describe() if running else "another request"
+        return self._result(
+            ex,
+            None,
+            status="queued",
+            notes=[
+                f"Timed out after {timeout:g} s before this code started: the kernel is busy with "
+                f"{whose}. The code stays queued and will run when the kernel is free; its output "
+                "will not be returned. Call kernel_status to see what is running, or "
+                "interrupt_kernel to stop it."
+            ],
+        )
+
+    async def _finished(self, ex: _Execution, reply_future: asyncio.Future[dict[str, Any]]) -> dict[str, Any]:
+        reply = await reply_future
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(ex.idle.wait(), IDLE_GRACE)
+        return reply
+
+    async def _wait(self, finished: asyncio.Future[Any], timeout: float) -> str:
+        dead = asyncio.ensure_future(self._dead.wait())
+        try:
+            await asyncio.wait({finished, dead}, timeout=timeout, return_when="FIRST_COMPLETED")
+        finally:
+            dead.cancel()
+        if finished.done():
+            return "done"
+        return "died" if self._dead.is_set() else "timeout"
+
+    def _result(
+        self,
+        ex: _Execution,
+        reply: dict[str, Any] | None,
+        *,
+        status: ExecutionStatus | None = None,
+        notes: list[str] | None = None,
+        timed_out: tuple[float, InterruptReport] | None = None,
+    ) -> ExecutionResult:
+        notes = list(notes or [])
+        if reply is not None:
+            content = reply["content"]
+            status = _reply_status(content)
+            ex.execution_count = content.get("execution_count", ex.execution_count)
+            if status == "aborted":
+                notes.append(
+                    "The kernel aborted this code without running it: a cell queued before it "
+                    "failed or was interrupted. Run it again if it is still wanted."
+                )
+            if timed_out is not None:
+                status = "timeout"
+                notes.append(_timeout_note(*timed_out))
+            if ex.log.error is None and content.get("status") == "error" and status != "timeout":
+                notes.append(f"{content.get('ename', 'Error')}: {content.get('evalue', '')}")
+        if ex.log.error is not None and ex.log.error.ename == "StdinNotImplementedError":
+            notes.append(
+                "input() is not available to the assistant: put the values in the code instead "
+                "(or ask the user for them)."
+            )
+        assert status is not None
+        return ExecutionResult(ex.log.blocks(), status, ex.execution_count, notes)
+
+    # -- interrupting ---------------------------------------------------------------------
+
+    async def interrupt(self, expected: str | None = None) -> InterruptReport:
+        """Stop the running cell: interrupt_request on control, then SIGINT if it is local."""
+        self.check_alive()
+        async with self._interrupt_lock:
+            self._settled.clear()
+            try:
+                return await self._interrupt(expected)
+            finally:
+                self._settled.set()
+
+    async def _interrupt(self, expected: str | None) -> InterruptReport:
+        target = self.router.current()
+        if expected is not None and (target is None or target.msg_id != expected):
+            return InterruptReport(target, [], idle=target is None)
+        steps = []
+        _, reply = self.router.request("control", "interrupt_request")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(reply), 1.0)
+        steps.append("sent interrupt_request" + ("" if reply.done() else " (no reply)"))
+        stopped = await self._stopped(target)
+        if not stopped and self.pid is not None and processes.send_sigint(self.pid):
+            steps.append(f"sent SIGINT to pid {self.pid}")
+            stopped = await self._stopped(target)
+        return InterruptReport(target, steps, idle=stopped)
+
+    async def _stopped(self, target: Activity | None) -> bool:
+        """Whether the cell we interrupted finished within the grace period."""
+        deadline = time.monotonic() + INTERRUPT_GRACE
+        if target is not None:
+            while target.msg_id in self.router.running and time.monotonic() < deadline:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.router.idle.wait(), 0.05)
+            return target.msg_id not in self.router.running
+        # We never saw it start (it began before we connected): a shell reply means it ended.
+        return await self.shell_answers(INTERRUPT_GRACE)
+
+    async def shell_answers(self, timeout: float) -> bool:
+        """Whether the kernel answers a shell request now, i.e. is not running a cell."""
+        msg_id, reply = self.router.request("shell", "kernel_info_request")
+        try:
+            await asyncio.wait_for(asyncio.shield(reply), timeout)
+            return True
+        except TimeoutError:
+            return False
+        finally:
+            if not reply.done():
+                self.router.forget(msg_id)
+
+    # -- status and ending -----------------------------------------------------------------
+
+    async def status(self) -> KernelStatus:
+        self.check_alive()
+        alive = await self._heartbeat_answers() if self.pid is None else processes.pid_alive(self.pid)
+        running = self.router.current()
+        execution_count = self.router.execution_count
+        busy = running is not None
+        if not busy:
+            msg_id, reply = self.router.request(
+                "shell",
+                "history_request",
+                {"hist_access_type": "tail", "n": 1, "output": False, "raw": True},
+            )
+            try:
+                msg = await asyncio.wait_for(asyncio.shield(reply), 1.0)
+                history = msg["content"].get("history") or []
+                if history:
+                    execution_count = max(execution_count or 0, history[-1][1])
+            except TimeoutError:
+                self.router.forget(msg_id)
+                busy = True
+        return KernelStatus(alive, busy, running, execution_count, self.pid, self.kernel_info)
+
+    async def shutdown(self) -> list[str]:
+        """Ask the kernel to exit, make sure its local process is gone, and report the steps."""
+        steps: list[str] = []
+        if self.death is None:
+            _, reply = self.router.request("control", "shutdown_request", {"restart": False})
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(reply), 2.0)
+            steps.append("sent shutdown_request" + ("" if reply.done() else " (no reply)"))
+        if self.pid is not None:
+            steps.extend(await asyncio.to_thread(_ensure_exited, self.pid, self.launched))
+        await self.close()
+        return steps
+
+    async def close(self) -> None:
+        """Stop listening to the kernel; the kernel itself keeps running."""
+        if self._watcher is not None:
+            self._watcher.cancel()
+            await asyncio.gather(self._watcher, return_exceptions=True)
+        await self.router.stop()
+        self.client.stop_channels()
+        self.client.context.destroy(linger=0)
+
+
+async def heartbeat_answers(client: Any, timeout: float = 1.0) -> bool:
+    """One ping on the kernel's heartbeat socket; it answers even while the kernel is busy."""
+    socket = client.connect_hb()
+    try:
+        await socket.send(b"ping")
+        return bool(await socket.poll(int(timeout * 1000)))
+    finally:
+        socket.close(linger=0)
+
+
+async def probe_heartbeat(conn: ConnectionFile, timeout: float = 1.0) -> bool:
+    """Whether a kernel answers at a connection file's heartbeat port, without connecting."""
+    from jupyter_client.asynchronous import AsyncKernelClient
+
+    client = AsyncKernelClient()
+    client.load_connection_info(conn.info)
+    try:
+        return await heartbeat_answers(client, timeout)
+    finally:
+        client.context.destroy(linger=0)
+
+
+def _ensure_exited(pid: int, launched: LaunchedKernel | None, grace: float = 3.0) -> list[str]:
+    import psutil
+
+    try:
+        proc = psutil.Process(pid)
+    except psutil.NoSuchProcess:
+        return [f"process {pid} has exited"]
+    steps = []
+    try:
+        proc.wait(grace)
+        steps.append(f"process {pid} has exited")
+    except psutil.TimeoutExpired:
+        proc.terminate()
+        steps.append(f"process {pid} did not exit within {grace:g} s: terminated it")
+        try:
+            proc.wait(grace)
+        except psutil.TimeoutExpired:
+            proc.kill()
+            steps.append("killed it")
+    except psutil.NoSuchProcess:
+        steps.append(f"process {pid} has exited")
+    if launched is not None:
+        launched.process.poll()
+    return steps
+
+
+def _reply_status(content: dict[str, Any]) -> ExecutionStatus:
+    status = content.get("status")
+    if status == "aborted" or content.get("ename") in ("AbortedDueToError", "ExecutionAborted"):
+        return "aborted"
+    return "ok" if status == "ok" else "error"
+
+
+def _timeout_note(timeout: float, report: InterruptReport) -> str:
+    how = " then ".join(report.steps) or "interrupted"
+    if report.idle:
+        return f"Timed out after {timeout:g} s; the kernel was interrupted ({how}) and is idle. Output above is partial."
+    return (
+        f"Timed out after {timeout:g} s; the kernel did not stop after {how}: it may be inside "
+        "code that ignores interrupts. It is still busy; call interrupt_kernel again or "
+        "restart_kernel."
+    )
+

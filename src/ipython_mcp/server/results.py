@@ -1,0 +1,107 @@
+"""What the model reads: session-layer values turned into MCP results and short plain text."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from mcp_types import CallToolResult, ImageContent, TextContent
+
+from ..kernels.registry import KernelListing
+from ..kernels.session import ExecutionResult, InterruptReport, KernelSession, KernelStatus
+from ..rendering import Image, Text
+
+
+def execution_result(result: ExecutionResult) -> CallToolResult:
+    content: list[TextContent | ImageContent] = []
+    for block in result.blocks:
+        if isinstance(block, Image):
+            content.append(ImageContent(type="image", data=block.data, mime_type=block.mime_type))
+        elif isinstance(block, Text) and block.text:
+            content.append(TextContent(type="text", text=block.text))
+    if not content and result.status == "ok":
+        content.append(TextContent(type="text", text="(no output)"))
+    if result.notes:
+        content.append(TextContent(type="text", text="\n".join(result.notes)))
+    return CallToolResult(content=content, is_error=result.is_error)
+
+
+def kernel_line(session: KernelSession) -> str:
+    """`ab12cd34 (python 3.11.7, ipykernel 7.4.0, pid 1234)`"""
+    info = session.kernel_info
+    language = info.get("language_info", {})
+    parts = [f"{language.get('name', '?')} {language.get('version', '')}".strip()]
+    implementation = info.get("implementation")
+    if implementation:
+        parts.append(f"{implementation} {info.get('implementation_version', '')}".strip())
+    if session.pid is not None:
+        parts.append(f"pid {session.pid}")
+    return f"{session.name} ({', '.join(parts)})"
+
+
+def status_text(session: KernelSession, status: KernelStatus) -> str:
+    if status.busy:
+        doing = "busy running " + (
+            status.running.describe() if status.running else "a cell started before we connected"
+        )
+    else:
+        doing = "idle"
+    lines = [
+        f"Kernel {kernel_line(session)}: {'alive' if status.alive else 'NOT answering'}, {doing}.",
+    ]
+    if status.execution_count is not None:
+        lines.append(f"Execution count: {status.execution_count}.")
+    lines.append(f"Connection file: {session.conn.path}")
+    if session.launched is not None:
+        lines.append("Started by this server (restart_kernel can restart it).")
+    return "\n".join(lines)
+
+
+def interrupt_text(session: KernelSession, report: InterruptReport) -> str:
+    what = report.interrupted.describe() if report.interrupted else "whatever was running"
+    how = " then ".join(report.steps)
+    if report.idle:
+        return f"Interrupted {what} in kernel {session.name} ({how}). The kernel is idle."
+    return (
+        f"Kernel {session.name} is still busy after {how}: the running code may be in a C "
+        "extension or a loop that ignores KeyboardInterrupt. Try interrupt_kernel again, or "
+        "restart_kernel (its variables are lost)."
+    )
+
+
+def listing_text(runtime_dir: str, listings: Iterable[KernelListing], current: str | None) -> str:
+    listings = list(listings)
+    if not listings:
+        return (
+            f"No kernel connection files in {runtime_dir}. Call start_kernel to start a kernel, "
+            "or ask the user for their kernel's connection file."
+        )
+    live = sum(k.live for k in listings)
+    lines = [f"{len(listings)} connection files in {runtime_dir}, {live} live:"]
+    for k in listings:
+        marks = []
+        if k.live:
+            marks.append("live")
+            if k.pid:
+                marks.append(f"pid {k.pid}")
+        else:
+            marks.append(k.problem or "stale: no kernel answers (safe to ignore)")
+        if k.kernel_name:
+            marks.append(k.kernel_name)
+        if k.connected:
+            marks.append("connected" + (", default" if k.name == current else ""))
+        lines.append(f"{'*' if k.name == current else '-'} {k.name}: {'; '.join(marks)}")
+    return "\n".join(lines)
+
+
+def attach_instructions(session: KernelSession) -> str:
+    path = session.conn.path
+    return "\n".join(
+        [
+            "The user can attach to the same kernel:",
+            f"- jupyter console / qtconsole: jupyter console --existing {path.name}",
+            f"- Spyder: Consoles > Connect to an existing kernel > Browse: {path}",
+            "- JupyterLab / VS Code: their notebooks start their own kernels; open a terminal "
+            f"there and run `jupyter console --existing {path.name}`, or, to share a notebook's "
+            "kernel instead, call list_kernels and connect_to_kernel on it.",
+        ]
+    )

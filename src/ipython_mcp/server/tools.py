@@ -1,0 +1,205 @@
+"""The MCP tools: thin, typed and documented for the model; the work happens in `kernels`.
+
+No `from __future__ import annotations` here: the SDK evaluates the tool signatures, and
+some argument descriptions are built from the settings at run time.
+"""
+
+
+import functools
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Annotated, Any, ParamSpec, TypeVar
+
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp_types import CallToolResult, ToolAnnotations
+from pydantic import Field
+
+from .. import __version__
+from ..errors import IPythonMCPError
+from ..kernels.registry import KernelRegistry
+from ..settings import Settings
+from . import results
+
+log = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+KernelArg = Annotated[
+    str | None,
+    Field(description="Name of a connected kernel (from connect/start/list_kernels). Default: the most recently connected one."),
+]
+
+INSTRUCTIONS = """\
+This server runs code in the user's live IPython/Jupyter kernel, the same one their IDE \
+(Spyder, JupyterLab, VS Code, jupyter console) uses: variables, imports and data are shared \
+with the user. Start with connect_to_kernel (or list_kernels when unsure which kernel), or \
+start_kernel when the user has none. Be considerate: it is the user's session; don't \
+overwrite their variables or restart/shut down their kernel unless asked."""
+
+READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, open_world_hint=False)
+CHANGES_STATE = ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=False)
+DESTRUCTIVE = ToolAnnotations(read_only_hint=False, destructive_hint=True, open_world_hint=False)
+
+
+def tool_errors(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+    """The one place where our exceptions become tool errors the model can read."""
+
+    @functools.wraps(fn)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return await fn(*args, **kwargs)
+        except IPythonMCPError as exc:
+            raise ToolError(str(exc)) from exc
+        except ToolError:
+            raise
+        except Exception as exc:
+            log.exception("internal error in %s", fn.__name__)
+            raise ToolError(
+                f"ipython-mcp hit an internal error ({type(exc).__name__}: {exc}). "
+                "The kernel itself is unaffected; call kernel_status to check it."
+            ) from exc
+
+    return wrapper
+
+
+def build_server(settings: Settings) -> MCPServer[Any]:
+    registry = KernelRegistry(settings)
+
+    @asynccontextmanager
+    async def lifespan(_: MCPServer[Any]) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await registry.close_all()
+
+    mcp = MCPServer(
+        "ipython-mcp",
+        version=__version__,
+        instructions=INSTRUCTIONS,
+        lifespan=lifespan,
+    )
+
+    def tool(annotations: ToolAnnotations) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]:
+        def register(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+            mcp.add_tool(tool_errors(fn), annotations=annotations, structured_output=False)
+            return fn
+
+        return register
+
+    @tool(CHANGES_STATE)
+    async def start_kernel(
+        connection_file: Annotated[
+            str | None,
+            Field(description="Path for the new connection file. Default: a new kernel-<id>.json in the Jupyter runtime dir."),
+        ] = None,
+        python: Annotated[
+            str | None,
+            Field(description="Python interpreter of the environment to run in (it needs ipykernel). Default: this server's own."),
+        ] = None,
+        cwd: Annotated[str | None, Field(description="Working directory of the kernel. Default: the server's.")] = None,
+    ) -> str:
+        """Start a new IPython kernel and connect to it.
+
+        The kernel runs detached: it keeps running after this server exits, so the user can
+        attach their IDE to it and share its state. Use it when the user has no kernel
+        running (see list_kernels) or asks for a fresh one. Returns the kernel's name, pid,
+        connection file and how the user attaches to it."""
+        session = await registry.start(connection_file, python, cwd)
+        return (
+            f"Started kernel {results.kernel_line(session)} and connected; it is the default "
+            f"kernel. It keeps running after this server exits (shutdown_kernel stops it).\n"
+            f"Connection file: {session.conn.path}\n{results.attach_instructions(session)}"
+        )
+
+    @tool(CHANGES_STATE)
+    async def connect_to_kernel(
+        connection_file: Annotated[
+            str | None,
+            Field(
+                description="Connection file path, or a unique part of its name in the Jupyter runtime dir "
+                "(e.g. '12345' for kernel-12345.json). Default: $IPYTHON_MCP_CONNECTION, else the only running kernel."
+            ),
+        ] = None,
+    ) -> str:
+        """Attach to a running kernel (the user's, from Spyder, Jupyter, VS Code or jupyter
+        console) through its connection file, and make it the default kernel.
+
+        Variables and imports are then shared with the user. Connected means the kernel
+        answered. With no argument and several kernels running, the error lists them."""
+        session, already = await registry.connect(connection_file)
+        verb = "Already connected to" if already else "Connected to"
+        busy = "" if await session.shell_answers(0.5) else (
+            " It is busy running a cell right now; execute_code will wait for it."
+        )
+        return f"{verb} kernel {results.kernel_line(session)}; it is the default kernel.{busy}"
+
+    @tool(CHANGES_STATE)
+    async def execute_code(
+        code: Annotated[str, Field(description="Python code (or IPython magics) to run, as in a notebook cell.")],
+        timeout: Annotated[
+            float | None,
+            Field(description=f"Seconds to wait before interrupting the code. Default: {settings.timeout:g}.", gt=0),
+        ] = None,
+        kernel: KernelArg = None,
+    ) -> CallToolResult:
+        """Run code in the kernel, as a cell the user could have typed, and return its output.
+
+        Returns printed output (stderr marked), the value of the last expression, displayed
+        rich output (tables as text, plots as images) and, if the code raised, the
+        traceback with is_error set. Long output keeps its beginning and end. Code that
+        runs past the timeout is interrupted and its partial output returned. input() is
+        not available: put values in the code. State persists between calls and is shared
+        with the user's IDE."""
+        session = registry.get(kernel)
+        result = await session.execute(code, timeout=timeout or settings.timeout)
+        return results.execution_result(result)
+
+    @tool(READ_ONLY)
+    async def kernel_status(kernel: KernelArg = None) -> str:
+        """Check a connected kernel: alive or not, idle or busy (and with whose cell),
+        execution count, language and versions, pid and connection file."""
+        session = registry.get(kernel)
+        return results.status_text(session, await session.status())
+
+    @tool(CHANGES_STATE)
+    async def interrupt_kernel(kernel: KernelArg = None) -> str:
+        """Stop the code running in the kernel (like Ctrl+C / the stop button), whoever started
+        it. Sends an interrupt request, then SIGINT to a local kernel if still busy. Says
+        what was stopped and whether the kernel is idle now. Variables are kept."""
+        session = registry.get(kernel)
+        return results.interrupt_text(session, await session.interrupt())
+
+    @tool(READ_ONLY)
+    async def list_kernels() -> str:
+        """List the kernels on this machine (connection files in the Jupyter runtime dir):
+        live or stale, pid, kernel name, and which are connected (* marks the default)."""
+        listings = await registry.list_kernels()
+        return results.listing_text(settings.runtime_dir, listings, registry.current)
+
+    @tool(CHANGES_STATE)
+    async def disconnect_kernel(kernel: KernelArg = None) -> str:
+        """Stop using a kernel. The kernel keeps running with all its state."""
+        session = await registry.disconnect(kernel)
+        default = f" Default kernel is now {registry.current}." if registry.current else ""
+        return f"Disconnected from kernel {session.name}; it is still running.{default}"
+
+    @tool(DESTRUCTIVE)
+    async def restart_kernel(kernel: KernelArg = None) -> str:
+        """Restart a kernel started by start_kernel, keeping its connection file so attached
+        IDEs reconnect. All variables are lost. Kernels started by the user's IDE are
+        restarted from the IDE: the error says how."""
+        session = await registry.restart(kernel)
+        return f"Restarted kernel {results.kernel_line(session)}; its variables are gone."
+
+    @tool(DESTRUCTIVE)
+    async def shutdown_kernel(kernel: KernelArg = None) -> str:
+        """Shut a kernel down for good: its process ends and all its state is lost. Only do
+        this when the user asked for it."""
+        session, steps = await registry.shutdown(kernel)
+        default = f" Default kernel is now {registry.current}." if registry.current else ""
+        return f"Shut down kernel {session.name}: {'; '.join(steps)}.{default}"
+
+    return mcp

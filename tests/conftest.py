@@ -1,0 +1,178 @@
+"""Real kernels, started from connection files the way an IDE does, and a second client playing the IDE user."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from jupyter_client.asynchronous import AsyncKernelClient
+from jupyter_client.connect import write_connection_file
+
+import mcp
+from ipython_mcp.server import build_server
+from ipython_mcp.settings import Settings
+
+
+@pytest.fixture(scope="session")
+def runtime_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A Jupyter runtime dir of the suite's own, so no kernel of the machine is touched."""
+    path = tmp_path_factory.mktemp("runtime")
+    old = os.environ.get("JUPYTER_RUNTIME_DIR")
+    os.environ["JUPYTER_RUNTIME_DIR"] = str(path)
+    yield path
+    if old is None:
+        os.environ.pop("JUPYTER_RUNTIME_DIR", None)
+    else:
+        os.environ["JUPYTER_RUNTIME_DIR"] = old
+
+
+@dataclass
+class IdeKernel:
+    """A kernel launched the way Spyder or jupyter console launch one, and its IDE client."""
+
+    path: Path
+    process: subprocess.Popen[bytes]
+    ide: IdeUser
+
+    @property
+    def name(self) -> str:
+        return self.path.stem.removeprefix("kernel-")
+
+
+@dataclass
+class IdeUser:
+    """The person at the IDE: runs cells through a client of their own."""
+
+    client: AsyncKernelClient
+    seen: list[dict[str, Any]] = field(default_factory=list)
+
+    def send(self, code: str) -> str:
+        return self.client.execute(code, stop_on_error=True)
+
+    async def outputs_of(self, msg_id: str, timeout: float = 30) -> list[dict[str, Any]]:
+        """The iopub messages of one of the user's cells, up to its idle status."""
+        messages = []
+        while True:
+            msg = await self.client.get_iopub_msg(timeout=timeout)
+            if msg["parent_header"].get("msg_id") != msg_id:
+                continue
+            messages.append(msg)
+            if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+                return messages
+
+    async def run(self, code: str, timeout: float = 30) -> tuple[dict[str, Any], str]:
+        """Run a cell as the user; returns its reply content and everything it printed."""
+        msg_id = self.send(code)
+        messages = await self.outputs_of(msg_id, timeout)
+        reply = await self.client.get_shell_msg(timeout=timeout)
+        while reply["parent_header"].get("msg_id") != msg_id:
+            reply = await self.client.get_shell_msg(timeout=timeout)
+        text = "".join(m["content"].get("text", "") for m in messages if m["msg_type"] == "stream")
+        return reply["content"], text
+
+
+def launch_ide_kernel(runtime_dir: Path, *, name: str | None = None) -> tuple[Path, subprocess.Popen[bytes]]:
+    path = runtime_dir / f"kernel-{name or secrets.token_hex(4)}.json"
+    write_connection_file(str(path), ip="127.0.0.1", key=secrets.token_hex(16).encode())
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ipykernel_launcher", "-f", str(path)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "PYDEVD_DISABLE_FILE_VALIDATION": "1"},
+    )
+    return path, process
+
+
+async def ide_client(path: Path) -> IdeUser:
+    client = AsyncKernelClient()
+    client.load_connection_file(str(path))
+    client.start_channels()
+    await client.wait_for_ready(timeout=60)
+    return IdeUser(client)
+
+
+async def _ide_kernel(runtime_dir: Path, name: str | None = None) -> IdeKernel:
+    path, process = launch_ide_kernel(runtime_dir, name=name)
+    return IdeKernel(path, process, await ide_client(path))
+
+
+def _stop(kernel: IdeKernel) -> None:
+    kernel.ide.client.stop_channels()
+    if kernel.process.poll() is None:
+        kernel.process.kill()
+    kernel.process.wait()
+    kernel.path.unlink(missing_ok=True)
+
+
+@pytest.fixture(scope="session")
+async def shared_kernel(runtime_dir: Path) -> AsyncIterator[IdeKernel]:
+    """One long-lived kernel for the tests that leave it as they found it."""
+    kernel = await _ide_kernel(runtime_dir)
+    yield kernel
+    _stop(kernel)
+
+
+@pytest.fixture
+async def own_kernel(runtime_dir: Path) -> AsyncIterator[IdeKernel]:
+    """A kernel for one test that may kill, stop or wreck it."""
+    kernel = await _ide_kernel(runtime_dir)
+    yield kernel
+    _stop(kernel)
+
+
+@pytest.fixture(scope="session")
+def settings(runtime_dir: Path) -> Settings:
+    return Settings(runtime_dir=str(runtime_dir), timeout=30.0, connect_timeout=10.0)
+
+
+@pytest.fixture
+async def assistant(settings: Settings) -> AsyncIterator[Assistant]:
+    """The model's side: the real MCP client SDK talking to the server in-process."""
+    async with mcp.Client(build_server(settings)) as client:
+        yield Assistant(client)
+
+
+@dataclass
+class Assistant:
+    client: mcp.Client
+
+    async def call(self, tool: str, **arguments: Any) -> mcp.types.CallToolResult:
+        return await self.client.call_tool(tool, arguments)
+
+    async def text(self, tool: str, **arguments: Any) -> str:
+        """Call a tool that must succeed; its text."""
+        result = await self.call(tool, **arguments)
+        assert not result.is_error, texts(result)
+        return texts(result)
+
+    async def error(self, tool: str, **arguments: Any) -> str:
+        """Call a tool that must fail; the error the model reads."""
+        result = await self.call(tool, **arguments)
+        assert result.is_error, texts(result)
+        return texts(result)
+
+
+def texts(result: mcp.types.CallToolResult) -> str:
+    return "\n".join(c.text for c in result.content if c.type == "text")
+
+
+def images(result: mcp.types.CallToolResult) -> list[Any]:
+    return [c for c in result.content if c.type == "image"]
+
+
+async def wait_until(predicate: Any, timeout: float = 10.0, interval: float = 0.02) -> None:
+    """Poll a cheap condition (a process state) until it holds; used where no event exists."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(interval)

@@ -1,0 +1,192 @@
+"""execute_code against a real kernel the user's IDE also uses."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import re
+import time
+
+from conftest import Assistant, IdeKernel, images, texts
+
+ANSI = re.compile(r"\x1b\[")
+
+
+async def connect(assistant: Assistant, kernel: IdeKernel) -> None:
+    await assistant.text("connect_to_kernel", connection_file=str(kernel.path))
+
+
+async def test_printed_output_and_last_value_come_back(assistant: Assistant, shared_kernel: IdeKernel) -> None:
+    await connect(assistant, shared_kernel)
+    result = await assistant.call("execute_code", code="print('hello'); 6 * 7")
+    assert not result.is_error
+    assert [c.text for c in result.content] == ["hello\n", "42"]
+
+
+async def test_state_is_shared_with_the_ide_user(assistant: Assistant, shared_kernel: IdeKernel) -> None:
+    await connect(assistant, shared_kernel)
+    await shared_kernel.ide.run("shared_with_assistant = [1, 2, 3]")
+    result = await assistant.call("execute_code", code="sum(shared_with_assistant)")
+    assert texts(result) == "6"
+    await assistant.text("execute_code", code="made_by_assistant = 'hi'")
+    _, printed = await shared_kernel.ide.run("print(made_by_assistant)")
+    assert printed == "hi\n"
+
+
+async def test_silent_code_says_it_had_no_output(assistant: Assistant, shared_kernel: IdeKernel) -> None:
+    await connect(assistant, shared_kernel)
+    assert await assistant.text("execute_code", code="x_silent = 1") == "(no output)"
+
+
+async def test_matplotlib_plot_is_returned_as_png_image(assistant: Assistant, shared_kernel: IdeKernel) -> None:
+    await connect(assistant, shared_kernel)
+    result = await assistant.call(
+        "execute_code",
+        code="import matplotlib.pyplot as plt\nplt.plot([1, 3, 2]); plt.title('demo'); plt.show()",
+    )
+    assert not result.is_error
+    [image] = images(result)
+    assert image.mime_type == "image/png"
+    assert base64.b64decode(image.data).startswith(b"\x89PNG\r\n\x1a\n")
+    assert "<Figure size" not in texts(result)
+
+
+async def test_dataframe_is_readable_text(assistant: Assistant, shared_kernel: IdeKernel) -> None:
+    await connect(assistant, shared_kernel)
+    result = await assistant.call(
+        "execute_code",
+        code="import pandas as pd\npd.DataFrame({'city': ['Oslo', 'Lima'], 'temp': [3.5, 19.0]})",
+    )
+    text = texts(result)
+    assert "city" in text and "Oslo" in text and "19.0" in text
+    assert "<table" not in text and "<td" not in text
+
+
+async def test_exception_is_a_clean_traceback_marked_as_error(assistant: Assistant, shared_kernel: IdeKernel) -> None:
+    await connect(assistant, shared_kernel)
+    result = await assistant.call(
+        "execute_code", code="print('before')\ndef f(x):\n    return 1 / x\nf(0)"
+    )
+    assert result.is_error
+    text = texts(result)
+    assert not ANSI.search(text)
+    assert text.index("before") < text.index("ZeroDivisionError")
+    assert "return 1 / x" in text
+    assert text.rstrip().endswith("ZeroDivisionError: division by zero")
+
+
+async def test_stderr_is_marked(assistant: Assistant, shared_kernel: IdeKernel) -> None:
+    await connect(assistant, shared_kernel)
+    text = await assistant.text("execute_code", code="import sys; print('careful', file=sys.stderr)")
+    assert text == "[stderr]\ncareful\n"
+
+
+async def test_progress_bar_shows_only_its_final_state(assistant: Assistant, shared_kernel: IdeKernel) -> None:
+    await connect(assistant, shared_kernel)
+    code = "for i in range(101):\n    print(f'\\rprogress {i}%', end='')\nprint()\nprint('done')"
+    assert await assistant.text("execute_code", code=code) == "progress 100%\ndone\n"
+
+
+async def test_clear_output_keeps_only_the_last_frame(assistant: Assistant, shared_kernel: IdeKernel) -> None:
+    await connect(assistant, shared_kernel)
+    code = (
+        "from IPython.display import clear_output\n"
+        "for i in range(5):\n    clear_output(wait=True)\n    print(f'frame {i}')"
+    )
+    assert await assistant.text("execute_code", code=code) == "frame 4\n"
+
+
+async def test_updated_display_shows_its_final_content(assistant: Assistant, shared_kernel: IdeKernel) -> None:
+    await connect(assistant, shared_kernel)
+    code = (
+        "from IPython.display import display, Markdown\n"
+        "h = display(Markdown('**starting**'), display_id=True)\n"
+        "print('between')\n"
+        "h.update(Markdown('**finished**'))"
+    )
+    text = await assistant.text("execute_code", code=code)
+    assert "starting" not in text
+    assert text.index("**finished**") < text.index("between")
+
+
+async def test_ten_megabytes_of_output_keep_head_and_tail_within_budget(
+    assistant: Assistant, shared_kernel: IdeKernel
+) -> None:
+    await connect(assistant, shared_kernel)
+    code = "import sys\nfor i in range(10_000):\n    sys.stdout.write(f'{i:06d}' + 'x' * 1000 + '\\n')"
+    result = await assistant.call("execute_code", code=code, timeout=120)
+    assert not result.is_error
+    text = texts(result)
+    assert len(text) < 21_000
+    assert text.startswith("000000xxx")
+    assert "009999" in text
+    assert re.search(r"\[\.\.\. [\d,]+ characters \([\d,]+ lines\) omitted \.\.\.\]", text)
+
+
+async def test_two_hundred_thousand_lines_keep_head_and_tail(assistant: Assistant, shared_kernel: IdeKernel) -> None:
+    await connect(assistant, shared_kernel)
+    result = await assistant.call("execute_code", code="for i in range(200_000): print(i)", timeout=120)
+    text = texts(result)
+    assert len(text) < 21_000
+    lines = text.splitlines()
+    assert lines[0] == "0" and lines[-1] == "199999"
+    assert "lines) omitted" in text
+
+
+async def test_input_is_refused_cleanly_and_the_kernel_stays_usable(
+    assistant: Assistant, shared_kernel: IdeKernel
+) -> None:
+    await connect(assistant, shared_kernel)
+    started = time.monotonic()
+    result = await assistant.call("execute_code", code="name = input('Your name? ')", timeout=20)
+    assert time.monotonic() - started < 10
+    assert result.is_error
+    assert "input() is not available" in texts(result)
+    assert await assistant.text("execute_code", code="1 + 1") == "2"
+
+
+async def test_timeout_interrupts_a_runaway_loop_and_the_kernel_stays_usable(
+    assistant: Assistant, shared_kernel: IdeKernel
+) -> None:
+    await connect(assistant, shared_kernel)
+    started = time.monotonic()
+    result = await assistant.call(
+        "execute_code", code="print('spinning', flush=True)\nwhile True: pass", timeout=2
+    )
+    elapsed = time.monotonic() - started
+    assert result.is_error
+    text = texts(result)
+    assert "spinning" in text
+    assert "Timed out after 2 s" in text and "interrupted" in text and "is idle" in text
+    assert elapsed < 8
+    assert await assistant.text("execute_code", code="'still here'") == "'still here'"
+
+
+async def test_the_ide_users_output_never_leaks_into_the_assistants_result(
+    assistant: Assistant, shared_kernel: IdeKernel
+) -> None:
+    await connect(assistant, shared_kernel)
+    ide = shared_kernel.ide
+    user_cell = ide.send("import time\nfor i in range(20):\n    print('USER', i, flush=True); time.sleep(0.01)")
+    result = await assistant.call(
+        "execute_code", code="import time\nfor i in range(20):\n    print('ASSISTANT', i, flush=True); time.sleep(0.01)"
+    )
+    text = texts(result)
+    assert "USER" not in text
+    assert text.count("ASSISTANT") == 20
+    user_messages = await ide.outputs_of(user_cell)
+    user_text = "".join(m["content"].get("text", "") for m in user_messages if m["msg_type"] == "stream")
+    assert "ASSISTANT" not in user_text and user_text.count("USER") == 20
+
+
+async def test_concurrent_calls_each_get_exactly_their_own_output(
+    assistant: Assistant, shared_kernel: IdeKernel
+) -> None:
+    await connect(assistant, shared_kernel)
+    calls = [
+        assistant.call("execute_code", code=f"for j in range(3): print('call {i} line', j)")
+        for i in range(5)
+    ]
+    results = await asyncio.gather(*calls)
+    for i, result in enumerate(results):
+        assert texts(result) == "".join(f"call {i} line {j}\n" for j in range(3))

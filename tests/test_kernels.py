@@ -1,0 +1,262 @@
+"""Finding, connecting, starting, interrupting and ending kernels, as the model sees it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+from conftest import Assistant, IdeKernel, launch_ide_kernel, texts, wait_until
+
+import mcp
+from ipython_mcp.server import build_server
+from ipython_mcp.settings import Settings
+
+
+async def test_connect_by_partial_name(assistant: Assistant, shared_kernel: IdeKernel) -> None:
+    text = await assistant.text("connect_to_kernel", connection_file=shared_kernel.name[:6])
+    assert text.startswith(f"Connected to kernel {shared_kernel.name} (python 3.")
+    assert "ipykernel" in text and f"pid {shared_kernel.process.pid}" in text
+
+
+async def test_connect_without_argument_uses_the_environment_variable(
+    shared_kernel: IdeKernel, runtime_dir: Path
+) -> None:
+    settings = Settings.from_env(
+        {"IPYTHON_MCP_CONNECTION": str(shared_kernel.path)}, runtime_dir=str(runtime_dir)
+    )
+    async with mcp.Client(build_server(settings)) as client:
+        result = await client.call_tool("connect_to_kernel", {})
+        assert not result.is_error
+        assert shared_kernel.name in texts(result)
+
+
+async def test_connect_without_argument_lists_the_candidates_when_several_run(
+    assistant: Assistant, shared_kernel: IdeKernel, own_kernel: IdeKernel
+) -> None:
+    error = await assistant.error("connect_to_kernel")
+    assert "kernels are running" in error
+    assert shared_kernel.name in error and own_kernel.name in error
+
+
+async def test_no_kernel_connected_says_what_to_do(assistant: Assistant) -> None:
+    error = await assistant.error("execute_code", code="1")
+    assert "No kernel is connected" in error and "connect_to_kernel" in error and "start_kernel" in error
+
+
+async def test_stale_connection_file_is_reported_at_once(assistant: Assistant, runtime_dir: Path) -> None:
+    path, process = launch_ide_kernel(runtime_dir, name="stale-one")
+    process.kill()
+    process.wait()
+    started = time.monotonic()
+    error = await assistant.error("connect_to_kernel", connection_file="stale-one")
+    assert time.monotonic() - started < 2
+    assert "stale" in error and "list_kernels" in error
+    listing = await assistant.text("list_kernels")
+    assert "stale-one: stale" in listing
+    path.unlink()
+
+
+async def test_wrong_key_is_reported_as_a_likely_key_mismatch(
+    assistant: Assistant, shared_kernel: IdeKernel, tmp_path: Path
+) -> None:
+    info = json.loads(shared_kernel.path.read_text())
+    info["key"] = "0" * 64
+    wrong = tmp_path / "kernel-wrongkey.json"
+    wrong.write_text(json.dumps(info))
+    started = time.monotonic()
+    error = await assistant.error("connect_to_kernel", connection_file=str(wrong))
+    assert time.monotonic() - started < 8
+    assert "key" in error and "does not match" in error
+    assert info["key"] not in error
+
+
+async def test_missing_and_corrupt_files_get_clear_messages(assistant: Assistant, tmp_path: Path) -> None:
+    assert "does not exist" in await assistant.error("connect_to_kernel", connection_file=str(tmp_path / "nope.json"))
+    corrupt = tmp_path / "kernel-corrupt.json"
+    corrupt.write_text('{"shell_port": 1')
+    assert "not valid JSON" in await assistant.error("connect_to_kernel", connection_file=str(corrupt))
+
+
+async def test_list_kernels_marks_live_and_connected(assistant: Assistant, shared_kernel: IdeKernel) -> None:
+    await assistant.text("connect_to_kernel", connection_file=str(shared_kernel.path))
+    listing = await assistant.text("list_kernels")
+    line = next(line for line in listing.splitlines() if shared_kernel.name in line)
+    assert line.startswith("*") and "live" in line and f"pid {shared_kernel.process.pid}" in line
+    assert "connected, default" in line
+
+
+async def test_status_shows_idle_then_busy_with_the_users_cell(
+    assistant: Assistant, shared_kernel: IdeKernel
+) -> None:
+    await assistant.text("connect_to_kernel", connection_file=str(shared_kernel.path))
+    status = await assistant.text("kernel_status")
+    assert "alive, idle" in status and "Execution count:" in status
+    assert f"pid {shared_kernel.process.pid}" in status
+    ide = shared_kernel.ide
+    cell = ide.send("import time; time.sleep(3)")
+    await _until_busy(assistant)
+    status = await assistant.text("kernel_status")
+    assert "busy running another client's cell" in status and "time.sleep(3)" in status
+    await ide.outputs_of(cell)
+
+
+async def _until_busy(assistant: Assistant) -> None:
+    for _ in range(200):
+        if "busy" in await assistant.text("kernel_status"):
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("kernel never busy")
+
+
+async def test_interrupting_a_cell_the_ide_started(assistant: Assistant, own_kernel: IdeKernel) -> None:
+    await assistant.text("connect_to_kernel", connection_file=str(own_kernel.path))
+    ide = own_kernel.ide
+    await ide.run("kept = 'still here'")
+    cell = ide.send("while True: pass")
+    await _until_busy(assistant)
+    text = await assistant.text("interrupt_kernel")
+    assert "Interrupted another client's cell" in text and "while True" in text and "is idle" in text
+    messages = await ide.outputs_of(cell, timeout=10)
+    assert any(m["msg_type"] == "error" and m["content"]["ename"] == "KeyboardInterrupt" for m in messages)
+    assert await assistant.text("execute_code", code="kept") == "'still here'"
+
+
+async def test_kernel_dying_mid_call_is_reported_within_seconds(assistant: Assistant, own_kernel: IdeKernel) -> None:
+    await assistant.text("connect_to_kernel", connection_file=str(own_kernel.path))
+    started = time.monotonic()
+    result = await assistant.call("execute_code", code="import os, time\ntime.sleep(0.2)\nos._exit(1)")
+    assert time.monotonic() - started < 4
+    assert result.is_error
+    assert "died" in texts(result)
+    started = time.monotonic()
+    error = await assistant.error("execute_code", code="1")
+    assert time.monotonic() - started < 1
+    assert "died" in error and "start_kernel" in error
+
+
+async def test_disconnect_leaves_the_kernel_running(assistant: Assistant, own_kernel: IdeKernel) -> None:
+    await assistant.text("connect_to_kernel", connection_file=str(own_kernel.path))
+    await assistant.text("execute_code", code="survivor = 41")
+    text = await assistant.text("disconnect_kernel")
+    assert "still running" in text
+    assert own_kernel.process.poll() is None
+    reply, printed = await own_kernel.ide.run("print(survivor + 1)")
+    assert printed == "42\n"
+
+
+async def test_several_kernels_are_addressed_by_name(
+    assistant: Assistant, shared_kernel: IdeKernel, own_kernel: IdeKernel
+) -> None:
+    await assistant.text("connect_to_kernel", connection_file=str(shared_kernel.path))
+    await assistant.text("connect_to_kernel", connection_file=str(own_kernel.path))
+    await assistant.text("execute_code", code="where = 'own'")
+    await assistant.text("execute_code", code="where = 'shared'", kernel=shared_kernel.name)
+    assert await assistant.text("execute_code", code="where") == "'own'"
+    assert await assistant.text("execute_code", code="where", kernel=shared_kernel.name) == "'shared'"
+    error = await assistant.error("execute_code", code="1", kernel="nosuchkernel")
+    assert "No connected kernel is named 'nosuchkernel'" in error
+
+
+async def test_restart_of_a_kernel_the_ide_started_explains_why_not(
+    assistant: Assistant, shared_kernel: IdeKernel
+) -> None:
+    await assistant.text("connect_to_kernel", connection_file=str(shared_kernel.path))
+    error = await assistant.error("restart_kernel")
+    assert "started by another program" in error and "Restart" in error
+    assert shared_kernel.process.poll() is None
+
+
+async def test_shutdown_ends_the_ide_kernels_process(assistant: Assistant, own_kernel: IdeKernel) -> None:
+    await assistant.text("connect_to_kernel", connection_file=str(own_kernel.path))
+    text = await assistant.text("shutdown_kernel")
+    assert f"process {own_kernel.process.pid} has exited" in text
+    assert own_kernel.process.poll() is not None
+    assert own_kernel.path.exists()  # the IDE's file is not ours to remove
+
+
+async def test_start_restart_and_shut_down_a_kernel_of_our_own(
+    assistant: Assistant, runtime_dir: Path, tmp_path: Path
+) -> None:
+    text = await assistant.text("start_kernel", cwd=str(tmp_path))
+    path = Path(next(line for line in text.splitlines() if line.startswith("Connection file:")).split(": ", 1)[1])
+    assert path.parent == runtime_dir
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    key = json.loads(path.read_text())["key"]
+    assert len(key) >= 32 and key not in text
+    assert f"jupyter console --existing {path.name}" in text and "Spyder" in text
+    pid = int(text.split("pid ")[1].split(")")[0])
+    assert await assistant.text("execute_code", code="import os; os.getcwd()") == repr(str(tmp_path))
+
+    await assistant.text("execute_code", code="before_restart = 1")
+    restarted = await assistant.text("restart_kernel")
+    assert "Restarted" in restarted
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    result = await assistant.call("execute_code", code="before_restart")
+    assert result.is_error and "NameError" in texts(result)
+    assert json.loads(path.read_text())["key"] == key
+
+    new_pid = int(restarted.split("pid ")[1].split(")")[0])
+    shut = await assistant.text("shutdown_kernel")
+    assert "removed its connection file" in shut
+    assert not path.exists()
+    await wait_until(lambda: not psutil.pid_exists(new_pid) or psutil.Process(new_pid).status() == psutil.STATUS_ZOMBIE)
+
+
+async def test_started_kernel_outlives_the_server(settings: Settings) -> None:
+    async with mcp.Client(build_server(settings)) as client:
+        result = await client.call_tool("start_kernel", {})
+        text = texts(result)
+    pid = int(text.split("pid ")[1].split(")")[0])
+    path = Path(next(line for line in text.splitlines() if line.startswith("Connection file:")).split(": ", 1)[1])
+    try:
+        assert psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        async with mcp.Client(build_server(settings)) as client:
+            result = await client.call_tool("connect_to_kernel", {"connection_file": str(path)})
+            assert not result.is_error
+            await client.call_tool("shutdown_kernel", {})
+    finally:
+        if psutil.pid_exists(pid):
+            psutil.Process(pid).kill()
+        path.unlink(missing_ok=True)
+
+
+async def test_python_without_ipykernel_gets_a_clear_error(assistant: Assistant, tmp_path: Path) -> None:
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(tmp_path / "bare")], check=True)
+    python = tmp_path / "bare" / "bin" / "python"
+    error = await assistant.error("start_kernel", python=str(python))
+    assert "has no ipykernel" in error and "pip install ipykernel" in error
+
+
+async def test_missing_interpreter_gets_a_clear_error(assistant: Assistant) -> None:
+    error = await assistant.error("start_kernel", python="/no/such/python")
+    assert "No Python interpreter" in error
+
+
+@pytest.mark.skipif(os.environ.get("CI_SKIP_STDIO") == "1", reason="explicitly skipped")
+async def test_installed_script_serves_over_stdio(shared_kernel: IdeKernel, runtime_dir: Path) -> None:
+    from mcp.client.stdio import StdioServerParameters, stdio_client
+
+    script = Path(sys.executable).parent / "ipython-mcp"
+    params = StdioServerParameters(
+        command=str(script),
+        args=["--connection-file", str(shared_kernel.path)],
+        env={**os.environ, "JUPYTER_RUNTIME_DIR": str(runtime_dir)},
+    )
+    async with stdio_client(params) as (read, write), mcp.ClientSession(read, write) as session:
+        await session.initialize()
+        tools = {t.name for t in (await session.list_tools()).tools}
+        assert {
+            "start_kernel", "connect_to_kernel", "execute_code", "kernel_status", "disconnect_kernel",
+            "interrupt_kernel", "shutdown_kernel", "list_kernels", "restart_kernel",
+        } <= tools
+        assert not (await session.call_tool("connect_to_kernel", {})).is_error
+        result = await session.call_tool("execute_code", {"code": "print('over stdio'); 2 ** 10"})
+        assert [c.text for c in result.content] == ["over stdio\n", "1024"]
