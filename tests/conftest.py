@@ -22,6 +22,17 @@ from ipython_mcp.settings import Settings
 
 
 @pytest.fixture(scope="session")
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if asyncio.iscoroutinefunction(getattr(item, "function", None)):
+            item.add_marker(pytest.mark.anyio)
+
+
+@pytest.fixture(scope="session")
 def runtime_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A Jupyter runtime dir of the suite's own, so no kernel of the machine is touched."""
     path = tmp_path_factory.mktemp("runtime")

@@ -99,16 +99,39 @@ class MessageRouter:
         if future is not None and not future.done():
             future.cancel()
 
+    async def catch_up(self, timeout: float = 0.5) -> bool:
+        """Wait until iopub has delivered all the kernel published before now.
+
+        Other clients see the kernel's messages before we may; a control request's idle status
+        comes after everything published earlier, so once it arrives our view is current."""
+        seen = asyncio.Event()
+
+        def sink(msg_type: str, content: dict[str, Any]) -> None:
+            if msg_type == "status" and content.get("execution_state") == "idle":
+                seen.set()
+
+        msg_id, _ = self.request("control", "kernel_info_request", sink=sink)
+        try:
+            await asyncio.wait_for(seen.wait(), timeout)
+            return True
+        except TimeoutError:
+            return False
+        finally:
+            self.forget(msg_id)
+
     def current(self) -> Activity | None:
         """The execution the kernel runs now, if we saw it start."""
         return next(iter(self.running.values()), None)
 
     async def _read(self, name: str, channel: Any, handler: Callable[[dict[str, Any]], None]) -> None:
+        # recv_multipart, not poll + recv: pyzmq wakes pending receives after a send on the same
+        # socket, but a pending poll can miss that edge and sleep until the next message.
+        session = self._client.session
         while True:
+            raw = await channel.socket.recv_multipart()
             try:
-                msg = await channel.get_msg(timeout=None)
-            except asyncio.CancelledError:
-                raise
+                _, parts = session.feed_identities(raw)
+                msg = session.deserialize(parts)
             except Exception as exc:  # a malformed or wrongly signed message must not stop routing
                 log.warning("dropped an unreadable message on %s: %s", name, type(exc).__name__)
                 continue

@@ -26,6 +26,9 @@ IDLE_GRACE = 1.0
 INTERRUPT_GRACE = 2.0
 """Seconds an interrupted cell gets to stop before the next, stronger step."""
 
+YOUNG_KERNEL = 5.0
+"""Seconds after its start during which a kernel may answer its heartbeat but not yet its shell."""
+
 ExecutionStatus = Literal["ok", "error", "aborted", "timeout", "queued", "died"]
 
 
@@ -163,7 +166,7 @@ class KernelSession:
             if self.launched is not None and self.launched.exited():
                 raise KernelStartError(self.launched.failure())
             if now >= key_check_at and self.launched is None:
-                if await self._heartbeat_answers() and not self._process_is_young():
+                if await self._heartbeat_answers() and (now >= deadline or not self._process_is_young()):
                     raise KeyMismatch(
                         f"The kernel of {conn.path.name} is alive (its heartbeat answers) but ignores "
                         f"requests signed with the key in that file for {now - started:.0f} s: the "
@@ -207,7 +210,7 @@ class KernelSession:
         import psutil
 
         try:
-            return time.time() - psutil.Process(self.pid).create_time() < 10
+            return time.time() - psutil.Process(self.pid).create_time() < YOUNG_KERNEL
         except psutil.Error:
             return False
 
@@ -365,6 +368,7 @@ class KernelSession:
                 self._settled.set()
 
     async def _interrupt(self, expected: str | None) -> InterruptReport:
+        await self.router.catch_up()
         target = self.router.current()
         if expected is not None and (target is None or target.msg_id != expected):
             return InterruptReport(target, [], idle=target is None)
@@ -407,6 +411,7 @@ class KernelSession:
     async def status(self) -> KernelStatus:
         self.check_alive()
         alive = await self._heartbeat_answers() if self.pid is None else processes.pid_alive(self.pid)
+        await self.router.catch_up()
         running = self.router.current()
         execution_count = self.router.execution_count
         busy = running is not None

@@ -1,0 +1,105 @@
+"""Choosing the one representation of a mime bundle the model reads, and rendering it."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from html.parser import HTMLParser
+
+from .ansi import strip_ansi
+from .blocks import Block, Image, Text
+
+_IMAGES = ("image/png", "image/jpeg")
+_DEFAULT_REPR = re.compile(r"<[\w.]+ object( at 0x[0-9a-f]+)?>")
+_RICHER_THAN_REPR = ("text/html", "text/latex", "application/json", "image/svg+xml")
+_LINE_TAGS = frozenset({"p", "div", "br", "tr", "li", "h1", "h2", "h3", "h4", "h5", "h6"})
+_HIDDEN_TAGS = frozenset({"script", "style"})
+
+
+def render_bundle(data: dict) -> Block | None:
+    """The block showing a display_data or execute_result bundle best; None if it shows nothing."""
+    for mime in _IMAGES:
+        if mime in data:
+            return _image(data[mime], mime)
+    if data.get("text/markdown"):
+        return Text(data["text/markdown"])
+    plain = strip_ansi(data.get("text/plain") or "")
+    # `<IPython.core.display.HTML object>` says nothing; any richer representation says more.
+    richer = any(mime in data for mime in _RICHER_THAN_REPR)
+    says_nothing = richer and _DEFAULT_REPR.fullmatch(plain) is not None
+    if plain and not says_nothing:
+        return Text(plain)
+    if data.get("text/html") and (text := html_to_text(data["text/html"])):
+        return Text(text)
+    if data.get("text/latex"):
+        return Text(data["text/latex"])
+    if "application/json" in data:
+        return Text(json.dumps(data["application/json"], indent=1, ensure_ascii=False))
+    if data.get("image/svg+xml"):
+        return Text(f"[image/svg+xml output not shown: {len(data['image/svg+xml']):,} characters]")
+    if plain:  # a default repr, still better than nothing
+        return Text(plain)
+    if data:
+        return Text(f"[output of type {', '.join(data)} not shown]")
+    return None
+
+
+def _image(data: object, mime: str) -> Block:
+    """The image, or a note when its base64 does not decode."""
+    if isinstance(data, str):
+        encoded = "".join(data.split())  # base64 may come wrapped in lines
+        try:
+            if base64.b64decode(encoded, validate=True):
+                return Image(encoded, mime)
+        except (binascii.Error, ValueError):
+            pass
+    return Text(f"[{mime} output could not be decoded]")
+
+
+def html_to_text(html: str) -> str:
+    """The readable text of HTML: a line per block element, table cells joined by ` | `."""
+    parser = _TextParser()
+    parser.feed(html)
+    parser.close()
+    parser.end_line()
+    return "\n".join(parser.lines)
+
+
+class _TextParser(HTMLParser):
+    """Collects the text of an HTML fragment as non-blank lines."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.lines: list[str] = []
+        self._line: list[str] = []
+        self._hidden = 0  # depth inside <script> and <style>
+        self._cells = 0  # cells begun in the current table row
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _HIDDEN_TAGS:
+            self._hidden += 1
+        elif tag in ("td", "th"):
+            if self._cells:
+                self._line.append(" | ")
+            self._cells += 1
+        elif tag in _LINE_TAGS:
+            self.end_line()
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _HIDDEN_TAGS:
+            self._hidden = max(0, self._hidden - 1)
+        elif tag in _LINE_TAGS:
+            self.end_line()
+
+    def handle_data(self, data: str) -> None:
+        if not self._hidden:
+            self._line.append(data)
+
+    def end_line(self) -> None:
+        line = " ".join("".join(self._line).split())  # whitespace collapses, as in a browser
+        if line:
+            self.lines.append(line)
+        self._line = []
+        self._cells = 0

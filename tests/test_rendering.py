@@ -1,0 +1,545 @@
+"""What the model sees of a cell's output: iopub messages in, content blocks out."""
+
+from __future__ import annotations
+
+import base64
+import gc
+import random
+import re
+import types
+
+from ipython_mcp.rendering import Image, KernelError, OutputLog, Text, strip_ansi
+
+PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n" + bytes(range(64))).decode()
+FIGURE = "<Figure size 640x480 with 1 Axes>"
+ZERO_DIVISION = {
+    "ename": "ZeroDivisionError",
+    "evalue": "division by zero",
+    "traceback": [
+        "\x1b[0;31m" + "-" * 75 + "\x1b[0m",
+        "\x1b[0;31mZeroDivisionError\x1b[0m" + " " * 25 + "Traceback (most recent call last)",
+        "Cell \x1b[0;32mIn[1], line 1\x1b[0m\n\x1b[0;32m----> 1\x1b[0m \x1b[38;5;241m1\x1b[39m"
+        "\x1b[38;5;241m/\x1b[39m\x1b[38;5;241m0\x1b[39m\n",
+        "\x1b[0;31mZeroDivisionError\x1b[0m: division by zero",
+    ],
+}
+DATAFRAME_HTML = (
+    "<div>\n<style scoped>\n"
+    "    .dataframe tbody tr th:only-of-type {\n        vertical-align: middle;\n    }\n"
+    "</style>\n"
+    '<table border="1" class="dataframe">\n  <thead>\n    <tr style="text-align: right;">\n'
+    "      <th></th>\n      <th>name</th>\n      <th>score</th>\n    </tr>\n  </thead>\n  <tbody>\n"
+    "    <tr>\n      <th>0</th>\n      <td>alice</td>\n      <td>1.5</td>\n    </tr>\n"
+    "    <tr>\n      <th>1</th>\n      <td>bob</td>\n      <td>2.0</td>\n    </tr>\n"
+    "  </tbody>\n</table>\n</div>"
+)
+NOTICE = re.compile(r"\[\.\.\. ([\d,]+) characters?(?: \(([\d,]+) lines?\))? omitted \.\.\.\]")
+
+
+def stdout(text: str) -> tuple[str, dict]:
+    return "stream", {"name": "stdout", "text": text}
+
+
+def stderr(text: str) -> tuple[str, dict]:
+    return "stream", {"name": "stderr", "text": text}
+
+
+def display(
+    data: dict, display_id: str | None = None, msg_type: str = "display_data"
+) -> tuple[str, dict]:
+    transient = {"display_id": display_id} if display_id else {}
+    return msg_type, {"data": data, "metadata": {}, "transient": transient}
+
+
+def update(data: dict, display_id: str) -> tuple[str, dict]:
+    return display(data, display_id, "update_display_data")
+
+
+def clear(wait: bool = False) -> tuple[str, dict]:
+    return "clear_output", {"wait": wait}
+
+
+def error(ename: str, evalue: str, traceback: list[str]) -> tuple[str, dict]:
+    return "error", {"ename": ename, "evalue": evalue, "traceback": traceback}
+
+
+def log_of(*messages: tuple[str, dict], **options: int) -> OutputLog:
+    log = OutputLog(**options)
+    for msg_type, content in messages:
+        log.add(msg_type, content)
+    return log
+
+
+def texts(log: OutputLog) -> list[str]:
+    return [block.text for block in log.blocks() if isinstance(block, Text)]
+
+
+def text_chars(log: OutputLog) -> int:
+    return sum(len(text) for text in texts(log))
+
+
+def omitted(text: str) -> tuple[int, int]:
+    match = NOTICE.fullmatch(text)
+    assert match, text
+    return int(match[1].replace(",", "")), int((match[2] or "0").replace(",", ""))
+
+
+def chars_held(obj: object) -> int:
+    """Characters of every string reachable from `obj` through containers and plain objects."""
+    total, seen, stack = 0, set(), [obj]
+    while stack:
+        item = stack.pop()
+        if id(item) in seen or isinstance(item, type | types.ModuleType | types.FunctionType):
+            continue
+        seen.add(id(item))
+        if isinstance(item, str):
+            total += len(item)
+        else:
+            stack.extend(gc.get_referents(item))
+    return total
+
+
+# Streams
+
+
+def test_no_output_gives_no_blocks():
+    assert log_of().blocks() == []
+    assert log_of(stdout("")).blocks() == []
+
+
+def test_consecutive_prints_merge_into_one_text():
+    assert log_of(stdout("a\n"), stdout("b\n"), stdout("c")).blocks() == [Text("a\nb\nc")]
+
+
+def test_stderr_is_marked():
+    log = log_of(stdout("loading\n"), stderr("UserWarning: careful\n"), stdout("done\n"))
+    assert texts(log) == ["loading\n", "[stderr]\nUserWarning: careful\n", "done\n"]
+
+
+def test_progress_bar_keeps_only_its_last_frame():
+    log = log_of(*(stdout(f"\r{i}%") for i in range(100)))
+    assert log.blocks() == [Text("99%")]
+
+
+def test_tqdm_bar_on_stderr_shows_its_final_state():
+    frames = [f"\r{p:3d}%|{'█' * (p // 10):<10}| {p}/100" for p in range(0, 101, 10)]
+    log = log_of(stdout("training\n"), *(stderr(frame) for frame in frames), stderr("\n"))
+    assert texts(log) == ["training\n", "[stderr]\n100%|██████████| 100/100\n"]
+
+
+def test_text_after_a_carriage_return_replaces_the_line():
+    assert texts(log_of(stdout("first\nabc\rxy\nlast\n"))) == ["first\nxy\nlast\n"]
+    assert texts(log_of(stdout("loading..."), stdout("\rloaded   \n"))) == ["loaded   \n"]
+
+
+def test_crlf_is_a_newline_even_split_over_two_messages():
+    assert texts(log_of(stdout("a\r\nb\r\n"))) == ["a\nb\n"]
+    assert texts(log_of(stdout("a\r"), stdout("\nb"))) == ["a\nb"]
+
+
+def test_a_trailing_carriage_return_lets_the_next_message_replace_the_line():
+    log = log_of(stdout("done\nstep 1\r"), stdout("step 2\r"), stdout("step 3\n"))
+    assert texts(log) == ["done\nstep 3\n"]
+
+
+def test_ansi_colours_cursor_moves_and_hyperlinks_are_stripped():
+    log = log_of(
+        stdout("\x1b[0;31mred\x1b[0m \x1b[1mbold\x1b[22m\n"),
+        stdout("\x1b[1A\x1b[Kredrawn\n"),
+        stdout("see \x1b]8;;https://example.com\x1b\\the docs\x1b]8;;\x1b\\\n"),
+    )
+    assert texts(log) == ["red bold\nredrawn\nsee the docs\n"]
+
+
+def test_strip_ansi():
+    assert strip_ansi("\x1b[38;5;241m1\x1b[39m\x1b]0;title\x07 \x1b(Bplain") == "1 plain"
+    assert strip_ansi("no escapes") == "no escapes"
+
+
+def test_last_line_is_the_latest_printed_line_for_progress_notices():
+    log = OutputLog()
+    assert log.last_line == ""
+    log.add(*stdout("epoch 1\n\n\n"))
+    assert log.last_line == "epoch 1"
+    log.add(*stderr("\r 50%|#####     |"))
+    assert log.last_line == "50%|#####     |"
+    log.add(*display({"text/plain": "a display is not printed"}))
+    assert log.last_line == "50%|#####     |"
+    log.add(*stdout("x" * 500 + "\n"))
+    assert log.last_line == "x" * 200
+
+
+# Rich outputs
+
+
+def test_matplotlib_figure_becomes_an_image_without_its_text_repr():
+    log = log_of(display({"image/png": PNG + "\n", "text/plain": FIGURE}))
+    assert log.blocks() == [Image(PNG, "image/png")]
+
+
+def test_base64_wrapped_in_lines_is_joined():
+    wrapped = "\n".join(PNG[i : i + 20] for i in range(0, len(PNG), 20))
+    assert log_of(display({"image/jpeg": wrapped})).blocks() == [Image(PNG, "image/jpeg")]
+
+
+def test_invalid_base64_becomes_a_note():
+    log = log_of(display({"image/png": "not base64!", "text/plain": FIGURE}))
+    assert log.blocks() == [Text("[image/png output could not be decoded]")]
+
+
+def test_markdown_is_preferred_over_plain_text():
+    markdown = {"text/markdown": "# Title", "text/plain": "<IPython.core.display.Markdown object>"}
+    log = log_of(display(markdown))
+    assert log.blocks() == [Text("# Title")]
+
+
+def test_plain_text_repr_has_no_ansi():
+    assert log_of(display({"text/plain": "\x1b[32m'green'\x1b[0m"})).blocks() == [Text("'green'")]
+
+
+def test_default_object_repr_gives_way_to_html():
+    html = {"text/html": "<b>Hello</b> world", "text/plain": "<IPython.core.display.HTML object>"}
+    log = log_of(display(html))
+    assert log.blocks() == [Text("Hello world")]
+
+
+def test_a_useful_plain_text_is_preferred_over_html():
+    plain = "    name  score\n0  alice    1.5\n1    bob    2.0"
+    data = {"text/html": DATAFRAME_HTML, "text/plain": plain}
+    assert texts(log_of(display(data, msg_type="execute_result"))) == [data["text/plain"]]
+
+
+def test_dataframe_html_alone_becomes_a_readable_table():
+    table = "| name | score\n0 | alice | 1.5\n1 | bob | 2.0"
+    assert texts(log_of(display({"text/html": DATAFRAME_HTML}))) == [table]
+
+
+def test_html_drops_scripts_and_styles_and_unescapes_entities():
+    html = (
+        "<h1>Report</h1><style>p {}</style><p>Tom &amp; Jerry &lt;3</p>"
+        "<script>alert(1)</script><br>end"
+    )
+    assert texts(log_of(display({"text/html": html}))) == ["Report\nTom & Jerry <3\nend"]
+
+
+def test_svg_is_described_unless_plain_text_says_more():
+    svg = "<svg xmlns='http://www.w3.org/2000/svg'>" + " " * 1_200 + "</svg>"
+    note = "[image/svg+xml output not shown: 1,246 characters]"
+    assert texts(log_of(display({"image/svg+xml": svg}))) == [note]
+    assert texts(log_of(display({"image/svg+xml": svg, "text/plain": FIGURE}))) == [FIGURE]
+
+
+def test_latex_and_json():
+    assert texts(log_of(display({"text/latex": r"$\alpha$"}))) == [r"$\alpha$"]
+    json_text = '{\n "a": [\n  1,\n  2\n ]\n}'
+    assert texts(log_of(display({"application/json": {"a": [1, 2]}}))) == [json_text]
+
+
+def test_unknown_mime_types_are_named():
+    log = log_of(display({"application/x-foo": "...", "application/vnd.bar+json": {}}))
+    assert texts(log) == ["[output of type application/x-foo, application/vnd.bar+json not shown]"]
+
+
+def test_execute_result_renders_like_display_data():
+    data = {"text/plain": "42"}
+    result = log_of(display(data, msg_type="execute_result"))
+    assert result.blocks() == log_of(display(data)).blocks()
+
+
+def test_an_empty_bundle_shows_nothing():
+    assert log_of(display({})).blocks() == []
+
+
+# Display updates and clearing
+
+
+def test_update_display_data_replaces_in_place():
+    log = log_of(
+        stdout("before\n"),
+        display({"text/plain": "0%"}, "progress"),
+        stdout("working\n"),
+        update({"text/plain": "50%"}, "progress"),
+        update({"text/plain": "100%"}, "progress"),
+    )
+    assert texts(log) == ["before\n", "100%", "working\n"]
+
+
+def test_update_replaces_every_output_with_that_id():
+    log = log_of(
+        display({"text/plain": "a"}, "x"),
+        display({"text/plain": "b"}, "y"),
+        display({"text/plain": "c"}, "x"),
+    )
+    log.add(*update({"image/png": PNG}, "x"))
+    assert log.blocks() == [Image(PNG, "image/png"), Text("b"), Image(PNG, "image/png")]
+
+
+def test_update_for_an_unknown_display_id_is_ignored():
+    log = log_of(display({"text/plain": "a"}, "x"), update({"text/plain": "b"}, "nope"))
+    assert texts(log) == ["a"]
+
+
+def test_an_empty_display_can_be_filled_by_an_update():
+    log = log_of(display({}, "slot"), stdout("after\n"))
+    assert texts(log) == ["after\n"]
+    log.add(*update({"text/plain": "filled"}, "slot"))
+    assert texts(log) == ["filled", "after\n"]
+
+
+def test_clear_output_clears_at_once():
+    log = log_of(stdout("old\n"), display({"text/plain": "old"}, "d"), clear(), stdout("new\n"))
+    log.add(*update({"text/plain": "cleared displays cannot be updated"}, "d"))
+    assert texts(log) == ["new\n"]
+
+
+def test_clear_output_wait_keeps_last_frame():
+    frames = []
+    for i in range(5):
+        frames += [clear(wait=True), display({"text/plain": f"frame {i}"}), stdout(f"step {i}\n")]
+    assert texts(log_of(*frames)) == ["frame 4", "step 4\n"]
+
+
+def test_clear_output_wait_with_nothing_after_it_clears_nothing():
+    assert texts(log_of(stdout("kept\n"), clear(wait=True))) == ["kept\n"]
+
+
+def test_clearing_resets_what_was_omitted():
+    log = log_of(*(stdout(f"line {i}\n") for i in range(1_000)), text_budget=500)
+    assert any(NOTICE.fullmatch(text) for text in texts(log))
+    log.add(*clear())
+    log.add(*stdout("fresh\n"))
+    assert texts(log) == ["fresh\n"]
+
+
+def test_unknown_message_types_are_ignored():
+    log = log_of(
+        ("status", {"execution_state": "busy"}),
+        ("execute_input", {"code": "1", "execution_count": 1}),
+        ("comm_msg", {"comm_id": "c", "data": {}}),
+    )
+    assert log.blocks() == []
+
+
+# Errors
+
+
+def test_traceback_has_no_ansi_and_ends_with_the_exception():
+    log = log_of(("error", ZERO_DIVISION))
+    expected = (
+        "ZeroDivisionError                         Traceback (most recent call last)\n"
+        "Cell In[1], line 1\n"
+        "----> 1 1/0\n"
+        "\n"
+        "ZeroDivisionError: division by zero"
+    )
+    assert log.blocks() == [Text(expected)]
+    assert log.error == KernelError("ZeroDivisionError", "division by zero", expected)
+
+
+def test_a_traceback_without_its_exception_line_gets_one():
+    frames = ["Traceback (most recent call last):", '  File "<stdin>", line 1']
+    log = log_of(error("KeyError", "'x'", frames))
+    assert texts(log) == ["\n".join([*frames, "KeyError: 'x'"])]
+
+
+def test_an_empty_traceback_is_the_exception():
+    log = log_of(error("NameError", "name 'x' is not defined", []))
+    assert texts(log) == ["NameError: name 'x' is not defined"]
+    assert log_of(error("KeyboardInterrupt", "", [])).error.traceback == "KeyboardInterrupt"
+
+
+def test_error_comes_after_what_was_printed_before_it():
+    log = log_of(stdout("about to fail\n"), ("error", ZERO_DIVISION))
+    assert texts(log)[0] == "about to fail\n"
+    assert texts(log)[1].endswith("ZeroDivisionError: division by zero")
+    assert log_of(stdout("no error\n")).error is None
+
+
+def test_output_after_an_error_follows_it():
+    log = log_of(("error", ZERO_DIVISION), stderr("late warning\n"))
+    assert texts(log)[0].endswith("ZeroDivisionError: division by zero")
+    assert texts(log)[1] == "[stderr]\nlate warning\n"
+
+
+def test_error_is_kept_in_full_after_a_flood_of_output():
+    frames = [f'File "lib.py", line {i}, in f{i}\n    step_{i}()' for i in range(20)]
+    flood = [stdout(f"noise {i}\n") for i in range(10_000)]
+    log = log_of(*flood, error("ValueError", "bad", frames), text_budget=1_000)
+    blocks = texts(log)
+    assert blocks[-1] == "\n".join(frames) + "\nValueError: bad"
+    assert len(blocks[-1]) > 700  # more than the tail alone could hold
+    assert text_chars(log) <= 1_000 + len(blocks[1]) + len(blocks[-1])
+
+
+def test_a_huge_traceback_keeps_its_head_and_tail():
+    frames = ["RecursionError                            Traceback (most recent call last)"]
+    frames += ["Cell In[1], line 2, in f(n)\n----> 2 return f(n + 1)\n"] * 3_000
+    frames += ["RecursionError: maximum recursion depth exceeded"]
+    recursion = error("RecursionError", "maximum recursion depth exceeded", frames)
+    log = log_of(recursion, text_budget=2_000)
+    head, notice, tail = re.split(r"\n(\[\.\.\. .* omitted \.\.\.\])\n", log.error.traceback)
+    assert head.startswith("RecursionError                            Traceback")
+    assert tail.endswith("return f(n + 1)\n\nRecursionError: maximum recursion depth exceeded")
+    assert len(head) + len(tail) <= 2_000
+    chars, lines = omitted(notice)
+    assert chars > 100_000
+    assert lines > 5_000
+
+
+# Bounded memory and the text budget
+
+
+def test_ten_megabytes_of_output_keep_head_and_tail_within_budget():
+    output = "".join(f"row {i:>7}: {'x' * 80}\n" for i in range(110_000))  # about 10 MB
+    chunk = 8_191  # kernels flush in chunks that ignore line ends
+    log = log_of(*(stdout(output[i : i + chunk]) for i in range(0, len(output), chunk)))
+    head, notice, tail = texts(log)
+    assert head.startswith("row       0: ")
+    assert output.startswith(head)
+    assert head.endswith("\n")
+    assert tail.startswith("row ")
+    assert output.endswith(tail)
+    chars, lines = omitted(notice)
+    assert len(head) + chars + len(tail) == len(output)
+    assert head.count("\n") + lines + tail.count("\n") == 110_000
+    assert len(head) + len(tail) <= 20_000
+    assert chars_held(log) < 3 * 20_000
+
+
+def test_200000_lines_stay_within_budget_with_the_right_omitted_line_count():
+    log = log_of(*(stdout(f"line {i}\n") for i in range(200_000)), text_budget=10_000)
+    head, notice, tail = texts(log)
+    assert head.startswith("line 0\nline 1\n")
+    assert tail.startswith("line ")
+    assert tail.endswith("line 199998\nline 199999\n")
+    chars, lines = omitted(notice)
+    assert head.count("\n") + lines + tail.count("\n") == 200_000
+    assert len(head) + len(tail) <= 10_000
+    assert chars_held(log) < 3 * 10_000
+
+
+def test_a_ten_megabyte_line_is_bounded():
+    chunks = [stdout("y" * 10_000) for _ in range(1_000)]
+    for messages in ([stdout("y" * 10_000_000)], [*chunks, stdout("\n")]):
+        log = log_of(*messages, text_budget=4_000)
+        head, notice, tail = texts(log)
+        assert set(head) == {"y"}
+        assert set(tail.rstrip("\n")) == {"y"}
+        assert len(head) + omitted(notice)[0] + len(tail.rstrip("\n")) == 10_000_000
+        assert len(head) + len(tail) <= 4_000
+        assert chars_held(log) < 3 * 4_000
+
+
+def test_a_stderr_output_cut_in_its_middle_is_marked_on_both_sides():
+    log = log_of(*(stderr(f"warning {i}\n") for i in range(1_000)), text_budget=1_000)
+    head, notice, tail = texts(log)
+    assert head.startswith("[stderr]\nwarning 0\n")
+    assert tail.startswith("[stderr]\nwarning ")
+    assert tail.endswith("warning 999\n")
+    assert len(head) + len(tail) <= 1_000
+
+
+def test_100000_display_calls_stay_within_budget():
+    displays = (display({"text/plain": str(i)}, "same") for i in range(100_000))
+    log = log_of(*displays, text_budget=2_000)
+    shown = texts(log)
+    assert shown[:3] == ["0", "1", "2"]
+    assert shown[-1] == "99999"
+    assert sum(len(text) for text in shown if not NOTICE.fullmatch(text)) <= 2_000
+    assert chars_held(log) < 3 * 2_000
+    log.add(*update({"text/plain": "updated"}, "same"))
+    assert {text for text in texts(log) if not NOTICE.fullmatch(text)} == {"updated"}
+
+
+def test_images_beyond_the_limit_become_one_note():
+    figures = [display({"image/png": PNG, "text/plain": FIGURE}) for _ in range(25)]
+    log = log_of(*figures, max_images=10)
+    blocks = log.blocks()
+    assert blocks[:10] == [Image(PNG, "image/png")] * 10
+    assert blocks[10:] == [Text("[15 more images not shown]")]
+
+
+def test_blocks_can_be_asked_for_again():
+    log = log_of(*(stdout(f"line {i}\n") for i in range(5_000)), stderr("\r 7%"), text_budget=1_000)
+    assert log.blocks() == log.blocks()
+    log.add(*stderr("\r 8%"))
+    assert log.blocks()[-1] == Text("[stderr]\n 8%")
+
+
+def test_updates_that_grow_a_display_keep_the_budget():
+    lines = [stdout(f"line {i}\n") for i in range(500)]
+    log = log_of(display({"text/plain": "small"}, "d"), *lines, text_budget=1_000)
+    log.add(*update({"text/plain": "big " * 2_000}, "d"))
+    assert sum(len(text) for text in texts(log) if not NOTICE.fullmatch(text)) <= 1_000
+
+
+# Against a simple model, and invariants under random messages
+
+
+def _notebook_view(messages: list[tuple[str, str]]) -> list[str]:
+    """Streams as a notebook shows them, worked out one character at a time."""
+    outputs: list[tuple[str, list[str]]] = []
+    replace = False
+    for name, text in messages:
+        if not outputs or outputs[-1][0] != name:
+            outputs.append((name, [""]))
+            replace = False
+        lines = outputs[-1][1]
+        for char in text:
+            if char == "\r":
+                replace = True
+            elif char == "\n":
+                lines.append("")
+                replace = False
+            else:
+                if replace:
+                    lines[-1] = ""
+                    replace = False
+                lines[-1] += char
+    shown = [(name, "\n".join(lines)) for name, lines in outputs]
+    return [("[stderr]\n" if name == "stderr" else "") + text for name, text in shown if text]
+
+
+def test_streams_match_a_char_by_char_notebook_model():
+    rng = random.Random(7)
+    for _ in range(300):
+        messages = []
+        for _ in range(rng.randint(1, 12)):
+            text = "".join(rng.choices("ab\r\n", k=rng.randint(1, 8)))
+            messages.append((rng.choice(["stdout", "stdout", "stderr"]), text))
+        log = log_of(*(("stream", {"name": name, "text": text}) for name, text in messages))
+        assert texts(log) == _notebook_view(messages), messages
+
+
+def test_random_messages_keep_every_bound():
+    rng = random.Random(11)
+    for _ in range(200):
+        budget = rng.choice([300, 1_000])
+        log = OutputLog(text_budget=budget, max_images=3)
+        for _ in range(rng.randint(1, 120)):
+            kind = rng.random()
+            if kind < 0.5:
+                pieces = rng.choices(["x", "yy\n", "\r", "\n", "z" * 300], k=rng.randint(1, 6))
+                text = "".join(pieces)
+                log.add(*rng.choice([stdout, stderr])(text))
+            elif kind < 0.7:
+                plain = {"text/plain": "p" * rng.randint(0, 700)}
+                data = rng.choice([plain, {"image/png": PNG}, {}])
+                log.add(*display(data, rng.choice([None, "a", "b"])))
+            elif kind < 0.85:
+                data = rng.choice([{"text/plain": "u" * rng.randint(0, 700)}, {"image/png": PNG}])
+                log.add(*update(data, rng.choice(["a", "b"])))
+            elif kind < 0.95:
+                log.add(*clear(wait=rng.random() < 0.5))
+            else:
+                log.add(*error("E", "v", ["t" * rng.randint(0, 2 * budget)]))
+        blocks = log.blocks()
+        assert blocks == log.blocks()
+        assert sum(isinstance(block, Image) for block in blocks) <= 3
+        budgeted = [b.text for b in blocks if isinstance(b, Text) and not NOTICE.fullmatch(b.text)]
+        budgeted = [t for t in budgeted if not re.fullmatch(r"\[\d+ more images? not shown\]", t)]
+        if log.error and budgeted and budgeted[-1] == log.error.traceback:
+            budgeted.pop()
+        assert sum(len(text) for text in budgeted) <= budget
+        assert len(log.last_line) <= 200
+        assert chars_held(log) < 4 * budget
