@@ -7,6 +7,8 @@ import base64
 import re
 import time
 
+import pytest
+
 from conftest import Assistant, IdeKernel, images, texts
 
 ANSI = re.compile(r"\x1b\[")
@@ -190,3 +192,58 @@ async def test_concurrent_calls_each_get_exactly_their_own_output(
     results = await asyncio.gather(*calls)
     for i, result in enumerate(results):
         assert texts(result) == "".join(f"call {i} line {j}\n" for j in range(3))
+
+
+async def test_the_assistants_error_never_aborts_the_users_queued_cell(
+    assistant: Assistant, shared_kernel: IdeKernel
+) -> None:
+    await connect(assistant, shared_kernel)
+    failing = asyncio.create_task(
+        assistant.call("execute_code", code="import time; time.sleep(0.3); raise ValueError('oops')")
+    )
+    await _until_running(assistant)
+    reply, printed = await shared_kernel.ide.run("print('user cell ran')")
+    assert reply["status"] == "ok" and printed == "user cell ran\n"
+    result = await failing
+    assert result.is_error and "ValueError: oops" in texts(result)
+
+
+async def test_code_aborted_by_the_users_failing_cell_says_so(
+    assistant: Assistant, shared_kernel: IdeKernel
+) -> None:
+    await connect(assistant, shared_kernel)
+    user_cell = shared_kernel.ide.send("import time; time.sleep(0.5); 1/0")
+    await _until_running(assistant)
+    result = await assistant.call("execute_code", code="never_ran = True")
+    assert result.is_error
+    assert "aborted this code without running it" in texts(result)
+    await shared_kernel.ide.outputs_of(user_cell)
+    check = await assistant.call("execute_code", code="'never_ran' in dir()")
+    assert texts(check) == "False"
+
+
+async def test_cancelling_a_call_interrupts_its_code(assistant: Assistant, shared_kernel: IdeKernel) -> None:
+    await connect(assistant, shared_kernel)
+    call = asyncio.create_task(
+        assistant.call("execute_code", code="import time\nfor _ in range(600): time.sleep(0.1)\nfinished_anyway = True")
+    )
+    await _until_running(assistant)
+    call.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await call
+    status = ""
+    for _ in range(100):
+        status = await assistant.text("kernel_status")
+        if "idle" in status:
+            break
+        await asyncio.sleep(0.05)
+    assert "idle" in status
+    assert await assistant.text("execute_code", code="'finished_anyway' in dir()") == "False"
+
+
+async def _until_running(assistant: Assistant) -> None:
+    for _ in range(300):
+        if "busy" in await assistant.text("kernel_status"):
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the kernel never got busy")

@@ -239,25 +239,3 @@ async def test_python_without_ipykernel_gets_a_clear_error(assistant: Assistant,
 async def test_missing_interpreter_gets_a_clear_error(assistant: Assistant) -> None:
     error = await assistant.error("start_kernel", python="/no/such/python")
     assert "No Python interpreter" in error
-
-
-@pytest.mark.skipif(os.environ.get("CI_SKIP_STDIO") == "1", reason="explicitly skipped")
-async def test_installed_script_serves_over_stdio(shared_kernel: IdeKernel, runtime_dir: Path) -> None:
-    from mcp.client.stdio import StdioServerParameters, stdio_client
-
-    script = Path(sys.executable).parent / "ipython-mcp"
-    params = StdioServerParameters(
-        command=str(script),
-        args=["--connection-file", str(shared_kernel.path)],
-        env={**os.environ, "JUPYTER_RUNTIME_DIR": str(runtime_dir)},
-    )
-    async with stdio_client(params) as (read, write), mcp.ClientSession(read, write) as session:
-        await session.initialize()
-        tools = {t.name for t in (await session.list_tools()).tools}
-        assert {
-            "start_kernel", "connect_to_kernel", "execute_code", "kernel_status", "disconnect_kernel",
-            "interrupt_kernel", "shutdown_kernel", "list_kernels", "restart_kernel",
-        } <= tools
-        assert not (await session.call_tool("connect_to_kernel", {})).is_error
-        result = await session.call_tool("execute_code", {"code": "print('over stdio'); 2 ** 10"})
-        assert [c.text for c in result.content] == ["over stdio\n", "1024"]

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 from collections.abc import Sequence
+from typing import Any
+
+import anyio
 
 from . import __version__
 from .settings import Settings
@@ -76,17 +80,35 @@ def main(argv: Sequence[str] | None = None) -> None:
     except ValueError as exc:
         sys.exit(f"ipython-mcp: {exc}")
 
-    # SIGTERM unwinds like Ctrl+C: running calls are cancelled (interrupting their code) and
-    # connections closed; kernels keep running.
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    from .kernels.registry import KernelRegistry
     from .server import build_server
 
-    server = build_server(settings)
-    try:
-        server.run("stdio")
-    except KeyboardInterrupt:
-        pass
+    registry = KernelRegistry(settings)
+    anyio.run(_serve_stdio, build_server(settings, registry), registry)
+    _exit()
 
 
-if __name__ == "__main__":
-    main()
+async def _serve_stdio(server: Any, registry: Any) -> None:
+    """Serve until stdin closes or SIGTERM/SIGINT arrives.
+
+    On a signal the assistant's running code is interrupted and connections are closed;
+    kernels keep running."""
+    async with anyio.create_task_group() as tasks:
+
+        async def stop_on_signal() -> None:
+            with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+                async for _ in signals:
+                    break
+            await registry.close_all()
+            _exit()
+
+        tasks.start_soon(stop_on_signal)
+        await server.run_stdio_async()
+        tasks.cancel_scope.cancel()
+
+
+def _exit() -> None:
+    # The SDK reads stdin in a thread that may still be blocked in read(): don't wait for it.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)

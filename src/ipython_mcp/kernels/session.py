@@ -117,6 +117,7 @@ class KernelSession:
         self._interrupt_lock = asyncio.Lock()
         self._watcher: asyncio.Task[None] | None = None
         self._shell_probe: asyncio.Future[dict[str, Any]] | None = None
+        self._background: set[asyncio.Task[Any]] = set()
 
     @classmethod
     async def open(
@@ -281,8 +282,12 @@ class KernelSession:
                     return self._result(ex, finished.result(), timed_out=(timeout, report))
                 return self._result(ex, None, status="timeout", notes=[_timeout_note(timeout, report)])
         except asyncio.CancelledError:
+            # The caller is gone (the client cancelled, or the server is stopping): stop the code
+            # in a task of our own, which close() waits for, so the kernel is not left running it.
             if ex.started and not finished.done():
-                await asyncio.shield(self.interrupt(expected=msg_id))
+                task = asyncio.create_task(self.interrupt(expected=msg_id))
+                self._background.add(task)
+                task.add_done_callback(self._background.discard)
             raise
         finally:
             if not finished.done():
@@ -445,7 +450,13 @@ class KernelSession:
         return steps
 
     async def close(self) -> None:
-        """Stop listening to the kernel; the kernel itself keeps running."""
+        """Stop listening to the kernel, first stopping the assistant's code if it still runs."""
+        if self._background:
+            await asyncio.wait(self._background, timeout=2 * INTERRUPT_GRACE + 1)
+        current = self.router.current()
+        if current is not None and current.ours and self.death is None:
+            with contextlib.suppress(Exception):
+                await self.interrupt(expected=current.msg_id)
         if self._watcher is not None:
             self._watcher.cancel()
             await asyncio.gather(self._watcher, return_exceptions=True)

@@ -6,6 +6,8 @@ some argument descriptions are built from the settings at run time.
 
 
 import functools
+
+import anyio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -65,15 +67,16 @@ def tool_errors(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
     return wrapper
 
 
-def build_server(settings: Settings) -> MCPServer[Any]:
-    registry = KernelRegistry(settings)
+def build_server(settings: Settings, registry: KernelRegistry | None = None) -> MCPServer[Any]:
+    registry = registry or KernelRegistry(settings)
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[Any]) -> AsyncIterator[None]:
         try:
             yield
         finally:
-            await registry.close_all()
+            with anyio.CancelScope(shield=True):  # the server may be stopping by cancellation
+                await registry.close_all()
 
     mcp = MCPServer(
         "ipython-mcp",

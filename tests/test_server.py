@@ -1,0 +1,95 @@
+"""The server as a process and as a contract: stdio, signals, tool metadata."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+from conftest import Assistant, IdeKernel
+
+import mcp
+from mcp.client.stdio import StdioServerParameters, stdio_client
+
+SCRIPT = str(Path(sys.executable).parent / "ipython-mcp")
+TOOLS = {
+    "start_kernel", "connect_to_kernel", "execute_code", "kernel_status", "disconnect_kernel",
+    "interrupt_kernel", "shutdown_kernel", "list_kernels", "restart_kernel",
+}
+
+
+async def test_installed_script_serves_over_stdio(shared_kernel: IdeKernel, runtime_dir: Path) -> None:
+    params = StdioServerParameters(
+        command=SCRIPT,
+        args=["--connection-file", str(shared_kernel.path)],
+        env={**os.environ, "JUPYTER_RUNTIME_DIR": str(runtime_dir)},
+    )
+    async with stdio_client(params) as (read, write), mcp.ClientSession(read, write) as session:
+        await session.initialize()
+        assert TOOLS <= {t.name for t in (await session.list_tools()).tools}
+        assert not (await session.call_tool("connect_to_kernel", {})).is_error
+        result = await session.call_tool("execute_code", {"code": "print('over stdio'); 2 ** 10"})
+        assert [c.text for c in result.content] == ["over stdio\n", "1024"]
+
+
+async def test_sigterm_ends_the_server_promptly_interrupting_its_running_code(
+    own_kernel: IdeKernel, runtime_dir: Path
+) -> None:
+    server = await asyncio.create_subprocess_exec(
+        SCRIPT, "--connection-file", str(own_kernel.path),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "JUPYTER_RUNTIME_DIR": str(runtime_dir)},
+    )
+    assert server.stdin and server.stdout and server.stderr
+    requests = [
+        {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": {"name": "test", "version": "0"}}},
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        {"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+         "params": {"name": "connect_to_kernel", "arguments": {}}},
+    ]
+    for request in requests:
+        server.stdin.write((json.dumps(request) + "\n").encode())
+    lines = [json.loads(await server.stdout.readline()) for _ in range(2)]
+    assert [m.get("id") for m in lines] == [1, 2]
+    assert "Connected to kernel" in lines[1]["result"]["content"][0]["text"]
+
+    call = {"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {
+        "name": "execute_code", "arguments": {"code": "import time\nfor _ in range(600): time.sleep(0.1)"}}}
+    server.stdin.write((json.dumps(call) + "\n").encode())
+    while True:  # the IDE user watches the kernel take up the assistant's cell
+        msg = await own_kernel.ide.client.get_iopub_msg(timeout=10)
+        if msg["msg_type"] == "execute_input":
+            break
+    started = time.monotonic()
+    server.send_signal(signal.SIGTERM)
+    await asyncio.wait_for(server.wait(), 10)
+    assert time.monotonic() - started < 5
+    rest = (await server.stdout.read()).decode()
+    assert all(json.loads(line) for line in rest.splitlines() if line.strip())  # protocol only
+    assert "Traceback" not in (await server.stderr.read()).decode()
+    assert own_kernel.process.poll() is None
+    reply, printed = await own_kernel.ide.run("print('kernel free')", timeout=5)
+    assert printed == "kernel free\n"
+
+
+async def test_every_tool_and_argument_is_described_and_annotated(assistant: Assistant) -> None:
+    tools = {t.name: t for t in (await assistant.client.list_tools()).tools}
+    assert set(tools) == TOOLS
+    for tool in tools.values():
+        assert tool.description and len(tool.description) > 40, tool.name
+        for name, schema in tool.input_schema.get("properties", {}).items():
+            assert schema.get("description"), f"{tool.name}.{name}"
+        assert tool.output_schema is None, tool.name
+    assert tools["kernel_status"].annotations.read_only_hint
+    assert tools["list_kernels"].annotations.read_only_hint
+    assert tools["shutdown_kernel"].annotations.destructive_hint
+    assert tools["restart_kernel"].annotations.destructive_hint
+    assert not tools["execute_code"].annotations.read_only_hint
