@@ -91,11 +91,11 @@ async def main() -> None:
                     "plt.show()"
                 ),
             )
-            await call(session, "execute_code", code="sales['revenue'] = sales['units'] * sales['price']")
+            await call(session, "execute_code", code="by_month = dict(zip(sales.month, sales.units))\nby_month[13]")
             await call(
                 session,
                 "execute_code",
-                code="import time\nfor step in range(10**9):\n    if step % 1_000_000 == 0: print('step', step, flush=True)",
+                code="import itertools, time\nfor step in itertools.count():\n    print('step', step, flush=True)\n    time.sleep(0.5)",
                 timeout=2,
             )
             user_cell = user.execute("import time\nfor minute in range(60): time.sleep(60)  # the user's long job")

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,3 +96,30 @@ def process_summary(pid: int) -> dict[str, str]:
             return summary
     except (psutil.NoSuchProcess, psutil.AccessDenied):
         return {}
+
+
+async def end_process(pid: int, *, grace: float, reap: Callable[[], object] | None = None) -> list[str]:
+    """Wait for a process to exit; terminate, then kill it if it does not. Returns the steps.
+
+    A zombie counts as gone: its parent (often the IDE) reaps it, not us. `reap` lets us reap
+    a child of our own."""
+    steps = []
+    for action, done in ((None, ""), ("terminate", "terminated it"), ("kill", "killed it")):
+        if action is not None:
+            try:
+                getattr(psutil.Process(pid), action)()
+            except psutil.NoSuchProcess:
+                pass
+            steps.append(done)
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline:
+            if reap is not None:
+                reap()
+            if not pid_alive(pid):
+                steps.append(f"process {pid} has exited")
+                return steps
+            await asyncio.sleep(0.05)
+        if action is None:
+            steps.append(f"process {pid} did not exit within {grace:g} s")
+    steps.append(f"process {pid} is still there")
+    return steps

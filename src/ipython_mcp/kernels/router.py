@@ -17,6 +17,9 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
+RECV_REARM = 0.25
+"""Seconds after which a waiting receive is re-armed; bounds the delay of a missed wake-up."""
+
 Sink = Callable[[str, dict[str, Any]], None]
 
 
@@ -124,11 +127,15 @@ class MessageRouter:
         return next(iter(self.running.values()), None)
 
     async def _read(self, name: str, channel: Any, handler: Callable[[dict[str, Any]], None]) -> None:
-        # recv_multipart, not poll + recv: pyzmq wakes pending receives after a send on the same
-        # socket, but a pending poll can miss that edge and sleep until the next message.
+        # ZMQ signals readiness by edges that a send on the same socket can swallow: a pending
+        # receive then sleeps with a message waiting (seen here for poll + recv, and rarely for
+        # recv alone). Re-arming the receive every so often re-checks the socket.
         session = self._client.session
         while True:
-            raw = await channel.socket.recv_multipart()
+            try:
+                raw = await asyncio.wait_for(channel.socket.recv_multipart(), RECV_REARM)
+            except TimeoutError:
+                continue
             try:
                 _, parts = session.feed_identities(raw)
                 msg = session.deserialize(parts)

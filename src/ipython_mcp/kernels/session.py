@@ -26,6 +26,8 @@ IDLE_GRACE = 1.0
 INTERRUPT_GRACE = 2.0
 """Seconds an interrupted cell gets to stop before the next, stronger step."""
 
+PROMPT_REPLY = 0.25
+"""Seconds within which an idle kernel answers a shell request; slower means it was busy."""
 YOUNG_KERNEL = 5.0
 """Seconds after its start during which a kernel may answer its heartbeat but not yet its shell."""
 
@@ -111,7 +113,7 @@ class KernelSession:
         self.kernel_info: dict[str, Any] = {}
         self.pid: int | None = launched.pid if launched else None
         self.death: str | None = None
-        self._dead = asyncio.Event()
+        self._dead: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._settled = asyncio.Event()  # cleared while an interrupt is in progress
         self._settled.set()
         self._interrupt_lock = asyncio.Lock()
@@ -241,7 +243,8 @@ class KernelSession:
     def _mark_dead(self, reason: str) -> None:
         self.death = f"The kernel {self.name} died ({reason})."
         log.warning("%s", self.death)
-        self._dead.set()
+        if not self._dead.done():
+            self._dead.set_result(None)
 
     def check_alive(self) -> None:
         if self.death is not None:
@@ -319,14 +322,10 @@ class KernelSession:
         return reply
 
     async def _wait(self, finished: asyncio.Future[Any], timeout: float) -> str:
-        dead = asyncio.ensure_future(self._dead.wait())
-        try:
-            await asyncio.wait({finished, dead}, timeout=timeout, return_when="FIRST_COMPLETED")
-        finally:
-            dead.cancel()
+        await asyncio.wait({finished, self._dead}, timeout=timeout, return_when="FIRST_COMPLETED")
         if finished.done():
             return "done"
-        return "died" if self._dead.is_set() else "timeout"
+        return "died" if self._dead.done() else "timeout"
 
     def _result(
         self,
@@ -421,31 +420,38 @@ class KernelSession:
         execution_count = self.router.execution_count
         busy = running is not None
         if not busy:
+            # Nothing of the kernel's we saw is running, but a cell may have started before we
+            # connected, or just now: a shell request that is not answered promptly says so.
             msg_id, reply = self.router.request(
                 "shell",
                 "history_request",
                 {"hist_access_type": "tail", "n": 1, "output": False, "raw": True},
             )
+            asked = time.monotonic()
             try:
                 msg = await asyncio.wait_for(asyncio.shield(reply), 1.0)
+                busy = time.monotonic() - asked > PROMPT_REPLY
                 history = msg["content"].get("history") or []
                 if history:
                     execution_count = max(execution_count or 0, history[-1][1])
             except TimeoutError:
                 self.router.forget(msg_id)
                 busy = True
+            running = self.router.current() if busy else None
         return KernelStatus(alive, busy, running, execution_count, self.pid, self.kernel_info)
 
     async def shutdown(self) -> list[str]:
         """Ask the kernel to exit, make sure its local process is gone, and report the steps."""
         steps: list[str] = []
         if self.death is None:
+            self.death = f"The kernel {self.name} was shut down."
             _, reply = self.router.request("control", "shutdown_request", {"restart": False})
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(reply), 2.0)
             steps.append("sent shutdown_request" + ("" if reply.done() else " (no reply)"))
         if self.pid is not None:
-            steps.extend(await asyncio.to_thread(_ensure_exited, self.pid, self.launched))
+            reap = self.launched.process.poll if self.launched else None
+            steps.extend(await processes.end_process(self.pid, grace=3.0, reap=reap))
         await self.close()
         return steps
 
@@ -485,32 +491,6 @@ async def probe_heartbeat(conn: ConnectionFile, timeout: float = 1.0) -> bool:
         return await heartbeat_answers(client, timeout)
     finally:
         client.context.destroy(linger=0)
-
-
-def _ensure_exited(pid: int, launched: LaunchedKernel | None, grace: float = 3.0) -> list[str]:
-    import psutil
-
-    try:
-        proc = psutil.Process(pid)
-    except psutil.NoSuchProcess:
-        return [f"process {pid} has exited"]
-    steps = []
-    try:
-        proc.wait(grace)
-        steps.append(f"process {pid} has exited")
-    except psutil.TimeoutExpired:
-        proc.terminate()
-        steps.append(f"process {pid} did not exit within {grace:g} s: terminated it")
-        try:
-            proc.wait(grace)
-        except psutil.TimeoutExpired:
-            proc.kill()
-            steps.append("killed it")
-    except psutil.NoSuchProcess:
-        steps.append(f"process {pid} has exited")
-    if launched is not None:
-        launched.process.poll()
-    return steps
 
 
 def _reply_status(content: dict[str, Any]) -> ExecutionStatus:

@@ -41,7 +41,7 @@ def kernel_line(session: KernelSession) -> str:
 def status_text(session: KernelSession, status: KernelStatus) -> str:
     if status.busy:
         doing = "busy running " + (
-            status.running.describe() if status.running else "a cell started before we connected"
+            status.running.describe() if status.running else "a cell this server did not see start"
         )
     else:
         doing = "idle"
@@ -76,7 +76,8 @@ def listing_text(runtime_dir: str, listings: Iterable[KernelListing], current: s
             "or ask the user for their kernel's connection file."
         )
     live = sum(k.live for k in listings)
-    lines = [f"{len(listings)} connection files in {runtime_dir}, {live} live:"]
+    files = "1 connection file" if len(listings) == 1 else f"{len(listings)} connection files"
+    lines = [f"{files} in {runtime_dir}, {live} live:"]
     for k in listings:
         marks = []
         if k.live:
