@@ -113,6 +113,16 @@ async def startup_times(path: Path, runtime_dir: Path, runs: int) -> list[float]
     return times
 
 
+def sdk_import_times(runs: int) -> list[float]:
+    """Spawn to exit of `python -c 'import mcp.server.mcpserver'`: the floor under start-up."""
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "import mcp.server.mcpserver"], check=True)
+        times.append(time.perf_counter() - start)
+    return times
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=200, help="tiny executions per path (200)")
@@ -132,6 +142,7 @@ async def main() -> None:
         via_mcp, big = await mcp_executions(path, runtime_dir, args.n)
         raw_again = await raw_executions(path, args.n)  # the machine drifts: bracket the MCP run
         startups = await startup_times(path, runtime_dir, args.startups)
+        sdk_imports = sdk_import_times(args.startups)
     finally:
         kernel.kill()
         kernel.wait()
@@ -145,7 +156,8 @@ async def main() -> None:
     print(f"execute_code via stdio  median {statistics.median(via_mcp) * ms:6.2f} ms   p95 {p95(via_mcp) * ms:6.2f} ms  (n={len(via_mcp)})")
     print(f"ratio (median)          {statistics.median(via_mcp) / statistics.median(raw_all):.2f}   (p95 {p95(via_mcp) / p95(raw_all):.2f})")
     print(f"server start-up to initialize reply: median {statistics.median(startups):.3f} s, "
-          f"min {min(startups):.3f} s  (n={len(startups)})")
+          f"min {min(startups):.3f} s  (n={len(startups)}); "
+          f"of which importing the MCP SDK alone: median {statistics.median(sdk_imports):.3f} s")
     print(f"10 MB output: {big['seconds']:.2f} s, result {big['result_chars']:,.0f} chars, "
           f"server RSS {big['rss_before_mb']:.0f} -> {big['rss_after_mb']:.0f} MB (peak {big['rss_peak_mb']:.0f} MB)")
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import secrets
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +64,6 @@ class IdeUser:
     """The person at the IDE: runs cells through a client of their own."""
 
     client: AsyncKernelClient
-    seen: list[dict[str, Any]] = field(default_factory=list)
 
     def send(self, code: str) -> str:
         return self.client.execute(code, stop_on_error=True)
@@ -148,15 +148,18 @@ def settings(runtime_dir: Path) -> Settings:
 async def assistant(settings: Settings) -> AsyncIterator[Assistant]:
     """The model's side: the real MCP client SDK talking to the server in-process."""
     async with mcp.Client(build_server(settings)) as client:
-        yield Assistant(client)
+        yield Assistant(client, Path(settings.runtime_dir))
 
 
 @dataclass
 class Assistant:
     client: mcp.Client
+    runtime_dir: Path
 
     async def call(self, tool: str, **arguments: Any) -> mcp.types.CallToolResult:
-        return await self.client.call_tool(tool, arguments)
+        result = await self.client.call_tool(tool, arguments)
+        assert_no_secret(str(result), self.runtime_dir)
+        return result
 
     async def text(self, tool: str, **arguments: Any) -> str:
         """Call a tool that must succeed; its text."""
@@ -169,6 +172,16 @@ class Assistant:
         result = await self.call(tool, **arguments)
         assert result.is_error, texts(result)
         return texts(result)
+
+
+def assert_no_secret(text: str, runtime_dir: Path) -> None:
+    """No key of any connection file in the runtime dir appears in what the model reads."""
+    for path in runtime_dir.glob("kernel-*.json"):
+        try:
+            key = json.loads(path.read_text()).get("key")
+        except (OSError, ValueError):
+            continue
+        assert not key or key not in text, f"the key of {path.name} leaked into a result"
 
 
 def texts(result: mcp.types.CallToolResult) -> str:

@@ -40,7 +40,7 @@ async def test_sigterm_ends_the_server_promptly_interrupting_its_running_code(
     own_kernel: IdeKernel, runtime_dir: Path
 ) -> None:
     server = await asyncio.create_subprocess_exec(
-        SCRIPT, "--connection-file", str(own_kernel.path),
+        SCRIPT, "--connection-file", str(own_kernel.path), "--log-level", "DEBUG",
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
@@ -70,7 +70,11 @@ async def test_sigterm_ends_the_server_promptly_interrupting_its_running_code(
             break
     started = time.monotonic()
     server.send_signal(signal.SIGTERM)
-    await asyncio.wait_for(server.wait(), 10)
+    try:
+        await asyncio.wait_for(server.wait(), 10)
+    except TimeoutError:
+        server.kill()
+        raise AssertionError((await server.stderr.read()).decode()[-3000:]) from None
     assert time.monotonic() - started < 5
     rest = (await server.stdout.read()).decode()
     assert all(json.loads(line) for line in rest.splitlines() if line.strip())  # protocol only

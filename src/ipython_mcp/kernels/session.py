@@ -7,13 +7,13 @@ import contextlib
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from ..errors import KernelDied, KernelStartError, KernelUnreachable, KeyMismatch
-from ..rendering import Block, OutputLog
 from ..settings import Settings
 from . import processes
 from .connection_files import ConnectionFile
+from .execution import Execution, ExecutionResult, InterruptReport, queued_note, timeout_note
 from .launcher import LaunchedKernel
 from .router import Activity, MessageRouter
 
@@ -31,32 +31,6 @@ PROMPT_REPLY = 0.25
 YOUNG_KERNEL = 5.0
 """Seconds after its start during which a kernel may answer its heartbeat but not yet its shell."""
 
-ExecutionStatus = Literal["ok", "error", "aborted", "timeout", "queued", "died"]
-
-
-@dataclass(frozen=True, slots=True)
-class ExecutionResult:
-    """What one execute_code call produced and how it ended."""
-
-    blocks: list[Block]
-    status: ExecutionStatus
-    execution_count: int | None
-    notes: list[str]
-
-    @property
-    def is_error(self) -> bool:
-        return self.status != "ok"
-
-
-@dataclass(frozen=True, slots=True)
-class InterruptReport:
-    """What interrupt() did and what the kernel is doing now."""
-
-    interrupted: Activity | None
-    steps: list[str]
-    idle: bool
-
-
 @dataclass(frozen=True, slots=True)
 class KernelStatus:
     alive: bool
@@ -65,30 +39,6 @@ class KernelStatus:
     execution_count: int | None
     pid: int | None
     kernel_info: dict[str, Any]
-
-
-class _Execution:
-    """One execute request of ours: its outputs and whether the kernel started and finished it."""
-
-    def __init__(self, code: str, budget: int) -> None:
-        self.code = code
-        self.log = OutputLog(text_budget=budget)
-        self.started = False
-        self.idle = asyncio.Event()
-        self.execution_count: int | None = None
-
-    def on_message(self, msg_type: str, content: dict[str, Any]) -> None:
-        if msg_type == "status":
-            state = content.get("execution_state")
-            if state == "busy":
-                self.started = True
-            elif state == "idle":
-                self.idle.set()
-        elif msg_type == "execute_input":
-            self.started = True
-            self.execution_count = content.get("execution_count")
-        else:
-            self.log.add(msg_type, content)
 
 
 class KernelSession:
@@ -120,6 +70,7 @@ class KernelSession:
         self._watcher: asyncio.Task[None] | None = None
         self._shell_probe: asyncio.Future[dict[str, Any]] | None = None
         self._background: set[asyncio.Task[Any]] = set()
+        self._in_flight: set[str] = set()  # msg_ids of executions whose call still waits
 
     @classmethod
     async def open(
@@ -265,25 +216,22 @@ class KernelSession:
         self.check_alive()
         started = time.monotonic()
         await self._settled.wait()
-        ex = _Execution(code, self.settings.max_output_chars)
-        content = {
-            "code": code,
-            "silent": False,
-            "store_history": True,
-            "user_expressions": {},
-            "allow_stdin": False,
-            "stop_on_error": False,
-        }
-        msg_id, reply_future = self.router.request("shell", "execute_request", content, sink=ex.on_message)
+        ex = Execution(code, self.settings.max_output_chars)
+        msg_id, reply_future = self.router.request(
+            "shell", "execute_request", ex.request_content(), sink=ex.on_message
+        )
         finished = asyncio.ensure_future(self._finished(ex, reply_future))
+        self._in_flight.add(msg_id)
         try:
             remaining = max(0.0, timeout - (time.monotonic() - started))
             outcome = await self._wait(finished, remaining)
             if outcome == "timeout" and ex.started:
                 report = await self.interrupt(expected=msg_id)
                 if finished.done():
-                    return self._result(ex, finished.result(), timed_out=(timeout, report))
-                return self._result(ex, None, status="timeout", notes=[_timeout_note(timeout, report)])
+                    # With no step taken, it ended on its own just as the time ran out.
+                    timed_out = (timeout, report) if report.steps else None
+                    return ex.result(finished.result(), timed_out=timed_out)
+                return ex.result(None, status="timeout", notes=[timeout_note(timeout, report)])
         except asyncio.CancelledError:
             # The caller is gone (the client cancelled, or the server is stopping): stop the code
             # in a task of our own, which close() waits for, so the kernel is not left running it.
@@ -293,29 +241,18 @@ class KernelSession:
                 task.add_done_callback(self._background.discard)
             raise
         finally:
+            self._in_flight.discard(msg_id)
             if not finished.done():
                 finished.cancel()
         if outcome == "done":
-            return self._result(ex, finished.result())
+            return ex.result(finished.result())
         if outcome == "died":
             self.router.forget(msg_id)
-            return self._result(ex, None, status="died", notes=[f"{self.death} {self.recovery_hint()}"])
+            return ex.result(None, status="died", notes=[f"{self.death} {self.recovery_hint()}"])
         # Timed out before it started: the kernel is running somebody else's cell.
-        running = self.router.current()
-        whose = running.describe() if running else "another request"
-        return self._result(
-            ex,
-            None,
-            status="queued",
-            notes=[
-                f"Timed out after {timeout:g} s before this code started: the kernel is busy with "
-                f"{whose}. The code stays queued and will run when the kernel is free; its output "
-                "will not be returned. Call kernel_status to see what is running, or "
-                "interrupt_kernel to stop it."
-            ],
-        )
+        return ex.result(None, status="queued", notes=[queued_note(timeout, self.router.current())])
 
-    async def _finished(self, ex: _Execution, reply_future: asyncio.Future[dict[str, Any]]) -> dict[str, Any]:
+    async def _finished(self, ex: Execution, reply_future: asyncio.Future[dict[str, Any]]) -> dict[str, Any]:
         reply = await reply_future
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(ex.idle.wait(), IDLE_GRACE)
@@ -326,38 +263,6 @@ class KernelSession:
         if finished.done():
             return "done"
         return "died" if self._dead.done() else "timeout"
-
-    def _result(
-        self,
-        ex: _Execution,
-        reply: dict[str, Any] | None,
-        *,
-        status: ExecutionStatus | None = None,
-        notes: list[str] | None = None,
-        timed_out: tuple[float, InterruptReport] | None = None,
-    ) -> ExecutionResult:
-        notes = list(notes or [])
-        if reply is not None:
-            content = reply["content"]
-            status = _reply_status(content)
-            ex.execution_count = content.get("execution_count", ex.execution_count)
-            if status == "aborted":
-                notes.append(
-                    "The kernel aborted this code without running it: a cell queued before it "
-                    "failed or was interrupted. Run it again if it is still wanted."
-                )
-            if timed_out is not None:
-                status = "timeout"
-                notes.append(_timeout_note(*timed_out))
-            if ex.log.error is None and content.get("status") == "error" and status != "timeout":
-                notes.append(f"{content.get('ename', 'Error')}: {content.get('evalue', '')}")
-        if ex.log.error is not None and ex.log.error.ename == "StdinNotImplementedError":
-            notes.append(
-                "input() is not available to the assistant: put the values in the code instead "
-                "(or ask the user for them)."
-            )
-        assert status is not None
-        return ExecutionResult(ex.log.blocks(), status, ex.execution_count, notes)
 
     # -- interrupting ---------------------------------------------------------------------
 
@@ -414,8 +319,7 @@ class KernelSession:
 
     async def status(self) -> KernelStatus:
         self.check_alive()
-        alive = await self._heartbeat_answers() if self.pid is None else processes.pid_alive(self.pid)
-        await self.router.catch_up()
+        alive, _ = await asyncio.gather(self._heartbeat_answers(), self.router.catch_up())
         running = self.router.current()
         execution_count = self.router.execution_count
         busy = running is not None
@@ -459,10 +363,12 @@ class KernelSession:
         """Stop listening to the kernel, first stopping the assistant's code if it still runs."""
         if self._background:
             await asyncio.wait(self._background, timeout=2 * INTERRUPT_GRACE + 1)
-        current = self.router.current()
-        if current is not None and current.ours and self.death is None:
-            with contextlib.suppress(Exception):
-                await self.interrupt(expected=current.msg_id)
+        if self._in_flight and self.death is None:
+            await self.router.catch_up()
+            current = self.router.current()
+            if current is not None and current.msg_id in self._in_flight:
+                with contextlib.suppress(Exception):
+                    await self.interrupt(expected=current.msg_id)
         if self._watcher is not None:
             self._watcher.cancel()
             await asyncio.gather(self._watcher, return_exceptions=True)
@@ -491,22 +397,3 @@ async def probe_heartbeat(conn: ConnectionFile, timeout: float = 1.0) -> bool:
         return await heartbeat_answers(client, timeout)
     finally:
         client.context.destroy(linger=0)
-
-
-def _reply_status(content: dict[str, Any]) -> ExecutionStatus:
-    status = content.get("status")
-    if status == "aborted" or content.get("ename") in ("AbortedDueToError", "ExecutionAborted"):
-        return "aborted"
-    return "ok" if status == "ok" else "error"
-
-
-def _timeout_note(timeout: float, report: InterruptReport) -> str:
-    how = " then ".join(report.steps) or "interrupted"
-    if report.idle:
-        return f"Timed out after {timeout:g} s; the kernel was interrupted ({how}) and is idle. Output above is partial."
-    return (
-        f"Timed out after {timeout:g} s; the kernel did not stop after {how}: it may be inside "
-        "code that ignores interrupts. It is still busy; call interrupt_kernel again or "
-        "restart_kernel."
-    )
-

@@ -7,7 +7,8 @@ from collections.abc import Iterable
 from mcp_types import CallToolResult, ImageContent, TextContent
 
 from ..kernels.registry import KernelListing
-from ..kernels.session import ExecutionResult, InterruptReport, KernelSession, KernelStatus
+from ..kernels.execution import ExecutionResult, InterruptReport
+from ..kernels.session import KernelSession, KernelStatus
 from ..rendering import Image, Text
 
 
@@ -46,7 +47,8 @@ def status_text(session: KernelSession, status: KernelStatus) -> str:
     else:
         doing = "idle"
     lines = [
-        f"Kernel {kernel_line(session)}: {'alive' if status.alive else 'NOT answering'}, {doing}.",
+        f"Kernel {kernel_line(session)}: "
+        f"{'alive' if status.alive else 'NOT answering its heartbeat (frozen or overloaded?)'}, {doing}.",
     ]
     if status.execution_count is not None:
         lines.append(f"Execution count: {status.execution_count}.")
