@@ -74,13 +74,18 @@ def peak_rss(pid: int) -> int:
 
 
 def server_process() -> psutil.Process:
-    children = [c for c in psutil.Process().children(recursive=True) if "ipython-mcp" in " ".join(c.cmdline())]
+    children = [
+        c for c in psutil.Process().children(recursive=True) if "ipython-mcp" in " ".join(c.cmdline())
+    ]
     return children[-1]
 
 
 async def mcp_executions(path: Path, runtime_dir: Path, n: int) -> tuple[list[float], dict[str, float]]:
     big: dict[str, float] = {}
-    async with stdio_client(server_params(path, runtime_dir)) as (read, write), ClientSession(read, write) as session:
+    async with (
+        stdio_client(server_params(path, runtime_dir)) as (read, write),
+        ClientSession(read, write) as session,
+    ):
         await session.initialize()
         await session.call_tool("connect_to_kernel", {})
         for _ in range(5):
@@ -107,7 +112,10 @@ async def startup_times(path: Path, runtime_dir: Path, runs: int) -> list[float]
     times = []
     for _ in range(runs):
         start = time.perf_counter()
-        async with stdio_client(server_params(path, runtime_dir)) as (read, write), ClientSession(read, write) as session:
+        async with (
+            stdio_client(server_params(path, runtime_dir)) as (read, write),
+            ClientSession(read, write) as session,
+        ):
             await session.initialize()
             times.append(time.perf_counter() - start)
     return times
@@ -150,16 +158,28 @@ async def main() -> None:
 
     raw_all = raw + raw_again
     ms = 1000
-    print(f"# {time.strftime('%Y-%m-%d')}, {platform.python_implementation()} {platform.python_version()}, "
-          f"{os.cpu_count()} cores, {platform.machine()}")
-    print(f"raw AsyncKernelClient   median {statistics.median(raw_all) * ms:6.2f} ms   p95 {p95(raw_all) * ms:6.2f} ms  (n={len(raw_all)})")
-    print(f"execute_code via stdio  median {statistics.median(via_mcp) * ms:6.2f} ms   p95 {p95(via_mcp) * ms:6.2f} ms  (n={len(via_mcp)})")
-    print(f"ratio (median)          {statistics.median(via_mcp) / statistics.median(raw_all):.2f}   (p95 {p95(via_mcp) / p95(raw_all):.2f})")
-    print(f"server start-up to initialize reply: median {statistics.median(startups):.3f} s, "
-          f"min {min(startups):.3f} s  (n={len(startups)}); "
-          f"of which importing the MCP SDK alone: median {statistics.median(sdk_imports):.3f} s")
-    print(f"10 MB output: {big['seconds']:.2f} s, result {big['result_chars']:,.0f} chars, "
-          f"server RSS {big['rss_before_mb']:.0f} -> {big['rss_after_mb']:.0f} MB (peak {big['rss_peak_mb']:.0f} MB)")
+    print(
+        f"# {time.strftime('%Y-%m-%d')}, {platform.python_implementation()} {platform.python_version()}, "
+        f"{os.cpu_count()} cores, {platform.machine()}"
+    )
+    print(
+        f"raw AsyncKernelClient   median {statistics.median(raw_all) * ms:6.2f} ms   p95 {p95(raw_all) * ms:6.2f} ms  (n={len(raw_all)})"
+    )
+    print(
+        f"execute_code via stdio  median {statistics.median(via_mcp) * ms:6.2f} ms   p95 {p95(via_mcp) * ms:6.2f} ms  (n={len(via_mcp)})"
+    )
+    print(
+        f"ratio (median)          {statistics.median(via_mcp) / statistics.median(raw_all):.2f}   (p95 {p95(via_mcp) / p95(raw_all):.2f})"
+    )
+    print(
+        f"server start-up to initialize reply: median {statistics.median(startups):.3f} s, "
+        f"min {min(startups):.3f} s  (n={len(startups)}); "
+        f"of which importing the MCP SDK alone: median {statistics.median(sdk_imports):.3f} s"
+    )
+    print(
+        f"10 MB output: {big['seconds']:.2f} s, result {big['result_chars']:,.0f} chars, "
+        f"server RSS {big['rss_before_mb']:.0f} -> {big['rss_after_mb']:.0f} MB (peak {big['rss_peak_mb']:.0f} MB)"
+    )
 
 
 if __name__ == "__main__":

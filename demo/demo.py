@@ -91,14 +91,18 @@ async def main() -> None:
                     "plt.show()"
                 ),
             )
-            await call(session, "execute_code", code="by_month = dict(zip(sales.month, sales.units))\nby_month[13]")
+            await call(
+                session, "execute_code", code="by_month = dict(zip(sales.month, sales.units))\nby_month[13]"
+            )
             await call(
                 session,
                 "execute_code",
                 code="import itertools, time\nfor step in itertools.count():\n    print('step', step, flush=True)\n    time.sleep(0.5)",
                 timeout=2,
             )
-            user_cell = user.execute("import time\nfor minute in range(60): time.sleep(60)  # the user's long job")
+            user_cell = user.execute(
+                "import time\nfor minute in range(60): time.sleep(60)  # the user's long job"
+            )
             show("user starts a long cell", "for minute in range(60): time.sleep(60)")
             await asyncio.sleep(0.5)
             await call(session, "kernel_status")

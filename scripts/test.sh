@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
-# Runs the whole test suite against real kernels (creates .venv on first use).
+# Lints, then runs the whole test suite against real kernels (creates .venv on first use).
 source "$(dirname "$0")/_venv.sh"
+.venv/bin/ruff check --quiet src tests bench demo
 exec .venv/bin/python -m pytest "$@"

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import mcp
 import pytest
 from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.connect import write_connection_file
 
-import mcp
 from ipython_mcp.server import build_server
 from ipython_mcp.settings import Settings
 
@@ -166,6 +166,14 @@ class Assistant:
         result = await self.call(tool, **arguments)
         assert not result.is_error, texts(result)
         return texts(result)
+
+    async def until_busy(self) -> None:
+        """Return once kernel_status says the kernel is busy (a cell was just sent)."""
+        for _ in range(300):
+            if "busy" in await self.text("kernel_status"):
+                return
+            await asyncio.sleep(0.01)
+        raise AssertionError("the kernel never got busy")
 
     async def error(self, tool: str, **arguments: Any) -> str:
         """Call a tool that must fail; the error the model reads."""

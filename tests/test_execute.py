@@ -8,7 +8,6 @@ import re
 import time
 
 import pytest
-
 from conftest import Assistant, IdeKernel, images, texts
 
 ANSI = re.compile(r"\x1b\[")
@@ -18,7 +17,9 @@ async def connect(assistant: Assistant, kernel: IdeKernel) -> None:
     await assistant.text("connect_to_kernel", connection_file=str(kernel.path))
 
 
-async def test_printed_output_and_last_value_come_back(assistant: Assistant, shared_kernel: IdeKernel) -> None:
+async def test_printed_output_and_last_value_come_back(
+    assistant: Assistant, shared_kernel: IdeKernel
+) -> None:
     await connect(assistant, shared_kernel)
     result = await assistant.call("execute_code", code="print('hello'); 6 * 7")
     assert not result.is_error
@@ -40,7 +41,9 @@ async def test_silent_code_says_it_had_no_output(assistant: Assistant, shared_ke
     assert await assistant.text("execute_code", code="x_silent = 1") == "(no output)"
 
 
-async def test_matplotlib_plot_is_returned_as_png_image(assistant: Assistant, shared_kernel: IdeKernel) -> None:
+async def test_matplotlib_plot_is_returned_as_png_image(
+    assistant: Assistant, shared_kernel: IdeKernel
+) -> None:
     await connect(assistant, shared_kernel)
     result = await assistant.call(
         "execute_code",
@@ -64,11 +67,11 @@ async def test_dataframe_is_readable_text(assistant: Assistant, shared_kernel: I
     assert "<table" not in text and "<td" not in text
 
 
-async def test_exception_is_a_clean_traceback_marked_as_error(assistant: Assistant, shared_kernel: IdeKernel) -> None:
+async def test_exception_is_a_clean_traceback_marked_as_error(
+    assistant: Assistant, shared_kernel: IdeKernel
+) -> None:
     await connect(assistant, shared_kernel)
-    result = await assistant.call(
-        "execute_code", code="print('before')\ndef f(x):\n    return 1 / x\nf(0)"
-    )
+    result = await assistant.call("execute_code", code="print('before')\ndef f(x):\n    return 1 / x\nf(0)")
     assert result.is_error
     text = texts(result)
     assert not ANSI.search(text)
@@ -83,7 +86,9 @@ async def test_stderr_is_marked(assistant: Assistant, shared_kernel: IdeKernel) 
     assert text == "[stderr]\ncareful\n"
 
 
-async def test_progress_bar_shows_only_its_final_state(assistant: Assistant, shared_kernel: IdeKernel) -> None:
+async def test_progress_bar_shows_only_its_final_state(
+    assistant: Assistant, shared_kernel: IdeKernel
+) -> None:
     await connect(assistant, shared_kernel)
     code = "for i in range(101):\n    print(f'\\rprogress {i}%', end='')\nprint()\nprint('done')"
     assert await assistant.text("execute_code", code=code) == "progress 100%\ndone\n"
@@ -98,7 +103,9 @@ async def test_clear_output_keeps_only_the_last_frame(assistant: Assistant, shar
     assert await assistant.text("execute_code", code=code) == "frame 4\n"
 
 
-async def test_updated_display_shows_its_final_content(assistant: Assistant, shared_kernel: IdeKernel) -> None:
+async def test_updated_display_shows_its_final_content(
+    assistant: Assistant, shared_kernel: IdeKernel
+) -> None:
     await connect(assistant, shared_kernel)
     code = (
         "from IPython.display import display, Markdown\n"
@@ -125,7 +132,9 @@ async def test_ten_megabytes_of_output_keep_head_and_tail_within_budget(
     assert re.search(r"\[\.\.\. [\d,]+ characters \([\d,]+ lines\) omitted \.\.\.\]", text)
 
 
-async def test_two_hundred_thousand_lines_keep_head_and_tail(assistant: Assistant, shared_kernel: IdeKernel) -> None:
+async def test_two_hundred_thousand_lines_keep_head_and_tail(
+    assistant: Assistant, shared_kernel: IdeKernel
+) -> None:
     await connect(assistant, shared_kernel)
     result = await assistant.call("execute_code", code="for i in range(200_000): print(i)", timeout=120)
     text = texts(result)
@@ -169,9 +178,12 @@ async def test_the_ide_users_output_never_leaks_into_the_assistants_result(
 ) -> None:
     await connect(assistant, shared_kernel)
     ide = shared_kernel.ide
-    user_cell = ide.send("import time\nfor i in range(20):\n    print('USER', i, flush=True); time.sleep(0.01)")
+    user_cell = ide.send(
+        "import time\nfor i in range(20):\n    print('USER', i, flush=True); time.sleep(0.01)"
+    )
     result = await assistant.call(
-        "execute_code", code="import time\nfor i in range(20):\n    print('ASSISTANT', i, flush=True); time.sleep(0.01)"
+        "execute_code",
+        code="import time\nfor i in range(20):\n    print('ASSISTANT', i, flush=True); time.sleep(0.01)",
     )
     text = texts(result)
     assert "USER" not in text
@@ -186,8 +198,7 @@ async def test_concurrent_calls_each_get_exactly_their_own_output(
 ) -> None:
     await connect(assistant, shared_kernel)
     calls = [
-        assistant.call("execute_code", code=f"for j in range(3): print('call {i} line', j)")
-        for i in range(5)
+        assistant.call("execute_code", code=f"for j in range(3): print('call {i} line', j)") for i in range(5)
     ]
     results = await asyncio.gather(*calls)
     for i, result in enumerate(results):
@@ -201,7 +212,7 @@ async def test_the_assistants_error_never_aborts_the_users_queued_cell(
     failing = asyncio.create_task(
         assistant.call("execute_code", code="import time; time.sleep(0.3); raise ValueError('oops')")
     )
-    await _until_running(assistant)
+    await assistant.until_busy()
     reply, printed = await shared_kernel.ide.run("print('user cell ran')")
     assert reply["status"] == "ok" and printed == "user cell ran\n"
     result = await failing
@@ -213,7 +224,7 @@ async def test_code_aborted_by_the_users_failing_cell_says_so(
 ) -> None:
     await connect(assistant, shared_kernel)
     user_cell = shared_kernel.ide.send("import time; time.sleep(0.5); 1/0")
-    await _until_running(assistant)
+    await assistant.until_busy()
     result = await assistant.call("execute_code", code="never_ran = True")
     assert result.is_error
     assert "aborted this code without running it" in texts(result)
@@ -225,9 +236,11 @@ async def test_code_aborted_by_the_users_failing_cell_says_so(
 async def test_cancelling_a_call_interrupts_its_code(assistant: Assistant, shared_kernel: IdeKernel) -> None:
     await connect(assistant, shared_kernel)
     call = asyncio.create_task(
-        assistant.call("execute_code", code="import time\nfor _ in range(600): time.sleep(0.1)\nfinished_anyway = True")
+        assistant.call(
+            "execute_code", code="import time\nfor _ in range(600): time.sleep(0.1)\nfinished_anyway = True"
+        )
     )
-    await _until_running(assistant)
+    await assistant.until_busy()
     call.cancel()
     with pytest.raises(asyncio.CancelledError):
         await call
@@ -239,11 +252,3 @@ async def test_cancelling_a_call_interrupts_its_code(assistant: Assistant, share
         await asyncio.sleep(0.05)
     assert "idle" in status
     assert await assistant.text("execute_code", code="'finished_anyway' in dir()") == "False"
-
-
-async def _until_running(assistant: Assistant) -> None:
-    for _ in range(300):
-        if "busy" in await assistant.text("kernel_status"):
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("the kernel never got busy")

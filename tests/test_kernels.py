@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
 import stat
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import mcp
 import psutil
-import pytest
 from conftest import Assistant, IdeKernel, launch_ide_kernel, texts, wait_until
 
-import mcp
 from ipython_mcp.server import build_server
 from ipython_mcp.settings import Settings
 
@@ -80,7 +77,9 @@ async def test_wrong_key_is_reported_as_a_likely_key_mismatch(
 
 
 async def test_missing_and_corrupt_files_get_clear_messages(assistant: Assistant, tmp_path: Path) -> None:
-    assert "does not exist" in await assistant.error("connect_to_kernel", connection_file=str(tmp_path / "nope.json"))
+    assert "does not exist" in await assistant.error(
+        "connect_to_kernel", connection_file=str(tmp_path / "nope.json")
+    )
     corrupt = tmp_path / "kernel-corrupt.json"
     corrupt.write_text('{"shell_port": 1')
     assert "not valid JSON" in await assistant.error("connect_to_kernel", connection_file=str(corrupt))
@@ -102,19 +101,11 @@ async def test_status_shows_idle_then_busy_with_the_users_cell(
     assert "alive, idle" in status and "Execution count:" in status
     assert f"pid {shared_kernel.process.pid}" in status
     ide = shared_kernel.ide
-    cell = ide.send("import time; time.sleep(3)")
-    await _until_busy(assistant)
+    cell = ide.send("import time; time.sleep(2)")
+    await assistant.until_busy()
     status = await assistant.text("kernel_status")
-    assert "busy running another client's cell" in status and "time.sleep(3)" in status
+    assert "busy running another client's cell" in status and "time.sleep(2)" in status
     await ide.outputs_of(cell)
-
-
-async def _until_busy(assistant: Assistant) -> None:
-    for _ in range(200):
-        if "busy" in await assistant.text("kernel_status"):
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("kernel never busy")
 
 
 async def test_interrupting_a_cell_the_ide_started(assistant: Assistant, own_kernel: IdeKernel) -> None:
@@ -122,7 +113,7 @@ async def test_interrupting_a_cell_the_ide_started(assistant: Assistant, own_ker
     ide = own_kernel.ide
     await ide.run("kept = 'still here'")
     cell = ide.send("while True: pass")
-    await _until_busy(assistant)
+    await assistant.until_busy()
     text = await assistant.text("interrupt_kernel")
     assert "Interrupted another client's cell" in text and "while True" in text and "is idle" in text
     messages = await ide.outputs_of(cell, timeout=10)
@@ -130,7 +121,9 @@ async def test_interrupting_a_cell_the_ide_started(assistant: Assistant, own_ker
     assert await assistant.text("execute_code", code="kept") == "'still here'"
 
 
-async def test_kernel_dying_mid_call_is_reported_within_seconds(assistant: Assistant, own_kernel: IdeKernel) -> None:
+async def test_kernel_dying_mid_call_is_reported_within_seconds(
+    assistant: Assistant, own_kernel: IdeKernel
+) -> None:
     await assistant.text("connect_to_kernel", connection_file=str(own_kernel.path))
     started = time.monotonic()
     result = await assistant.call("execute_code", code="import os, time\ntime.sleep(0.2)\nos._exit(1)")
@@ -187,7 +180,9 @@ async def test_start_restart_and_shut_down_a_kernel_of_our_own(
     assistant: Assistant, runtime_dir: Path, tmp_path: Path
 ) -> None:
     text = await assistant.text("start_kernel", cwd=str(tmp_path))
-    path = Path(next(line for line in text.splitlines() if line.startswith("Connection file:")).split(": ", 1)[1])
+    path = Path(
+        next(line for line in text.splitlines() if line.startswith("Connection file:")).split(": ", 1)[1]
+    )
     assert path.parent == runtime_dir
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     key = json.loads(path.read_text())["key"]
@@ -208,7 +203,9 @@ async def test_start_restart_and_shut_down_a_kernel_of_our_own(
     shut = await assistant.text("shutdown_kernel")
     assert "removed its connection file" in shut
     assert not path.exists()
-    await wait_until(lambda: not psutil.pid_exists(new_pid) or psutil.Process(new_pid).status() == psutil.STATUS_ZOMBIE)
+    await wait_until(
+        lambda: not psutil.pid_exists(new_pid) or psutil.Process(new_pid).status() == psutil.STATUS_ZOMBIE
+    )
 
 
 async def test_started_kernel_outlives_the_server(settings: Settings) -> None:
@@ -216,7 +213,9 @@ async def test_started_kernel_outlives_the_server(settings: Settings) -> None:
         result = await client.call_tool("start_kernel", {})
         text = texts(result)
     pid = int(text.split("pid ")[1].split(")")[0])
-    path = Path(next(line for line in text.splitlines() if line.startswith("Connection file:")).split(": ", 1)[1])
+    path = Path(
+        next(line for line in text.splitlines() if line.startswith("Connection file:")).split(": ", 1)[1]
+    )
     try:
         assert psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
         async with mcp.Client(build_server(settings)) as client:

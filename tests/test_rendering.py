@@ -44,9 +44,7 @@ def stderr(text: str) -> tuple[str, dict]:
     return "stream", {"name": "stderr", "text": text}
 
 
-def display(
-    data: dict, display_id: str | None = None, msg_type: str = "display_data"
-) -> tuple[str, dict]:
+def display(data: dict, display_id: str | None = None, msg_type: str = "display_data") -> tuple[str, dict]:
     transient = {"display_id": display_id} if display_id else {}
     return msg_type, {"data": data, "metadata": {}, "transient": transient}
 
@@ -215,10 +213,7 @@ def test_dataframe_html_alone_becomes_a_readable_table():
 
 
 def test_html_drops_scripts_and_styles_and_unescapes_entities():
-    html = (
-        "<h1>Report</h1><style>p {}</style><p>Tom &amp; Jerry &lt;3</p>"
-        "<script>alert(1)</script><br>end"
-    )
+    html = "<h1>Report</h1><style>p {}</style><p>Tom &amp; Jerry &lt;3</p><script>alert(1)</script><br>end"
     assert texts(log_of(display({"text/html": html}))) == ["Report\nTom & Jerry <3\nend"]
 
 

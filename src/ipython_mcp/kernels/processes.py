@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import time
@@ -89,10 +90,8 @@ def process_summary(pid: int) -> dict[str, str]:
         proc = psutil.Process(pid)
         with proc.oneshot():
             summary = {"cmdline": " ".join(proc.cmdline())}
-            try:
+            with contextlib.suppress(psutil.AccessDenied, psutil.ZombieProcess):
                 summary["cwd"] = proc.cwd()
-            except (psutil.AccessDenied, psutil.ZombieProcess):
-                pass
             return summary
     except (psutil.NoSuchProcess, psutil.AccessDenied):
         return {}
@@ -106,10 +105,8 @@ async def end_process(pid: int, *, grace: float, reap: Callable[[], object] | No
     steps = []
     for action, done in ((None, ""), ("terminate", "terminated it"), ("kill", "killed it")):
         if action is not None:
-            try:
+            with contextlib.suppress(psutil.NoSuchProcess):
                 getattr(psutil.Process(pid), action)()
-            except psutil.NoSuchProcess:
-                pass
             steps.append(done)
         deadline = time.monotonic() + grace
         while time.monotonic() < deadline:

@@ -111,9 +111,7 @@ class KernelRegistry:
             "connect_to_kernel (list_kernels tells more about each)."
         )
 
-    async def start(
-        self, connection_file: str | None, python: str | None, cwd: str | None
-    ) -> KernelSession:
+    async def start(self, connection_file: str | None, python: str | None, cwd: str | None) -> KernelSession:
         """Launch a detached kernel, wait until it answers, and make it the default."""
         python = resolve_python(python)
         conn = new_connection_file(self.settings.runtime_dir, connection_file)
@@ -185,7 +183,7 @@ class KernelRegistry:
                 if not conn.is_loopback:
                     remote.append(conn)
         answers = await asyncio.gather(*(probe_heartbeat(conn) for conn in remote))
-        alive = {conn.path for conn, answered in zip(remote, answers) if answered}
+        alive = {conn.path for conn, answered in zip(remote, answers, strict=True) if answered}
         return [dataclasses.replace(k, live=True) if k.path in alive else k for k in listings]
 
     def _listings_sync(self) -> list[KernelListing]:
@@ -197,9 +195,7 @@ class KernelRegistry:
             try:
                 conn = read_connection_file(path)
             except ConnectionFileError as exc:
-                listings.append(
-                    KernelListing(kernel_name_of(path), path, False, None, "", False, str(exc))
-                )
+                listings.append(KernelListing(kernel_name_of(path), path, False, None, "", False, str(exc)))
                 continue
             session = connected.get(path)
             pid = processes.kernel_pid(conn, listeners)

@@ -37,7 +37,9 @@ class Activity:
         """`another client's cell In[7] `train(model)` (running 42 s)`"""
         who = "the assistant's" if self.ours else "another client's"
         code = self.code.strip()
-        preview = code.splitlines()[0][:60] + (" ..." if len(code) > 60 or "\n" in code else "") if code else "?"
+        preview = (
+            code.splitlines()[0][:60] + (" ..." if len(code) > 60 or "\n" in code else "") if code else "?"
+        )
         number = f"In[{self.execution_count}] " if self.execution_count else ""
         return f"{who} cell {number}`{preview}` (running {time.monotonic() - self.since:.0f} s)"
 

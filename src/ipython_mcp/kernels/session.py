@@ -31,6 +31,7 @@ PROMPT_REPLY = 0.25
 YOUNG_KERNEL = 5.0
 """Seconds after its start during which a kernel may answer its heartbeat but not yet its shell."""
 
+
 @dataclass(frozen=True, slots=True)
 class KernelStatus:
     alive: bool
@@ -93,11 +94,7 @@ class KernelSession:
             listeners = processes.tcp_listeners()
             self.pid = processes.kernel_pid(conn, listeners)
             starting = processes.process_mentioning(conn.path) if self.pid is None else None
-            if (
-                conn.is_loopback
-                and not processes.is_listening(conn, listeners)
-                and starting is None
-            ):
+            if conn.is_loopback and not processes.is_listening(conn, listeners) and starting is None:
                 raise KernelUnreachable(
                     f"No kernel is running for {conn.path.name}: nothing listens on "
                     f"{conn.ip}:{conn.shell_port}. The file is stale (its kernel has exited). "

@@ -6,8 +6,8 @@ from collections.abc import Iterable
 
 from mcp_types import CallToolResult, ImageContent, TextContent
 
-from ..kernels.registry import KernelListing
 from ..kernels.execution import ExecutionResult, InterruptReport
+from ..kernels.registry import KernelListing
 from ..kernels.session import KernelSession, KernelStatus
 from ..rendering import Image, Text
 

@@ -4,15 +4,13 @@ No `from __future__ import annotations` here: the SDK evaluates the tool signatu
 some argument descriptions are built from the settings at run time.
 """
 
-
 import functools
-
-import anyio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, ParamSpec, TypeVar
 
+import anyio
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult, ToolAnnotations
@@ -31,7 +29,10 @@ R = TypeVar("R")
 
 KernelArg = Annotated[
     str | None,
-    Field(description="Name of a connected kernel (from connect/start/list_kernels). Default: the most recently connected one."),
+    Field(
+        description="Name of a connected kernel (from connect/start/list_kernels). "
+        "Default: the most recently connected one."
+    ),
 ]
 
 INSTRUCTIONS = """\
@@ -85,7 +86,9 @@ def build_server(settings: Settings, registry: KernelRegistry | None = None) -> 
         lifespan=lifespan,
     )
 
-    def tool(annotations: ToolAnnotations) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]:
+    def tool(
+        annotations: ToolAnnotations,
+    ) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]:
         def register(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
             mcp.add_tool(tool_errors(fn), annotations=annotations, structured_output=False)
             return fn
@@ -96,13 +99,21 @@ def build_server(settings: Settings, registry: KernelRegistry | None = None) -> 
     async def start_kernel(
         connection_file: Annotated[
             str | None,
-            Field(description="Path for the new connection file. Default: a new kernel-<id>.json in the Jupyter runtime dir."),
+            Field(
+                description="Path for the new connection file. "
+                "Default: a new kernel-<id>.json in the Jupyter runtime dir."
+            ),
         ] = None,
         python: Annotated[
             str | None,
-            Field(description="Python interpreter of the environment to run in (it needs ipykernel). Default: this server's own."),
+            Field(
+                description="Python interpreter of the environment to run in (it needs ipykernel). "
+                "Default: this server's own."
+            ),
         ] = None,
-        cwd: Annotated[str | None, Field(description="Working directory of the kernel. Default: the server's.")] = None,
+        cwd: Annotated[
+            str | None, Field(description="Working directory of the kernel. Default: the server's.")
+        ] = None,
     ) -> str:
         """Start a new IPython kernel and connect to it.
 
@@ -123,7 +134,8 @@ def build_server(settings: Settings, registry: KernelRegistry | None = None) -> 
             str | None,
             Field(
                 description="Connection file path, or a unique part of its name in the Jupyter runtime dir "
-                "(e.g. '12345' for kernel-12345.json). Default: $IPYTHON_MCP_CONNECTION, else the only running kernel."
+                "(e.g. '12345' for kernel-12345.json). "
+                "Default: $IPYTHON_MCP_CONNECTION, else the only running kernel."
             ),
         ] = None,
     ) -> str:
@@ -134,17 +146,24 @@ def build_server(settings: Settings, registry: KernelRegistry | None = None) -> 
         answered. With no argument and several kernels running, the error lists them."""
         session, already = await registry.connect(connection_file)
         verb = "Already connected to" if already else "Connected to"
-        busy = "" if await session.shell_answers(0.5) else (
-            " It is busy running a cell right now; execute_code will wait for it."
+        busy = (
+            ""
+            if await session.shell_answers(0.5)
+            else (" It is busy running a cell right now; execute_code will wait for it.")
         )
         return f"{verb} kernel {results.kernel_line(session)}; it is the default kernel.{busy}"
 
     @tool(CHANGES_STATE)
     async def execute_code(
-        code: Annotated[str, Field(description="Python code (or IPython magics) to run, as in a notebook cell.")],
-        timeout: Annotated[
+        code: Annotated[
+            str, Field(description="Python code (or IPython magics) to run, as in a notebook cell.")
+        ],
+        timeout: Annotated[  # noqa: ASYNC109 - the tool's argument, not an asyncio timeout
             float | None,
-            Field(description=f"Seconds to wait before interrupting the code. Default: {settings.timeout:g}.", gt=0),
+            Field(
+                description=f"Seconds to wait before interrupting the code. Default: {settings.timeout:g}.",
+                gt=0,
+            ),
         ] = None,
         kernel: KernelArg = None,
     ) -> CallToolResult:
