@@ -238,3 +238,34 @@ async def test_python_without_ipykernel_gets_a_clear_error(assistant: Assistant,
 async def test_missing_interpreter_gets_a_clear_error(assistant: Assistant) -> None:
     error = await assistant.error("start_kernel", python="/no/such/python")
     assert "No Python interpreter" in error
+
+
+async def test_a_timeout_never_interrupts_the_users_cell(assistant: Assistant, own_kernel: IdeKernel) -> None:
+    await assistant.text("connect_to_kernel", connection_file=str(own_kernel.path))
+    ide = own_kernel.ide
+    user_cell = ide.send("import time; time.sleep(2); user_done = True")
+    await assistant.until_busy()
+    result = await assistant.call("execute_code", code="after_user = True", timeout=0.5)
+    assert result.is_error
+    text = texts(result)
+    assert "before this code started" in text and "another client's cell" in text
+    assert "stays queued" in text
+    messages = await ide.outputs_of(user_cell)
+    assert not any(m["msg_type"] == "error" for m in messages)
+    assert await assistant.text("execute_code", code="user_done and after_user") == "True"
+
+
+async def test_code_that_ignores_interrupts_is_reported_as_still_running(
+    assistant: Assistant, own_kernel: IdeKernel
+) -> None:
+    await assistant.text("connect_to_kernel", connection_file=str(own_kernel.path))
+    result = await assistant.call(
+        "execute_code",
+        code="import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True: pass",
+        timeout=1,
+    )
+    assert result.is_error
+    text = texts(result)
+    assert "did not stop after sent interrupt_request then sent SIGINT" in text
+    assert "still busy" in text
+    assert "still busy" in await assistant.text("interrupt_kernel")

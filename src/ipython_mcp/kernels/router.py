@@ -32,6 +32,7 @@ class Activity:
     since: float = field(default_factory=time.monotonic)
     code: str = ""
     execution_count: int | None = None
+    ended: asyncio.Event = field(default_factory=asyncio.Event)
 
     def describe(self) -> str:
         """`another client's cell In[7] `train(model)` (running 42 s)`"""
@@ -54,11 +55,8 @@ class MessageRouter:
         self._tasks: list[asyncio.Task[None]] = []
         self.running: dict[str, Activity] = {}
         """Execute requests between their busy and idle status, oldest first."""
-        self.idle = asyncio.Event()
-        self.idle.set()
         self.iopub_seen = asyncio.Event()
         self.execution_count: int | None = None
-        self.restarts = 0
 
     def start(self) -> None:
         client = self._client
@@ -178,11 +176,9 @@ class MessageRouter:
     def _track_status(self, state: str | None, parent_id: str | None, parent_type: str | None) -> None:
         if state == "busy" and parent_type == "execute_request" and parent_id:
             self.running[parent_id] = Activity(parent_id, ours=parent_id in self._sinks)
-            self.idle.clear()
         elif state == "idle" and parent_id in self.running:
-            del self.running[parent_id]
+            self.running.pop(parent_id).ended.set()
         elif state in ("starting", "restarting"):
+            for activity in self.running.values():
+                activity.ended.set()
             self.running.clear()
-            self.restarts += 1
-        if not self.running:
-            self.idle.set()

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,7 +70,6 @@ class KernelSession:
         self._settled.set()
         self._interrupt_lock = asyncio.Lock()
         self._watcher: asyncio.Task[None] | None = None
-        self._shell_probe: asyncio.Future[dict[str, Any]] | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self._in_flight: set[str] = set()  # msg_ids of executions whose call still waits
 
@@ -103,7 +103,6 @@ class KernelSession:
         self.router.start()
         _, shell = self.router.request("shell", "kernel_info_request")
         _, control = self.router.request("control", "kernel_info_request")
-        self._shell_probe = shell
         timeout = settings.start_timeout if self.launched else settings.connect_timeout
         started = time.monotonic()
         deadline = started + timeout
@@ -223,7 +222,7 @@ class KernelSession:
             remaining = max(0.0, timeout - (time.monotonic() - started))
             outcome = await self._wait(finished, remaining)
             if outcome == "timeout" and ex.started:
-                report = await self.interrupt(expected=msg_id)
+                report = await self.interrupt(only={msg_id})
                 if finished.done():
                     # With no step taken, it ended on its own just as the time ran out.
                     timed_out = (timeout, report) if report.steps else None
@@ -233,7 +232,7 @@ class KernelSession:
             # The caller is gone (the client cancelled, or the server is stopping): stop the code
             # in a task of our own, which close() waits for, so the kernel is not left running it.
             if ex.started and not finished.done():
-                task = asyncio.create_task(self.interrupt(expected=msg_id))
+                task = asyncio.create_task(self.interrupt(only={msg_id}))
                 self._background.add(task)
                 task.add_done_callback(self._background.discard)
             raise
@@ -263,20 +262,22 @@ class KernelSession:
 
     # -- interrupting ---------------------------------------------------------------------
 
-    async def interrupt(self, expected: str | None = None) -> InterruptReport:
-        """Stop the running cell: interrupt_request on control, then SIGINT if it is local."""
+    async def interrupt(self, only: Collection[str] | None = None) -> InterruptReport:
+        """Stop the running cell: interrupt_request on control, then SIGINT if it is local.
+
+        With `only`, act just if the running cell is one of these requests (ours)."""
         self.check_alive()
         async with self._interrupt_lock:
             self._settled.clear()
             try:
-                return await self._interrupt(expected)
+                return await self._interrupt(only)
             finally:
                 self._settled.set()
 
-    async def _interrupt(self, expected: str | None) -> InterruptReport:
+    async def _interrupt(self, only: Collection[str] | None) -> InterruptReport:
         await self.router.catch_up()
         target = self.router.current()
-        if expected is not None and (target is None or target.msg_id != expected):
+        if only is not None and (target is None or target.msg_id not in only):
             return InterruptReport(target, [], idle=target is None)
         steps = []
         _, reply = self.router.request("control", "interrupt_request")
@@ -291,12 +292,10 @@ class KernelSession:
 
     async def _stopped(self, target: Activity | None) -> bool:
         """Whether the cell we interrupted finished within the grace period."""
-        deadline = time.monotonic() + INTERRUPT_GRACE
         if target is not None:
-            while target.msg_id in self.router.running and time.monotonic() < deadline:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.router.idle.wait(), 0.05)
-            return target.msg_id not in self.router.running
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(target.ended.wait(), INTERRUPT_GRACE)
+            return target.ended.is_set()
         # We never saw it start (it began before we connected): a shell reply means it ended.
         return await self.shell_answers(INTERRUPT_GRACE)
 
@@ -361,11 +360,8 @@ class KernelSession:
         if self._background:
             await asyncio.wait(self._background, timeout=2 * INTERRUPT_GRACE + 1)
         if self._in_flight and self.death is None:
-            await self.router.catch_up()
-            current = self.router.current()
-            if current is not None and current.msg_id in self._in_flight:
-                with contextlib.suppress(Exception):
-                    await self.interrupt(expected=current.msg_id)
+            with contextlib.suppress(Exception):
+                await self.interrupt(only=set(self._in_flight))
         if self._watcher is not None:
             self._watcher.cancel()
             await asyncio.gather(self._watcher, return_exceptions=True)
