@@ -3,7 +3,8 @@
 Run by hand (`.venv/bin/python bench/bench_execute.py`); the figures go into the README. Measures,
 in one run and on the same kernel:
 - median and p95 of N tiny executions (`1+1`) through `ipython-mcp` over stdio, driven by the
-  official MCP client, against N raw `AsyncKernelClient` executions (reply + idle), and the ratio;
+  official MCP client, against N raw `AsyncKernelClient` executions (reply + idle), alternating
+  one of each so both see the same machine, and the ratio;
 - server start-up: spawn to the `initialize` reply;
 - a 10 MB output: wall time, size of the result the model gets, and the server's peak RSS.
 """
@@ -30,34 +31,44 @@ from mcp import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 
 SCRIPT = shutil.which("ipython-mcp", path=os.path.dirname(sys.executable)) or "ipython-mcp"
-TEN_MB = "import sys\nfor i in range(10_000):\n    sys.stdout.write(f'{i:06d}' + 'x' * 1000 + '\\n')"
+BIG_OUTPUT = "import sys\nfor i in range({lines}):\n    sys.stdout.write(f'{{i:06d}}' + 'x' * 1000 + '\\n')"
 
 
 def p95(values: list[float]) -> float:
     return sorted(values)[int(len(values) * 0.95) - 1]
 
 
-async def raw_executions(path: Path, n: int) -> list[float]:
-    client = AsyncKernelClient()
-    client.load_connection_file(str(path))
-    client.start_channels()
-    await client.wait_for_ready(timeout=60)
-    times = []
-    try:
-        for _ in range(n):
-            start = time.perf_counter()
-            msg_id = client.execute("1+1")
-            idle = replied = False
-            while not idle:
-                msg = await client.get_iopub_msg(timeout=10)
-                if msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] == "status":
-                    idle = msg["content"]["execution_state"] == "idle"
-            while not replied:
-                replied = (await client.get_shell_msg(timeout=10))["parent_header"].get("msg_id") == msg_id
-            times.append(time.perf_counter() - start)
-    finally:
-        client.stop_channels()
-    return times
+class RawClient:
+    """A bare AsyncKernelClient: the floor any client of the kernel pays."""
+
+    def __init__(self, path: Path) -> None:
+        self.client = AsyncKernelClient()
+        self.client.load_connection_file(str(path))
+
+    async def start(self) -> None:
+        self.client.start_channels()
+        await self.client.wait_for_ready(timeout=60)
+
+    def stop(self) -> None:
+        self.client.stop_channels()
+
+    async def execute(self, code: str) -> float:
+        """Seconds from sending to both the reply and the idle status."""
+        client = self.client
+        # The server's executions reach our iopub socket too; read them before the clock starts,
+        # as the server's router reads ours in the background.
+        while await client.iopub_channel.msg_ready():
+            await client.get_iopub_msg(timeout=0)
+        start = time.perf_counter()
+        msg_id = client.execute(code)
+        idle = replied = False
+        while not idle:
+            msg = await client.get_iopub_msg(timeout=10)
+            if msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] == "status":
+                idle = msg["content"]["execution_state"] == "idle"
+        while not replied:
+            replied = (await client.get_shell_msg(timeout=10))["parent_header"].get("msg_id") == msg_id
+        return time.perf_counter() - start
 
 
 def server_params(path: Path, runtime_dir: Path) -> StdioServerParameters:
@@ -80,32 +91,43 @@ def server_process() -> psutil.Process:
     return children[-1]
 
 
-async def mcp_executions(path: Path, runtime_dir: Path, n: int) -> tuple[list[float], dict[str, float]]:
+async def paired_executions(
+    path: Path, runtime_dir: Path, n: int, big_mb: int
+) -> tuple[list[float], list[float], dict[str, float]]:
+    """N tiny executions each way, alternating, so both paths see the same machine."""
+    raw = RawClient(path)
+    await raw.start()
+    raw_times, mcp_times = [], []
     big: dict[str, float] = {}
-    async with (
-        stdio_client(server_params(path, runtime_dir)) as (read, write),
-        ClientSession(read, write) as session,
-    ):
-        await session.initialize()
-        await session.call_tool("connect_to_kernel", {})
-        for _ in range(5):
-            await session.call_tool("execute_code", {"code": "1+1"})
-        times = []
-        for _ in range(n):
+    try:
+        async with (
+            stdio_client(server_params(path, runtime_dir)) as (read, write),
+            ClientSession(read, write) as session,
+        ):
+            await session.initialize()
+            await session.call_tool("connect_to_kernel", {})
+            for _ in range(10):
+                await raw.execute("1+1")
+                await session.call_tool("execute_code", {"code": "1+1"})
+            for _ in range(n):
+                raw_times.append(await raw.execute("1+1"))
+                start = time.perf_counter()
+                result = await session.call_tool("execute_code", {"code": "1+1"})
+                mcp_times.append(time.perf_counter() - start)
+                assert result.content[0].text == "2", result
+            proc = server_process()
+            rss_before = proc.memory_info().rss
             start = time.perf_counter()
-            result = await session.call_tool("execute_code", {"code": "1+1"})
-            times.append(time.perf_counter() - start)
-            assert result.content[0].text == "2", result
-        proc = server_process()
-        rss_before = proc.memory_info().rss
-        start = time.perf_counter()
-        result = await session.call_tool("execute_code", {"code": TEN_MB, "timeout": 300})
-        big["seconds"] = time.perf_counter() - start
-        big["result_chars"] = sum(len(c.text) for c in result.content if c.type == "text")
-        big["rss_before_mb"] = rss_before / 2**20
-        big["rss_after_mb"] = proc.memory_info().rss / 2**20
-        big["rss_peak_mb"] = peak_rss(proc.pid) / 2**20
-    return times, big
+            code = BIG_OUTPUT.format(lines=big_mb * 1000)
+            result = await session.call_tool("execute_code", {"code": code, "timeout": 600})
+            big["seconds"] = time.perf_counter() - start
+            big["result_chars"] = sum(len(c.text) for c in result.content if c.type == "text")
+            big["rss_before_mb"] = rss_before / 2**20
+            big["rss_after_mb"] = proc.memory_info().rss / 2**20
+            big["rss_peak_mb"] = peak_rss(proc.pid) / 2**20
+    finally:
+        raw.stop()
+    return raw_times, mcp_times, big
 
 
 async def startup_times(path: Path, runtime_dir: Path, runs: int) -> list[float]:
@@ -135,6 +157,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=200, help="tiny executions per path (200)")
     parser.add_argument("--startups", type=int, default=10, help="server start-ups to time (10)")
+    parser.add_argument("--big-mb", type=int, default=10, help="size of the large output in MB (10)")
     args = parser.parse_args()
 
     runtime_dir = Path(tempfile.mkdtemp(prefix="ipython-mcp-bench-"))
@@ -146,9 +169,7 @@ async def main() -> None:
         stderr=subprocess.DEVNULL,
     )
     try:
-        raw = await raw_executions(path, args.n)
-        via_mcp, big = await mcp_executions(path, runtime_dir, args.n)
-        raw_again = await raw_executions(path, args.n)  # the machine drifts: bracket the MCP run
+        raw_all, via_mcp, big = await paired_executions(path, runtime_dir, args.n, args.big_mb)
         startups = await startup_times(path, runtime_dir, args.startups)
         sdk_imports = sdk_import_times(args.startups)
     finally:
@@ -156,7 +177,6 @@ async def main() -> None:
         kernel.wait()
         shutil.rmtree(runtime_dir, ignore_errors=True)
 
-    raw_all = raw + raw_again
     ms = 1000
     print(
         f"# {time.strftime('%Y-%m-%d')}, {platform.python_implementation()} {platform.python_version()}, "
@@ -177,7 +197,7 @@ async def main() -> None:
         f"of which importing the MCP SDK alone: median {statistics.median(sdk_imports):.3f} s"
     )
     print(
-        f"10 MB output: {big['seconds']:.2f} s, result {big['result_chars']:,.0f} chars, "
+        f"{args.big_mb} MB output: {big['seconds']:.2f} s, result {big['result_chars']:,.0f} chars, "
         f"server RSS {big['rss_before_mb']:.0f} -> {big['rss_after_mb']:.0f} MB (peak {big['rss_peak_mb']:.0f} MB)"
     )
 
