@@ -42,8 +42,12 @@ class LaunchedKernel:
                 "then call start_kernel again."
             )
         code = self.process.returncode
-        detail = f" Its last output:\n{log}" if log else ""
-        return f"The kernel process exited with code {code} before answering.{detail}"
+        return f"The kernel process exited with code {code} before answering. {self.output()}"
+
+    def output(self) -> str:
+        """The end of what the kernel printed, for an error message (its log is removed)."""
+        log = _tail(self.log_path)
+        return f"Its last output:\n{log}" if log else "It printed nothing."
 
 
 def resolve_python(python: str | None) -> str:

@@ -1,4 +1,4 @@
-"""Local kernel processes, found through psutil: who listens on a port, is a pid alive."""
+"""Local kernel processes, found through psutil: who serves a kernel's ports, is it alive."""
 
 from __future__ import annotations
 
@@ -25,36 +25,53 @@ class Listener:
     pid: int | None
 
 
-def tcp_listeners() -> dict[int, list[Listener]]:
-    """Every listening TCP socket of this machine that we may see, by port."""
-    by_port: dict[int, list[Listener]] = {}
+Listeners = dict[int, list[Listener]]
+
+
+def tcp_listeners() -> Listeners | None:
+    """Every listening TCP socket we may see, by port; None where the system hides them
+    (macOS without root), so that callers treat liveness as unknown rather than dead."""
     try:
         conns = psutil.net_connections(kind="tcp")
     except (psutil.AccessDenied, OSError):
-        return by_port
+        return None
+    by_port: Listeners = {}
     for c in conns:
         if c.status == psutil.CONN_LISTEN and c.laddr:
             by_port.setdefault(c.laddr.port, []).append(Listener(c.laddr.ip, c.laddr.port, c.pid))
     return by_port
 
 
-def kernel_pid(conn: ConnectionFile, listeners: dict[int, list[Listener]] | None = None) -> int | None:
-    """The pid of the local process listening on the kernel's shell port, if any."""
-    if conn.transport != "tcp":
+def _serving(conn: ConnectionFile, listeners: Listeners, port: int) -> list[Listener]:
+    return [
+        listener
+        for listener in listeners.get(port, ())
+        if listener.ip == conn.ip or listener.ip in _ANY_ADDRESS or conn.is_loopback
+    ]
+
+
+def is_listening(conn: ConnectionFile, listeners: Listeners | None) -> bool | None:
+    """Whether something listens on the kernel's shell port; None when we cannot tell."""
+    if listeners is None or conn.transport != "tcp":
         return None
-    listeners = tcp_listeners() if listeners is None else listeners
-    for listener in listeners.get(conn.shell_port, ()):
-        if listener.pid and (listener.ip == conn.ip or listener.ip in _ANY_ADDRESS or conn.is_loopback):
-            return listener.pid
+    return bool(_serving(conn, listeners, conn.shell_port))
+
+
+def kernel_process(conn: ConnectionFile, listeners: Listeners | None) -> psutil.Process | None:
+    """The local process serving this kernel: it listens on the shell, control and heartbeat
+    ports itself. A tunnel or port forwarder (ssh for `jupyter console --ssh`) is not it."""
+    if listeners is None or conn.transport != "tcp":
+        return None
+    ports = (conn.shell_port, int(conn.info["control_port"]), int(conn.info["hb_port"]))
+    pid_sets = [{lst.pid for lst in _serving(conn, listeners, port) if lst.pid} for port in ports]
+    for pid in set.intersection(*pid_sets):
+        try:
+            proc = psutil.Process(pid)
+            if not proc.name().startswith("ssh"):
+                return proc
+        except psutil.Error:
+            continue
     return None
-
-
-def is_listening(conn: ConnectionFile, listeners: dict[int, list[Listener]]) -> bool:
-    """Whether something on this machine listens on the shell port (even with a hidden pid)."""
-    return any(
-        listener.ip == conn.ip or listener.ip in _ANY_ADDRESS or conn.is_loopback
-        for listener in listeners.get(conn.shell_port, ())
-    )
 
 
 def process_mentioning(path: Path) -> int | None:
@@ -67,37 +84,45 @@ def process_mentioning(path: Path) -> int | None:
     return None
 
 
-def pid_alive(pid: int) -> bool:
+def alive(proc: psutil.Process) -> bool:
+    """Whether the process still runs (is_running also rules out a reused pid)."""
     try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
     except psutil.AccessDenied:
         return True
 
 
-def send_sigint(pid: int) -> bool:
+def age(proc: psutil.Process) -> float:
+    """Seconds since the process started."""
     try:
-        os.kill(pid, signal.SIGINT)
-    except OSError:
+        return time.time() - proc.create_time()
+    except psutil.Error:
+        return float("inf")
+
+
+def send_sigint(proc: psutil.Process) -> bool:
+    # On Windows os.kill(pid, SIGINT) terminates the process: never do that to the user's kernel.
+    if os.name == "nt" or not alive(proc):
+        return False
+    try:
+        proc.send_signal(signal.SIGINT)
+    except psutil.Error:
         return False
     return True
 
 
-def process_summary(pid: int) -> dict[str, str]:
-    """The command line and working directory of a process, where visible."""
+def command_line(proc: psutil.Process) -> str:
     try:
-        proc = psutil.Process(pid)
-        with proc.oneshot():
-            summary = {"cmdline": " ".join(proc.cmdline())}
-            with contextlib.suppress(psutil.AccessDenied, psutil.ZombieProcess):
-                summary["cwd"] = proc.cwd()
-            return summary
-    except (psutil.NoSuchProcess, psutil.AccessDenied):
-        return {}
+        return " ".join(proc.cmdline())
+    except psutil.Error:
+        return ""
 
 
-async def end_process(pid: int, *, grace: float, reap: Callable[[], object] | None = None) -> list[str]:
+async def end_process(
+    proc: psutil.Process, *, grace: float, reap: Callable[[], object] | None = None
+) -> list[str]:
     """Wait for a process to exit; terminate, then kill it if it does not. Returns the steps.
 
     A zombie counts as gone: its parent (often the IDE) reaps it, not us. `reap` lets us reap
@@ -105,18 +130,18 @@ async def end_process(pid: int, *, grace: float, reap: Callable[[], object] | No
     steps = []
     for action, done in ((None, ""), ("terminate", "terminated it"), ("kill", "killed it")):
         if action is not None:
-            with contextlib.suppress(psutil.NoSuchProcess):
-                getattr(psutil.Process(pid), action)()
+            with contextlib.suppress(psutil.Error):
+                getattr(proc, action)()
             steps.append(done)
         deadline = time.monotonic() + grace
         while time.monotonic() < deadline:
             if reap is not None:
                 reap()
-            if not pid_alive(pid):
-                steps.append(f"process {pid} has exited")
+            if not alive(proc):
+                steps.append(f"process {proc.pid} has exited")
                 return steps
             await asyncio.sleep(0.05)
         if action is None:
-            steps.append(f"process {pid} did not exit within {grace:g} s")
-    steps.append(f"process {pid} is still there")
+            steps.append(f"process {proc.pid} did not exit within {grace:g} s")
+    steps.append(f"process {proc.pid} is still there")
     return steps

@@ -19,7 +19,7 @@ from .connection_files import (
     read_connection_file,
     resolve_connection_file,
 )
-from .launcher import launch_kernel, resolve_python
+from .launcher import LaunchedKernel, launch_kernel, resolve_python
 from .session import KernelSession, probe_heartbeat
 
 
@@ -74,7 +74,7 @@ class KernelRegistry:
 
     async def connect(self, spec: str | None) -> tuple[KernelSession, bool]:
         """Attach to a kernel by path or partial name; returns (session, was already connected)."""
-        path = self._choose(spec)
+        path = await self._choose(spec)
         async with self._lock:
             for session in self._sessions.values():
                 if session.conn.path == path and session.death is None:
@@ -89,12 +89,12 @@ class KernelRegistry:
             self._add(session)
             return session, False
 
-    def _choose(self, spec: str | None) -> Path:
+    async def _choose(self, spec: str | None) -> Path:
         runtime_dir = self.settings.runtime_dir
         spec = spec or self.settings.connection_file
         if spec:
             return resolve_connection_file(spec, runtime_dir)
-        listings = self._listings_sync()
+        listings = await self.list_kernels()
         live = [k for k in listings if k.live]
         if len(live) == 1:
             return live[0].path
@@ -120,14 +120,7 @@ class KernelRegistry:
         except BaseException:
             conn.path.unlink(missing_ok=True)
             raise
-        try:
-            session = await KernelSession.open(self._free_name(conn), conn, self.settings, launched)
-        except BaseException:
-            with contextlib.suppress(ProcessLookupError):
-                launched.process.kill()
-            launched.process.wait()
-            _remove_files(conn)
-            raise
+        session = await self._open_launched(self._free_name(conn), conn, launched)
         async with self._lock:
             self._add(session)
         return session
@@ -136,8 +129,8 @@ class KernelRegistry:
         """Restart a kernel this server launched, on the same connection file."""
         old = self.get(name)
         if old.launched is None:
-            owner = processes.process_summary(old.pid).get("cmdline", "") if old.pid else ""
-            by = f" (pid {old.pid}: {owner[:120]})" if owner else ""
+            owner = processes.command_line(old.process)[:120] if old.process else ""
+            by = f" (pid {old.pid}: {owner})" if owner else ""
             raise CannotRestart(
                 f"Kernel {old.name} was started by another program{by}, which manages its "
                 "restarts. Ask the user to restart it there (Spyder: Consoles > Restart kernel; "
@@ -145,12 +138,25 @@ class KernelRegistry:
             )
         launched = old.launched
         await old.shutdown()
+        self._remove(old)
         relaunched = launch_kernel(old.conn, python=launched.argv[0], cwd=launched.cwd)
-        session = await KernelSession.open(old.name, old.conn, self.settings, relaunched)
+        session = await self._open_launched(old.name, old.conn, relaunched)
         async with self._lock:
-            self._sessions[old.name] = session
-            self._current = old.name
+            self._add(session)
         return session
+
+    async def _open_launched(
+        self, name: str, conn: ConnectionFile, launched: LaunchedKernel
+    ) -> KernelSession:
+        """Connect to a kernel we just launched; if it does not come up, leave nothing behind."""
+        try:
+            return await KernelSession.open(name, conn, self.settings, launched)
+        except BaseException:
+            with contextlib.suppress(ProcessLookupError):
+                launched.process.kill()
+            launched.process.wait()
+            _remove_files(conn)
+            raise
 
     async def shutdown(self, name: str | None) -> tuple[KernelSession, list[str]]:
         session = self.get(name)
@@ -172,24 +178,18 @@ class KernelRegistry:
         await asyncio.gather(*(s.close() for s in sessions), return_exceptions=True)
 
     async def list_kernels(self) -> list[KernelListing]:
-        """Every connection file in the runtime dir; kernels on other hosts get a heartbeat ping."""
-        listings = await asyncio.to_thread(self._listings_sync)
-        remote = []
-        for listing in listings:
-            if listing.live or listing.problem is not None:
-                continue
-            with contextlib.suppress(ConnectionFileError):
-                conn = read_connection_file(listing.path)
-                if not conn.is_loopback:
-                    remote.append(conn)
-        answers = await asyncio.gather(*(probe_heartbeat(conn) for conn in remote))
-        alive = {conn.path for conn, answered in zip(remote, answers, strict=True) if answered}
+        """Every connection file in the runtime dir, live or stale. Where the local process
+        table cannot tell (another host, or a system that hides sockets), the kernel's
+        heartbeat is pinged, all in parallel."""
+        listings, unsure = await asyncio.to_thread(self._listings_sync)
+        answers = await asyncio.gather(*(probe_heartbeat(conn) for conn in unsure))
+        alive = {conn.path for conn, answered in zip(unsure, answers, strict=True) if answered}
         return [dataclasses.replace(k, live=True) if k.path in alive else k for k in listings]
 
-    def _listings_sync(self) -> list[KernelListing]:
+    def _listings_sync(self) -> tuple[list[KernelListing], list[ConnectionFile]]:
         listeners = processes.tcp_listeners()
-        connected = {s.conn.path: s for s in self._sessions.values()}
-        listings = []
+        connected = {s.conn.path: s for s in self._sessions.values() if s.death is None}
+        listings, unsure = [], []
         for path in list_connection_files(self.settings.runtime_dir):
             path = path.resolve()
             try:
@@ -198,21 +198,22 @@ class KernelRegistry:
                 listings.append(KernelListing(kernel_name_of(path), path, False, None, "", False, str(exc)))
                 continue
             session = connected.get(path)
-            pid = processes.kernel_pid(conn, listeners)
-            live = pid is not None or processes.is_listening(conn, listeners)
-            if session is not None:
-                live = session.death is None
+            process = session.process if session else processes.kernel_process(conn, listeners)
+            listening = processes.is_listening(conn, listeners)
+            live = session is not None or process is not None or bool(listening)
+            if not live and (listening is None or not conn.is_loopback):
+                unsure.append(conn)
             listings.append(
                 KernelListing(
                     session.name if session else conn.name,
                     path,
                     live,
-                    pid,
+                    process.pid if process else None,
                     conn.kernel_name,
                     session is not None,
                 )
             )
-        return listings
+        return listings, unsure
 
     def _free_name(self, conn: ConnectionFile) -> str:
         full = conn.name

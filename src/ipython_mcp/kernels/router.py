@@ -67,13 +67,16 @@ class MessageRouter:
         ):
             self._tasks.append(asyncio.create_task(self._read(name, channel, handler)))
 
-    async def stop(self) -> None:
+    async def stop(self, reason: BaseException) -> None:
+        """Stop reading; requests still waiting for a reply fail with `reason`."""
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
         for future in self._replies.values():
-            future.cancel()
+            if not future.done():
+                future.set_exception(reason)
+                future.add_done_callback(_mark_retrieved)
         self._replies.clear()
         self._sinks.clear()
 
@@ -117,7 +120,7 @@ class MessageRouter:
         try:
             await asyncio.wait_for(seen.wait(), timeout)
             return True
-        except TimeoutError:
+        except asyncio.TimeoutError:
             return False
         finally:
             self.forget(msg_id)
@@ -134,7 +137,7 @@ class MessageRouter:
         while True:
             try:
                 raw = await asyncio.wait_for(channel.socket.recv_multipart(), RECV_REARM)
-            except TimeoutError:
+            except asyncio.TimeoutError:
                 continue
             try:
                 _, parts = session.feed_identities(raw)
@@ -182,3 +185,8 @@ class MessageRouter:
             for activity in self.running.values():
                 activity.ended.set()
             self.running.clear()
+
+
+def _mark_retrieved(future: asyncio.Future[Any]) -> None:
+    # Nobody may be waiting for the failed request any more; don't log it as lost.
+    future.exception()

@@ -10,6 +10,8 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
+import psutil
+
 from ..errors import KernelDied, KernelStartError, KernelUnreachable, KeyMismatch
 from ..settings import Settings
 from . import processes
@@ -63,7 +65,7 @@ class KernelSession:
         self.client.load_connection_info(conn.info)
         self.router = MessageRouter(self.client)
         self.kernel_info: dict[str, Any] = {}
-        self.pid: int | None = launched.pid if launched else None
+        self.process: psutil.Process | None = psutil.Process(launched.pid) if launched else None
         self.death: str | None = None
         self._dead: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._settled = asyncio.Event()  # cleared while an interrupt is in progress
@@ -92,9 +94,12 @@ class KernelSession:
         conn, settings = self.conn, self.settings
         if self.launched is None:
             listeners = processes.tcp_listeners()
-            self.pid = processes.kernel_pid(conn, listeners)
-            starting = processes.process_mentioning(conn.path) if self.pid is None else None
-            if conn.is_loopback and not processes.is_listening(conn, listeners) and starting is None:
+            self.process = processes.kernel_process(conn, listeners)
+            if (
+                conn.is_loopback
+                and processes.is_listening(conn, listeners) is False
+                and processes.process_mentioning(conn.path) is None
+            ):
                 raise KernelUnreachable(
                     f"No kernel is running for {conn.path.name}: nothing listens on "
                     f"{conn.ip}:{conn.shell_port}. The file is stale (its kernel has exited). "
@@ -129,7 +134,7 @@ class KernelSession:
                 if self.launched is not None:
                     raise KernelStartError(
                         f"The kernel started (pid {self.launched.pid}) but did not answer within "
-                        f"{timeout:.0f} s. Its log is {self.launched.log_path}."
+                        f"{timeout:.0f} s; it was stopped. {self.launched.output()}"
                     )
                 raise KernelUnreachable(
                     f"Nothing answered at {conn.ip} (ports of {conn.path.name}) within "
@@ -138,31 +143,34 @@ class KernelSession:
                 )
         self.kernel_info = reply["content"]
         await self._ensure_iopub(deadline)
-        if self.pid is None:
-            self.pid = processes.kernel_pid(conn)
+        if self.process is None:
+            self.process = processes.kernel_process(conn, processes.tcp_listeners())
         self._watcher = asyncio.create_task(self._watch_liveness())
 
     async def _ensure_iopub(self, deadline: float) -> None:
         """Wait until our iopub subscription delivers, so no early output of ours is lost."""
         wait = 0.05
-        while not self.router.iopub_seen.is_set() and time.monotonic() < deadline:
-            with contextlib.suppress(TimeoutError):
+        while not self.router.iopub_seen.is_set():
+            if time.monotonic() >= deadline:
+                raise KernelUnreachable(
+                    f"The kernel of {self.conn.path.name} answers requests, but nothing arrives from "
+                    f"its output channel (iopub, port {self.conn.info['iopub_port']}): a firewall or "
+                    "tunnel may be missing that port. Outputs could not be returned."
+                )
+            with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self.router.iopub_seen.wait(), wait)
                 return
             msg_id, _ = self.router.request("control", "kernel_info_request")
             self.router.forget(msg_id)
             wait = min(wait * 2, 1.0)
 
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process is not None else None
+
     def _process_is_young(self) -> bool:
         """A local kernel that started seconds ago may answer its heartbeat before its shell."""
-        if self.pid is None:
-            return False
-        import psutil
-
-        try:
-            return time.time() - psutil.Process(self.pid).create_time() < YOUNG_KERNEL
-        except psutil.Error:
-            return False
+        return self.process is not None and processes.age(self.process) < YOUNG_KERNEL
 
     async def _heartbeat_answers(self, timeout: float = 1.0) -> bool:
         return await heartbeat_answers(self.client, timeout)
@@ -175,8 +183,8 @@ class KernelSession:
             await asyncio.sleep(LIVENESS_INTERVAL)
             if self.launched is not None and self.launched.exited():
                 reason = f"exited with code {self.launched.process.returncode}"
-            elif self.pid is not None:
-                if processes.pid_alive(self.pid):
+            elif self.process is not None:
+                if processes.alive(self.process):
                     continue
                 reason = f"process {self.pid} is gone"
             else:
@@ -188,8 +196,13 @@ class KernelSession:
             return
 
     def _mark_dead(self, reason: str) -> None:
-        self.death = f"The kernel {self.name} died ({reason})."
+        self._end(f"The kernel {self.name} died ({reason}).")
         log.warning("%s", self.death)
+
+    def _end(self, death: str) -> None:
+        """No more requests: calls waiting on this kernel return at once, saying `death`."""
+        if self.death is None:
+            self.death = death
         if not self._dead.done():
             self._dead.set_result(None)
 
@@ -250,7 +263,7 @@ class KernelSession:
 
     async def _finished(self, ex: Execution, reply_future: asyncio.Future[dict[str, Any]]) -> dict[str, Any]:
         reply = await reply_future
-        with contextlib.suppress(TimeoutError):
+        with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(ex.idle.wait(), IDLE_GRACE)
         return reply
 
@@ -281,11 +294,11 @@ class KernelSession:
             return InterruptReport(target, [], idle=target is None)
         steps = []
         _, reply = self.router.request("control", "interrupt_request")
-        with contextlib.suppress(TimeoutError):
+        with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(asyncio.shield(reply), 1.0)
         steps.append("sent interrupt_request" + ("" if reply.done() else " (no reply)"))
         stopped = await self._stopped(target)
-        if not stopped and self.pid is not None and processes.send_sigint(self.pid):
+        if not stopped and self.process is not None and processes.send_sigint(self.process):
             steps.append(f"sent SIGINT to pid {self.pid}")
             stopped = await self._stopped(target)
         return InterruptReport(target, steps, idle=stopped)
@@ -293,7 +306,7 @@ class KernelSession:
     async def _stopped(self, target: Activity | None) -> bool:
         """Whether the cell we interrupted finished within the grace period."""
         if target is not None:
-            with contextlib.suppress(TimeoutError):
+            with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(target.ended.wait(), INTERRUPT_GRACE)
             return target.ended.is_set()
         # We never saw it start (it began before we connected): a shell reply means it ended.
@@ -305,7 +318,7 @@ class KernelSession:
         try:
             await asyncio.wait_for(asyncio.shield(reply), timeout)
             return True
-        except TimeoutError:
+        except asyncio.TimeoutError:
             return False
         finally:
             if not reply.done():
@@ -334,7 +347,7 @@ class KernelSession:
                 history = msg["content"].get("history") or []
                 if history:
                     execution_count = max(execution_count or 0, history[-1][1])
-            except TimeoutError:
+            except asyncio.TimeoutError:
                 self.router.forget(msg_id)
                 busy = True
             running = self.router.current() if busy else None
@@ -344,14 +357,14 @@ class KernelSession:
         """Ask the kernel to exit, make sure its local process is gone, and report the steps."""
         steps: list[str] = []
         if self.death is None:
-            self.death = f"The kernel {self.name} was shut down."
+            self._end(f"The kernel {self.name} was shut down.")
             _, reply = self.router.request("control", "shutdown_request", {"restart": False})
-            with contextlib.suppress(TimeoutError):
+            with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(asyncio.shield(reply), 2.0)
             steps.append("sent shutdown_request" + ("" if reply.done() else " (no reply)"))
-        if self.pid is not None:
+        if self.process is not None:
             reap = self.launched.process.poll if self.launched else None
-            steps.extend(await processes.end_process(self.pid, grace=3.0, reap=reap))
+            steps.extend(await processes.end_process(self.process, grace=3.0, reap=reap))
         await self.close()
         return steps
 
@@ -362,10 +375,12 @@ class KernelSession:
         if self._in_flight and self.death is None:
             with contextlib.suppress(Exception):
                 await self.interrupt(only=set(self._in_flight))
-        if self._watcher is not None:
-            self._watcher.cancel()
-            await asyncio.gather(self._watcher, return_exceptions=True)
-        await self.router.stop()
+        self._end(f"The connection to kernel {self.name} was closed.")
+        for task in (self._watcher, *self._background):
+            if task is not None:
+                task.cancel()
+        await asyncio.gather(*(t for t in (self._watcher, *self._background) if t), return_exceptions=True)
+        await self.router.stop(KernelDied(f"{self.death} {self.recovery_hint()}"))
         self.client.stop_channels()
         self.client.context.destroy(linger=0)
 
