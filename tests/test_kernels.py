@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import stat
 import subprocess
@@ -249,10 +250,27 @@ async def test_a_timeout_never_interrupts_the_users_cell(assistant: Assistant, o
     assert result.is_error
     text = texts(result)
     assert "before this code started" in text and "another client's cell" in text
-    assert "stays queued" in text
+    assert "will run when the kernel is free" in text
     messages = await ide.outputs_of(user_cell)
     assert not any(m["msg_type"] == "error" for m in messages)
     assert await assistant.text("execute_code", code="user_done and after_user") == "True"
+
+
+async def test_queued_code_that_runs_away_later_is_still_stopped(
+    assistant: Assistant, own_kernel: IdeKernel
+) -> None:
+    await assistant.text("connect_to_kernel", connection_file=str(own_kernel.path))
+    ide = own_kernel.ide
+    user_cell = ide.send("import time; time.sleep(1)")
+    await assistant.until_busy()
+    result = await assistant.call("execute_code", code="while True: pass", timeout=0.5)
+    assert "before this code started" in texts(result)
+    await ide.outputs_of(user_cell)
+    started = time.monotonic()
+    while "busy" in await assistant.text("kernel_status"):
+        assert time.monotonic() - started < 10, "the runaway code was never stopped"
+        await asyncio.sleep(0.1)
+    assert await assistant.text("execute_code", code="'free'") == "'free'"
 
 
 async def test_code_that_ignores_interrupts_is_reported_as_still_running(
@@ -269,3 +287,11 @@ async def test_code_that_ignores_interrupts_is_reported_as_still_running(
     assert "did not stop after sent interrupt_request then sent SIGINT" in text
     assert "still busy" in text
     assert "still busy" in await assistant.text("interrupt_kernel")
+
+
+async def test_interrupting_an_idle_kernel_says_nothing_was_running(
+    assistant: Assistant, shared_kernel: IdeKernel
+) -> None:
+    await assistant.text("connect_to_kernel", connection_file=str(shared_kernel.path))
+    text = await assistant.text("interrupt_kernel")
+    assert text == f"Nothing was running in kernel {shared_kernel.name}; it is idle (no interrupt sent)."

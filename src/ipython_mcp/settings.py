@@ -32,6 +32,13 @@ class Settings:
     connection_file: str | None = None
     """The kernel to connect to when connect_to_kernel gets no argument (IPYTHON_MCP_CONNECTION)."""
 
+    def __post_init__(self) -> None:
+        for name in ("timeout", "connect_timeout", "key_check_timeout", "start_timeout"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be a positive number of seconds")
+        if self.max_output_chars < 1000:
+            raise ValueError("max_output_chars must be at least 1000")
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
         """Settings from IPYTHON_MCP_* variables, with explicit values (CLI flags) winning."""

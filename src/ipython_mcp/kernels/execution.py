@@ -41,7 +41,7 @@ class Execution:
     def __init__(self, code: str, budget: int) -> None:
         self.code = code
         self.log = OutputLog(text_budget=budget)
-        self.started = False
+        self.started = asyncio.Event()
         self.idle = asyncio.Event()
         self.execution_count: int | None = None
 
@@ -61,11 +61,11 @@ class Execution:
         if msg_type == "status":
             state = content.get("execution_state")
             if state == "busy":
-                self.started = True
+                self.started.set()
             elif state == "idle":
                 self.idle.set()
         elif msg_type == "execute_input":
-            self.started = True
+            self.started.set()
             self.execution_count = content.get("execution_count")
         else:
             self.log.add(msg_type, content)
@@ -121,9 +121,9 @@ def queued_note(timeout: float, running: Activity | None) -> str:
     whose = running.describe() if running else "another request"
     return (
         f"Timed out after {timeout:g} s before this code started: the kernel is busy with "
-        f"{whose}. The code stays queued and will run when the kernel is free; its output "
-        "will not be returned. Call kernel_status to see what is running, or interrupt_kernel "
-        "to stop it."
+        f"{whose}. A kernel cannot drop queued code: it will run when the kernel is free, and "
+        f"be interrupted if it runs longer than {timeout:g} s; its output will not be returned. "
+        "Call kernel_status to see what is running, or interrupt_kernel to stop it."
     )
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import psutil
 
-from ..errors import KernelDied, KernelStartError, KernelUnreachable, KeyMismatch
+from ..errors import IPythonMCPError, KernelDied, KernelStartError, KernelUnreachable, KeyMismatch
 from ..settings import Settings
 from . import processes
 from .connection_files import ConnectionFile
@@ -74,6 +74,7 @@ class KernelSession:
         self._watcher: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self._in_flight: set[str] = set()  # msg_ids of executions whose call still waits
+        self._supervised: set[str] = set()  # msg_ids of executions whose call gave up on them
 
     @classmethod
     async def open(
@@ -234,7 +235,7 @@ class KernelSession:
         try:
             remaining = max(0.0, timeout - (time.monotonic() - started))
             outcome = await self._wait(finished, remaining)
-            if outcome == "timeout" and ex.started:
+            if outcome == "timeout" and ex.started.is_set():
                 report = await self.interrupt(only={msg_id})
                 if finished.done():
                     # With no step taken, it ended on its own just as the time ran out.
@@ -244,10 +245,8 @@ class KernelSession:
         except asyncio.CancelledError:
             # The caller is gone (the client cancelled, or the server is stopping): stop the code
             # in a task of our own, which close() waits for, so the kernel is not left running it.
-            if ex.started and not finished.done():
-                task = asyncio.create_task(self.interrupt(only={msg_id}))
-                self._background.add(task)
-                task.add_done_callback(self._background.discard)
+            if not finished.done():
+                self._supervise(msg_id, ex, limit=0.0)
             raise
         finally:
             self._in_flight.discard(msg_id)
@@ -259,7 +258,35 @@ class KernelSession:
             self.router.forget(msg_id)
             return ex.result(None, status="died", notes=[f"{self.death} {self.recovery_hint()}"])
         # Timed out before it started: the kernel is running somebody else's cell.
+        self._supervise(msg_id, ex, limit=timeout)
         return ex.result(None, status="queued", notes=[queued_note(timeout, self.router.current())])
+
+    def _supervise(self, msg_id: str, ex: Execution, *, limit: float) -> None:
+        """Interrupt code of ours that nobody waits for any more once it has run `limit` s."""
+
+        async def supervise() -> None:
+            started = asyncio.ensure_future(ex.started.wait())
+            try:
+                await asyncio.wait({started, self._dead}, return_when="FIRST_COMPLETED")
+            finally:
+                started.cancel()
+            if self._dead.done():
+                return
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(ex.idle.wait(), limit)
+                return
+            with contextlib.suppress(IPythonMCPError):
+                await self.interrupt(only={msg_id})
+
+        task = asyncio.create_task(supervise())
+        self._background.add(task)
+        self._supervised.add(msg_id)
+
+        def done(task: asyncio.Task[None]) -> None:
+            self._background.discard(task)
+            self._supervised.discard(msg_id)
+
+        task.add_done_callback(done)
 
     async def _finished(self, ex: Execution, reply_future: asyncio.Future[dict[str, Any]]) -> dict[str, Any]:
         reply = await reply_future
@@ -292,6 +319,8 @@ class KernelSession:
         target = self.router.current()
         if only is not None and (target is None or target.msg_id not in only):
             return InterruptReport(target, [], idle=target is None)
+        if target is None and await self.shell_answers(PROMPT_REPLY):
+            return InterruptReport(None, [], idle=True)  # nothing runs: no signal to send
         steps = []
         _, reply = self.router.request("control", "interrupt_request")
         with contextlib.suppress(asyncio.TimeoutError):
@@ -370,11 +399,10 @@ class KernelSession:
 
     async def close(self) -> None:
         """Stop listening to the kernel, first stopping the assistant's code if it still runs."""
-        if self._background:
-            await asyncio.wait(self._background, timeout=2 * INTERRUPT_GRACE + 1)
-        if self._in_flight and self.death is None:
+        ours = self._in_flight | self._supervised
+        if ours and self.death is None:
             with contextlib.suppress(Exception):
-                await self.interrupt(only=set(self._in_flight))
+                await self.interrupt(only=ours)
         self._end(f"The connection to kernel {self.name} was closed.")
         for task in (self._watcher, *self._background):
             if task is not None:

@@ -59,7 +59,9 @@ def status_text(session: KernelSession, status: KernelStatus) -> str:
 
 
 def interrupt_text(session: KernelSession, report: InterruptReport) -> str:
-    what = report.interrupted.describe() if report.interrupted else "whatever was running"
+    if not report.steps:
+        return f"Nothing was running in kernel {session.name}; it is idle (no interrupt sent)."
+    what = report.interrupted.describe() if report.interrupted else "the running cell"
     how = " then ".join(report.steps)
     if report.idle:
         return f"Interrupted {what} in kernel {session.name} ({how}). The kernel is idle."
