@@ -25,6 +25,8 @@ TOOLS = {
     "shutdown_kernel",
     "list_kernels",
     "restart_kernel",
+    "get_history",
+    "complete",
 }
 
 
@@ -122,6 +124,8 @@ async def test_every_tool_and_argument_is_described_and_annotated(assistant: Ass
         assert tool.output_schema is None, tool.name
     assert tools["kernel_status"].annotations.read_only_hint
     assert tools["list_kernels"].annotations.read_only_hint
+    assert tools["get_history"].annotations.read_only_hint
+    assert tools["complete"].annotations.read_only_hint
     assert tools["shutdown_kernel"].annotations.destructive_hint
     assert tools["restart_kernel"].annotations.destructive_hint
     assert not tools["execute_code"].annotations.read_only_hint

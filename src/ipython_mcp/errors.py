@@ -7,6 +7,7 @@
     ├── KeyMismatch             the kernel's heartbeat answers but it ignores our signed messages
     ├── KernelStartError        a kernel we launched did not come up
     ├── KernelDied              the connected kernel's process or heartbeat is gone
+    ├── KernelBusy              a request needs an idle kernel and another cell is running
     └── CannotRestart           restart_kernel cannot restart this kernel itself
 
 Every message is written for the model: what happened, then what to do next. An exception
@@ -42,6 +43,10 @@ class KernelStartError(IPythonMCPError, RuntimeError):
 
 class KernelDied(IPythonMCPError, RuntimeError):
     """Raised when the connected kernel's process is gone or its heartbeat stopped."""
+
+
+class KernelBusy(IPythonMCPError, RuntimeError):
+    """Raised when a request the kernel answers only when idle waits behind a running cell."""
 
 
 class CannotRestart(IPythonMCPError, RuntimeError):

@@ -15,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .observed import ObservedCells
+
 log = logging.getLogger(__name__)
 
 RECV_REARM = 0.25
@@ -57,6 +59,8 @@ class MessageRouter:
         """Execute requests between their busy and idle status, oldest first."""
         self.iopub_seen = asyncio.Event()
         self.execution_count: int | None = None
+        self.observed = ObservedCells()
+        """Cells of other clients (the user's IDE), for get_history; never part of a result."""
 
     def start(self) -> None:
         client = self._client
@@ -175,6 +179,8 @@ class MessageRouter:
             sink(msg_type, content)
             if msg_type == "status" and content.get("execution_state") == "idle":
                 self._sinks.pop(parent_id, None)
+        elif parent.get("msg_type") == "execute_request" and parent_id:
+            self.observed.add(parent_id, msg_type, content)
 
     def _track_status(self, state: str | None, parent_id: str | None, parent_type: str | None) -> None:
         if state == "busy" and parent_type == "execute_request" and parent_id:

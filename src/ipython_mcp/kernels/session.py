@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import contextlib
 import logging
@@ -12,7 +13,7 @@ from typing import Any
 
 import psutil
 
-from ..errors import IPythonMCPError, KernelDied, KernelStartError, KernelUnreachable, KeyMismatch
+from ..errors import IPythonMCPError, KernelBusy, KernelDied, KernelStartError, KernelUnreachable, KeyMismatch
 from ..settings import Settings
 from . import processes
 from .connection_files import ConnectionFile
@@ -29,6 +30,10 @@ IDLE_GRACE = 1.0
 INTERRUPT_GRACE = 2.0
 """Seconds an interrupted cell gets to stop before the next, stronger step."""
 
+IDLE_ANSWER = 1.0
+"""Seconds to wait for a shell answer (history, completion) before checking what the kernel runs."""
+ANSWER_PATIENCE = 15.0
+"""Seconds a shell answer may take while no cell is running (a first completion imports jedi)."""
 PROMPT_REPLY = 0.25
 """Seconds within which an idle kernel answers a shell request; slower means it was busy."""
 YOUNG_KERNEL = 5.0
@@ -353,6 +358,75 @@ class KernelSession:
             if not reply.done():
                 self.router.forget(msg_id)
 
+    # -- looking at the kernel --------------------------------------------------------------
+
+    async def _ask(self, msg_type: str, content: dict[str, Any], what: str) -> dict[str, Any]:
+        """A shell request that the kernel answers between cells; busy kernels get a clear no.
+
+        Some answers are slow by themselves (the first completion imports jedi), so waiting
+        goes on while no cell is running, up to ANSWER_PATIENCE."""
+        self.check_alive()
+        # A sink marks the request as ours, so it is never recorded as the user's cell.
+        msg_id, reply = self.router.request("shell", msg_type, content, sink=_ignore)
+        deadline = time.monotonic() + ANSWER_PATIENCE
+        while True:
+            try:
+                msg = await asyncio.wait_for(asyncio.shield(reply), IDLE_ANSWER)
+                return msg["content"]
+            except asyncio.TimeoutError:
+                await self.router.catch_up()
+                running = self.router.current()
+                if running is None and time.monotonic() < deadline:
+                    continue
+            self.router.forget(msg_id)
+            doing = running.describe() if running else "something that does not finish"
+            raise KernelBusy(
+                f"The kernel is busy running {doing}, so it cannot answer {what} now. Try again "
+                "when it is idle (kernel_status tells), or interrupt_kernel to stop the cell."
+            )
+
+    async def history(self, n: int) -> list[tuple[int, str]]:
+        """The last n cells of this kernel session, run by anyone: (execution number, code)."""
+        content = await self._ask(
+            "history_request",
+            {"hist_access_type": "tail", "n": n, "output": False, "raw": True},
+            "a history request",
+        )
+        entries = [e for e in content.get("history") or [] if len(e) >= 3]
+        if not entries:
+            return []
+        current = max(e[0] for e in entries)  # the tail also reaches into earlier sessions
+        return [(e[1], e[2]) for e in entries if e[0] == current]
+
+    async def last_exception(self) -> str:
+        """The traceback of the last exception raised in the kernel, as plain text, or ""."""
+        expression = (
+            "(lambda s, t: ''.join(t.format_exception(type(s.last_value), s.last_value, "
+            "s.last_value.__traceback__)) if getattr(s, 'last_value', None) is not None else '')"
+            "(__import__('sys'), __import__('traceback'))"
+        )
+        content = await self._ask(
+            "execute_request",
+            {
+                "code": "",
+                "silent": True,
+                "store_history": False,
+                "user_expressions": {"error": expression},
+                "allow_stdin": False,
+                "stop_on_error": False,
+            },
+            "a request for the last exception",
+        )
+        value = (content.get("user_expressions") or {}).get("error") or {}
+        text = (value.get("data") or {}).get("text/plain", "")
+        try:
+            return str(ast.literal_eval(text)) if text else ""
+        except (ValueError, SyntaxError):
+            return ""
+
+    async def complete(self, code: str, cursor_pos: int) -> dict[str, Any]:
+        return await self._ask("complete_request", {"code": code, "cursor_pos": cursor_pos}, "completions")
+
     # -- status and ending -----------------------------------------------------------------
 
     async def status(self) -> KernelStatus:
@@ -411,6 +485,10 @@ class KernelSession:
         await self.router.stop(KernelDied(f"{self.death} {self.recovery_hint()}"))
         self.client.stop_channels()
         self.client.context.destroy(linger=0)
+
+
+def _ignore(msg_type: str, content: dict[str, Any]) -> None:
+    """The sink of requests whose iopub messages we do not need."""
 
 
 async def heartbeat_answers(client: Any, timeout: float = 1.0) -> bool:

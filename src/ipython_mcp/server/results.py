@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from mcp_types import CallToolResult, ImageContent, TextContent
 
 from ..kernels.execution import ExecutionResult, InterruptReport
+from ..kernels.observed import ObservedCell
 from ..kernels.registry import KernelListing
 from ..kernels.session import KernelSession, KernelStatus
 from ..rendering import Image, Text
@@ -109,4 +111,61 @@ def attach_instructions(session: KernelSession) -> str:
             f"there and run `jupyter console --existing {path.name}`, or, to share a notebook's "
             "kernel instead, call list_kernels and connect_to_kernel on it.",
         ]
+    )
+
+
+def history_result(
+    session: KernelSession,
+    history: list[tuple[int, str]],
+    observed: list[ObservedCell],
+    last_error: str,
+    figure: tuple[ObservedCell, Image] | None,
+    budget: int,
+) -> CallToolResult:
+    """The recent cells, with the user's outputs where we saw them, the last error, the figure."""
+    seen = {c.execution_count: c for c in observed if c.execution_count is not None}
+    parts = []
+    for number, code in history:
+        parts.append(f"In [{number}]: {code}")
+        cell = seen.get(number)
+        if cell is not None:
+            shown = "".join(b.text for b in cell.log.blocks() if isinstance(b, Text)).rstrip()
+            if shown:
+                parts.append(f"Out (as the user saw it):\n{shown}")
+    text = "\n".join(parts)
+    if len(text) > budget:
+        text = f"[... earlier cells omitted ...]\n{text[-budget:]}"
+    header = (
+        f"Last {len(history)} cells run in kernel {session.name}, by anyone (outputs only for the "
+        "cells other clients ran while this server was connected):"
+        if history
+        else f"No cells have been run in kernel {session.name} yet."
+    )
+    content: list[TextContent | ImageContent] = [TextContent(type="text", text=f"{header}\n{text}".rstrip())]
+    failed = [c for c in observed if c.log.error is not None]
+    shown = {number for number, _ in history}
+    if failed and failed[-1].execution_count in shown:
+        note = f"Most recent exception: In [{failed[-1].execution_count}] above."
+        content.append(TextContent(type="text", text=note))
+    elif failed or last_error:
+        traceback = failed[-1].log.error.traceback if failed else last_error  # type: ignore[union-attr]
+        content.append(TextContent(type="text", text=f"Most recent exception:\n{traceback.rstrip()}"))
+    if figure is not None:
+        cell, image = figure
+        where = f"In [{cell.execution_count}]" if cell.execution_count else "a cell of the user"
+        content.append(TextContent(type="text", text=f"The user's most recent figure, from {where}:"))
+        content.append(ImageContent(type="image", data=image.data, mime_type=image.mime_type))
+    return CallToolResult(content=content, is_error=False)
+
+
+def completion_text(code: str, reply: dict[str, Any], limit: int = 50) -> str:
+    matches = list(dict.fromkeys(reply.get("matches") or []))
+    if not matches:
+        return "No completions."
+    start, end = reply.get("cursor_start", 0), reply.get("cursor_end", len(code))
+    more = f" (+{len(matches) - limit} more)" if len(matches) > limit else ""
+    return (
+        f"{len(matches)} completions for {code[start:end]!r} (replacing characters {start}-{end}):\n"
+        + ", ".join(matches[:limit])
+        + more
     )

@@ -201,6 +201,41 @@ def build_server(settings: Settings, registry: KernelRegistry | None = None) -> 
         listings = await registry.list_kernels()
         return results.listing_text(settings.runtime_dir, listings, registry.current)
 
+    @tool(READ_ONLY)
+    async def get_history(
+        n: Annotated[
+            int, Field(description="How many of the most recent cells to return.", ge=1, le=200)
+        ] = 20,
+        kernel: KernelArg = None,
+    ) -> CallToolResult:
+        """Show the last cells run in the kernel by anyone (the user's IDE included), with
+        their execution numbers; the outputs the user saw for cells they ran while this
+        server was connected; the most recent exception (so "why did my last cell fail?"
+        needs one call); and the user's most recent figure as an image. Leaves no trace in
+        the kernel."""
+        session = registry.get(kernel)
+        history = await session.history(n)
+        observed = session.router.observed
+        seen_error = any(c.log.error is not None for c in observed.cells())
+        last_error = "" if seen_error else await session.last_exception()
+        return results.history_result(
+            session, history, observed.cells(), last_error, observed.latest_image, settings.max_output_chars
+        )
+
+    @tool(READ_ONLY)
+    async def complete(
+        code: Annotated[str, Field(description="Code to complete, e.g. 'df.gr' or 'import num'.")],
+        cursor_pos: Annotated[
+            int | None, Field(description="Cursor position in code. Default: the end.", ge=0)
+        ] = None,
+        kernel: KernelArg = None,
+    ) -> str:
+        """Ask the kernel for completions at the cursor: names, attributes, keys, paths,
+        from the live objects in the user's namespace. Runs no code."""
+        session = registry.get(kernel)
+        position = len(code) if cursor_pos is None else min(cursor_pos, len(code))
+        return results.completion_text(code, await session.complete(code, position))
+
     @tool(CHANGES_STATE)
     async def disconnect_kernel(kernel: KernelArg = None) -> str:
         """Stop using a kernel. The kernel keeps running with all its state."""

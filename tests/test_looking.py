@@ -1,0 +1,69 @@
+"""Looking at the user's work: history with what the user saw, the last error, completions."""
+
+from __future__ import annotations
+
+import base64
+
+from conftest import Assistant, IdeKernel, images, texts
+
+
+async def test_history_shows_every_cell_with_the_users_outputs_error_and_figure(
+    assistant: Assistant, own_kernel: IdeKernel
+) -> None:
+    ide = own_kernel.ide
+    await ide.run("before = 1")
+    await assistant.text("connect_to_kernel", connection_file=str(own_kernel.path))
+    await ide.run("print('loaded 3 rows')")
+    await ide.run("import matplotlib.pyplot as plt\nplt.plot([3, 1, 2]); plt.show()")
+    await ide.run("def f(x):\n    return x / 0\nf(1)")
+    await assistant.text("execute_code", code="after = before + 1")
+
+    result = await assistant.call("get_history", n=10)
+    assert not result.is_error
+    text = texts(result)
+    assert "In [1]: before = 1" in text
+    assert "In [2]: print('loaded 3 rows')\nOut (as the user saw it):\nloaded 3 rows" in text
+    assert "In [4]: def f(x):" in text and "ZeroDivisionError: division by zero" in text
+    assert "In [5]: after = before + 1" in text
+    assert "Most recent exception: In [4] above." in text
+    assert "most recent figure, from In [3]" in text
+    [figure] = images(result)
+    assert base64.b64decode(figure.data).startswith(b"\x89PNG")
+
+
+async def test_history_leaves_no_trace_in_the_users_namespace(
+    assistant: Assistant, own_kernel: IdeKernel
+) -> None:
+    ide = own_kernel.ide
+    await ide.run("1/0")
+    await ide.run("42")
+    await assistant.text("connect_to_kernel", connection_file=str(own_kernel.path))
+    before = await ide.run("print(len(In), _, sorted(k for k in globals() if not k.startswith('_')))")
+    result = await assistant.call("get_history")
+    text = texts(result)
+    # An error from before we connected comes from the kernel itself, as a plain traceback.
+    assert "Most recent exception:" in text and "ZeroDivisionError" in text
+    after = await ide.run("print(len(In) - 1, _, sorted(k for k in globals() if not k.startswith('_')))")
+    assert before[1].split(" ", 1)[1] == after[1].split(" ", 1)[1]
+    assert int(after[1].split(" ", 1)[0]) == int(before[1].split(" ", 1)[0])
+
+
+async def test_history_while_the_user_runs_a_long_cell_says_the_kernel_is_busy(
+    assistant: Assistant, own_kernel: IdeKernel
+) -> None:
+    await assistant.text("connect_to_kernel", connection_file=str(own_kernel.path))
+    cell = own_kernel.ide.send("import time; time.sleep(4)")
+    await assistant.until_busy()
+    error = await assistant.error("get_history")
+    assert "busy running another client's cell" in error and "time.sleep(4)" in error
+    await own_kernel.ide.outputs_of(cell)
+
+
+async def test_completions_come_from_the_live_namespace(
+    assistant: Assistant, shared_kernel: IdeKernel
+) -> None:
+    await shared_kernel.ide.run("sales_by_region = {'north': 1}")
+    await assistant.text("connect_to_kernel", connection_file=str(shared_kernel.path))
+    text = await assistant.text("complete", code="sales_by_re")
+    assert "sales_by_region" in text
+    assert await assistant.text("complete", code="zzz_nothing_like_this") == "No completions."
