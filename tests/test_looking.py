@@ -67,3 +67,37 @@ async def test_completions_come_from_the_live_namespace(
     text = await assistant.text("complete", code="sales_by_re")
     assert "sales_by_region" in text
     assert await assistant.text("complete", code="zzz_nothing_like_this") == "No completions."
+
+
+async def test_variables_are_listed_compactly_largest_first_without_a_trace(
+    assistant: Assistant, own_kernel: IdeKernel
+) -> None:
+    ide = own_kernel.ide
+    await ide.run(
+        "import numpy as np, pandas as pd\n"
+        "big = np.zeros((500, 1000))\n"
+        "table = pd.DataFrame({'city': ['Oslo', 'Lima'], 'temp': [3.5, 19.0]})\n"
+        "text = 'x' * 5_000_000\n"
+        "count = 7\n"
+        "def helper(): pass\n"
+        "_secret = 1\n"
+        "count"
+    )
+    await assistant.text("connect_to_kernel", connection_file=str(own_kernel.path))
+    _, before = await ide.run("print(repr(_), len(In), sorted(k for k in globals() if not k.startswith('_i')))")
+
+    text = await assistant.text("list_variables")
+    lines = text.splitlines()
+    assert lines[0].startswith("4 variables in kernel")
+    names = [line.split()[0] for line in lines[2:]]
+    assert names == ["text", "big", "table", "count"]  # largest first
+    assert "len 5000000" in text and "500x1000" in text and "float64" in text
+    assert "columns: city, temp" in text
+    assert "helper" not in text and "_secret" not in text and "np" not in names
+    assert all(len(line) < 200 for line in lines)
+
+    wider = await assistant.text("list_variables", include_private=True, include_callables=True)
+    assert "helper" in wider and "_secret" in wider and "__name__" not in wider
+
+    _, after = await ide.run("print(repr(_), len(In) - 1, sorted(k for k in globals() if not k.startswith('_i')))")
+    assert after == before

@@ -27,6 +27,7 @@ TOOLS = {
     "restart_kernel",
     "get_history",
     "complete",
+    "list_variables",
 }
 
 
@@ -126,6 +127,7 @@ async def test_every_tool_and_argument_is_described_and_annotated(assistant: Ass
     assert tools["list_kernels"].annotations.read_only_hint
     assert tools["get_history"].annotations.read_only_hint
     assert tools["complete"].annotations.read_only_hint
+    assert tools["list_variables"].annotations.read_only_hint
     assert tools["shutdown_kernel"].annotations.destructive_hint
     assert tools["restart_kernel"].annotations.destructive_hint
     assert not tools["execute_code"].annotations.read_only_hint

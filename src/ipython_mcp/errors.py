@@ -8,6 +8,7 @@
     ├── KernelStartError        a kernel we launched did not come up
     ├── KernelDied              the connected kernel's process or heartbeat is gone
     ├── KernelBusy              a request needs an idle kernel and another cell is running
+    ├── KernelSideError         code we run in the kernel to look at it failed there
     └── CannotRestart           restart_kernel cannot restart this kernel itself
 
 Every message is written for the model: what happened, then what to do next. An exception
@@ -47,6 +48,10 @@ class KernelDied(IPythonMCPError, RuntimeError):
 
 class KernelBusy(IPythonMCPError, RuntimeError):
     """Raised when a request the kernel answers only when idle waits behind a running cell."""
+
+
+class KernelSideError(IPythonMCPError, RuntimeError):
+    """Raised when the code we run inside the kernel to inspect it fails there."""
 
 
 class CannotRestart(IPythonMCPError, RuntimeError):

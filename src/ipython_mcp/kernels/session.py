@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from collections.abc import Collection
@@ -13,9 +14,17 @@ from typing import Any
 
 import psutil
 
-from ..errors import IPythonMCPError, KernelBusy, KernelDied, KernelStartError, KernelUnreachable, KeyMismatch
+from ..errors import (
+    IPythonMCPError,
+    KernelBusy,
+    KernelDied,
+    KernelSideError,
+    KernelStartError,
+    KernelUnreachable,
+    KeyMismatch,
+)
 from ..settings import Settings
-from . import processes
+from . import kernel_side, processes
 from .connection_files import ConnectionFile
 from .execution import Execution, ExecutionResult, InterruptReport, queued_note, timeout_note
 from .launcher import LaunchedKernel
@@ -423,6 +432,33 @@ class KernelSession:
             return str(ast.literal_eval(text)) if text else ""
         except (ValueError, SyntaxError):
             return ""
+
+    async def run_kernel_side(self, module: str, options: dict[str, Any], what: str) -> Any:
+        """Run a module of kernel_side in a fresh globals dict through a silent user
+        expression: no history, no `_`, no execution count, no names left behind."""
+        source = kernel_side.source(module)
+        expression = (
+            f"(lambda g: (exec({source!r}, g), g['RESULT'])[1])({{'NS': globals(), 'OPTIONS': {options!r}}})"
+        )
+        content = await self._ask(
+            "execute_request",
+            {
+                "code": "",
+                "silent": True,
+                "store_history": False,
+                "user_expressions": {"result": expression},
+                "allow_stdin": False,
+                "stop_on_error": False,
+            },
+            what,
+        )
+        value = (content.get("user_expressions") or {}).get("result") or {}
+        if value.get("status") != "ok":
+            raise KernelSideError(
+                f"Looking at the kernel failed ({value.get('ename', 'no result')}: "
+                f"{value.get('evalue', '')}). The kernel may not be a Python kernel."
+            )
+        return json.loads(ast.literal_eval(value["data"]["text/plain"]))
 
     async def complete(self, code: str, cursor_pos: int) -> dict[str, Any]:
         return await self._ask("complete_request", {"code": code, "cursor_pos": cursor_pos}, "completions")

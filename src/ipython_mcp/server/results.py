@@ -169,3 +169,50 @@ def completion_text(code: str, reply: dict[str, Any], limit: int = 50) -> str:
         + ", ".join(matches[:limit])
         + more
     )
+
+
+def variables_text(session: KernelSession, found: dict[str, Any], budget: int) -> str:
+    rows = sorted(found.get("rows") or [], key=lambda r: r.get("size") or 0, reverse=True)
+    hidden = found.get("hidden", 0)
+    left_out = f"; {hidden} left out (modules, callables, internals)" if hidden else ""
+    if not rows:
+        return f"No variables in kernel {session.name}{left_out}."
+    header = ("name", "type", "shape", "dtype", "size", "preview")
+    table = [header] + [
+        (
+            r["name"],
+            r["type"],
+            r.get("shape") or "",
+            r.get("dtype") or "",
+            _human_size(r.get("size")),
+            r.get("preview") or "",
+        )
+        for r in rows
+    ]
+    widths = [min(max(len(str(row[i])) for row in table), 24) for i in range(len(header) - 1)]
+    lines = [
+        "  ".join(str(cell)[:24].ljust(width) for cell, width in zip(row, widths, strict=False))
+        + "  "
+        + row[-1]
+        for row in table
+    ]
+    text, shown = lines[0], 0
+    for line in lines[1:]:
+        if len(text) + len(line) + 200 > budget:
+            break
+        text += "\n" + line
+        shown += 1
+    more = f"\n[{len(rows) - shown} smaller variables not shown]" if shown < len(rows) else ""
+    title = f"{len(rows)} variables in kernel {session.name}, largest first{left_out}:"
+    return f"{title}\n{text}{more}"
+
+
+def _human_size(size: int | None) -> str:
+    if size is None:
+        return "?"
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"

@@ -223,6 +223,21 @@ def build_server(settings: Settings, registry: KernelRegistry | None = None) -> 
         )
 
     @tool(READ_ONLY)
+    async def list_variables(
+        kernel: KernelArg = None,
+        include_private: Annotated[bool, Field(description="Also names starting with _.")] = False,
+        include_callables: Annotated[bool, Field(description="Also functions and classes.")] = False,
+    ) -> str:
+        """List the user's variables as a compact table, largest first: name, type, shape or
+        length, dtype, approximate memory and a short preview. Cheap even for huge data (no
+        full reprs) and leaves no trace in the kernel. Modules, IPython internals and, by
+        default, functions and classes are left out."""
+        session = registry.get(kernel)
+        options = {"include_private": include_private, "include_callables": include_callables}
+        found = await session.run_kernel_side("namespace", options, "a variable listing")
+        return results.variables_text(session, found, settings.max_output_chars)
+
+    @tool(READ_ONLY)
     async def complete(
         code: Annotated[str, Field(description="Code to complete, e.g. 'df.gr' or 'import num'.")],
         cursor_pos: Annotated[
