@@ -84,7 +84,9 @@ async def test_variables_are_listed_compactly_largest_first_without_a_trace(
         "count"
     )
     await assistant.text("connect_to_kernel", connection_file=str(own_kernel.path))
-    _, before = await ide.run("print(repr(_), len(In), sorted(k for k in globals() if not k.startswith('_i')))")
+    _, before = await ide.run(
+        "print(repr(_), len(In), sorted(k for k in globals() if not k.startswith('_i')))"
+    )
 
     text = await assistant.text("list_variables")
     lines = text.splitlines()
@@ -99,5 +101,44 @@ async def test_variables_are_listed_compactly_largest_first_without_a_trace(
     wider = await assistant.text("list_variables", include_private=True, include_callables=True)
     assert "helper" in wider and "_secret" in wider and "__name__" not in wider
 
-    _, after = await ide.run("print(repr(_), len(In) - 1, sorted(k for k in globals() if not k.startswith('_i')))")
+    _, after = await ide.run(
+        "print(repr(_), len(In) - 1, sorted(k for k in globals() if not k.startswith('_i')))"
+    )
+    assert after == before
+
+
+async def test_inspect_fits_the_type_and_samples_huge_data(
+    assistant: Assistant, own_kernel: IdeKernel
+) -> None:
+    await own_kernel.ide.run(
+        "import numpy as np, pandas as pd\n"
+        "readings = np.arange(3_000_000, dtype=float); readings[7] = np.nan\n"
+        "frame = pd.DataFrame({'id': np.arange(300_000), 'price': 2.5})\n"
+        "def score(x, weight=1.0):\n    '''Score one sample.'''\n    return x * weight\n"
+        "'done'"
+    )
+    await assistant.text("connect_to_kernel", connection_file=str(own_kernel.path))
+    _, before = await own_kernel.ide.run(
+        "print(repr(_), len(In), sorted(k for k in globals() if not k.startswith('_i')))"
+    )
+
+    text = await assistant.text("inspect_variable", name="frame")
+    assert text.startswith("frame: pandas.DataFrame, 300000x2,")
+    assert "id: int64, price: float64" in text
+    assert "random sample of 100000 of 300000 rows" in text
+    assert "mean" in text and "2.5" in text
+
+    text = await assistant.text("inspect_variable", name="readings")
+    assert text.startswith("readings: numpy.ndarray, 3000000, 22.9 MB")
+    assert "one element in every 3 (1000000 of 3000000)" in text and "NaN 1" in text
+
+    text = await assistant.text("inspect_variable", name="score")
+    assert "score(x, weight=1.0)" in text and "Score one sample." in text
+    assert "\x1b[" not in text
+
+    assert "list_variables" in await assistant.error("inspect_variable", name="no_such_name")
+
+    _, after = await own_kernel.ide.run(
+        "print(repr(_), len(In) - 1, sorted(k for k in globals() if not k.startswith('_i')))"
+    )
     assert after == before

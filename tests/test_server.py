@@ -28,6 +28,7 @@ TOOLS = {
     "get_history",
     "complete",
     "list_variables",
+    "inspect_variable",
 }
 
 
@@ -128,6 +129,7 @@ async def test_every_tool_and_argument_is_described_and_annotated(assistant: Ass
     assert tools["get_history"].annotations.read_only_hint
     assert tools["complete"].annotations.read_only_hint
     assert tools["list_variables"].annotations.read_only_hint
+    assert tools["inspect_variable"].annotations.read_only_hint
     assert tools["shutdown_kernel"].annotations.destructive_hint
     assert tools["restart_kernel"].annotations.destructive_hint
     assert not tools["execute_code"].annotations.read_only_hint

@@ -460,6 +460,12 @@ class KernelSession:
             )
         return json.loads(ast.literal_eval(value["data"]["text/plain"]))
 
+    async def inspect(self, code: str) -> dict[str, Any]:
+        """The kernel's own help on an object (signature, docstring): inspect_request."""
+        return await self._ask(
+            "inspect_request", {"code": code, "cursor_pos": len(code), "detail_level": 0}, "help"
+        )
+
     async def complete(self, code: str, cursor_pos: int) -> dict[str, Any]:
         return await self._ask("complete_request", {"code": code, "cursor_pos": cursor_pos}, "completions")
 

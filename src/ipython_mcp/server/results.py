@@ -216,3 +216,25 @@ def _human_size(size: int | None) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     return f"{size} B"
+
+
+def inspection_text(found: dict[str, Any], help_text: str, budget: int) -> str:
+    expression = found.get("expression", "?")
+    facts = [found.get("type", "?")]
+    if found.get("shape"):
+        facts.append(found["shape"])
+    if found.get("memory") is not None:
+        facts.append(_human_size(found["memory"]))
+    lines = [f"{expression}: {', '.join(facts)}"]
+    for key, label in (("dtypes", "dtypes"), ("note", "note"), ("head", "head"), ("summary", "summary")):
+        value = found.get(key)
+        if value:
+            lines.append(f"{label}:\n{value}" if "\n" in str(value) else f"{label}: {value}")
+    if found.get("attributes"):
+        lines.append(f"public attributes: {found['attributes']}")
+    if help_text:
+        lines.append(help_text.strip())
+    text = "\n".join(lines)
+    if len(text) > budget:
+        text = text[:budget] + f"\n[... {len(text) - budget:,} characters omitted ...]"
+    return text

@@ -17,8 +17,9 @@ from mcp_types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
 from .. import __version__
-from ..errors import IPythonMCPError
+from ..errors import IPythonMCPError, KernelSideError
 from ..kernels.registry import KernelRegistry
+from ..rendering import strip_ansi
 from ..settings import Settings
 from . import results
 
@@ -236,6 +237,31 @@ def build_server(settings: Settings, registry: KernelRegistry | None = None) -> 
         options = {"include_private": include_private, "include_callables": include_callables}
         found = await session.run_kernel_side("namespace", options, "a variable listing")
         return results.variables_text(session, found, settings.max_output_chars)
+
+    @tool(READ_ONLY)
+    async def inspect_variable(
+        name: Annotated[
+            str, Field(description="A variable or expression, e.g. 'df', 'df.columns', 'model.coef_'.")
+        ],
+        kernel: KernelArg = None,
+    ) -> str:
+        """Look closely at one value: DataFrame/Series shape, dtypes, head and numeric summary;
+        array shape, dtype, min/max/mean/NaN count and a slice; length and first items of
+        containers and strings; signature and docstring of functions, classes and modules;
+        type and public attributes otherwise. Huge data is sampled (and says so). Nothing
+        beyond evaluating the expression happens in the kernel; no trace is left."""
+        session = registry.get(kernel)
+        found = await session.run_kernel_side("inspect_value", {"expression": name}, "an inspection")
+        if "error" in found:
+            raise KernelSideError(
+                f"{name} could not be evaluated in the kernel: {found['error']}. "
+                "list_variables shows the names there."
+            )
+        help_text = ""
+        if found.get("callable"):
+            reply = await session.inspect(name)
+            help_text = strip_ansi((reply.get("data") or {}).get("text/plain", ""))
+        return results.inspection_text(found, help_text, settings.max_output_chars)
 
     @tool(READ_ONLY)
     async def complete(
