@@ -244,7 +244,7 @@ async def test_missing_interpreter_gets_a_clear_error(assistant: Assistant) -> N
 async def test_a_timeout_never_interrupts_the_users_cell(assistant: Assistant, own_kernel: IdeKernel) -> None:
     await assistant.text("connect_to_kernel", connection_file=str(own_kernel.path))
     ide = own_kernel.ide
-    user_cell = ide.send("import time; time.sleep(2); user_done = True")
+    user_cell = ide.send("import time; time.sleep(3); user_done = True")
     await assistant.until_busy()
     result = await assistant.call("execute_code", code="after_user = True", timeout=0.5)
     assert result.is_error
@@ -261,7 +261,7 @@ async def test_queued_code_that_runs_away_later_is_still_stopped(
 ) -> None:
     await assistant.text("connect_to_kernel", connection_file=str(own_kernel.path))
     ide = own_kernel.ide
-    user_cell = ide.send("import time; time.sleep(1)")
+    user_cell = ide.send("import time; time.sleep(3)")
     await assistant.until_busy()
     result = await assistant.call("execute_code", code="while True: pass", timeout=0.5)
     assert "before this code started" in texts(result)
