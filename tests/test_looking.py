@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import time
 
 from conftest import Assistant, IdeKernel, images, texts
 
@@ -54,8 +55,11 @@ async def test_history_while_the_user_runs_a_long_cell_says_the_kernel_is_busy(
     await assistant.text("connect_to_kernel", connection_file=str(own_kernel.path))
     cell = own_kernel.ide.send("import time; time.sleep(4)")
     await assistant.until_busy()
+    started = time.monotonic()
     error = await assistant.error("get_history")
+    assert time.monotonic() - started < 0.5  # at once, not after a wait
     assert "busy running another client's cell" in error and "time.sleep(4)" in error
+    assert "busy running" in await assistant.error("list_variables")
     await own_kernel.ide.outputs_of(cell)
 
 
@@ -125,7 +129,7 @@ async def test_inspect_fits_the_type_and_samples_huge_data(
     text = await assistant.text("inspect_variable", name="frame")
     assert text.startswith("frame: pandas.DataFrame, 300000x2,")
     assert "id: int64, price: float64" in text
-    assert "random sample of 100000 of 300000 rows" in text
+    assert "one row in every 3 (100000 of 300000 rows)" in text
     assert "mean" in text and "2.5" in text
 
     text = await assistant.text("inspect_variable", name="readings")

@@ -375,6 +375,9 @@ class KernelSession:
         Some answers are slow by themselves (the first completion imports jedi), so waiting
         goes on while no cell is running, up to ANSWER_PATIENCE."""
         self.check_alive()
+        await self.router.catch_up()
+        if (running := self.router.current()) is not None:
+            raise _busy(running, what)
         # A sink marks the request as ours, so it is never recorded as the user's cell.
         msg_id, reply = self.router.request("shell", msg_type, content, sink=_ignore)
         deadline = time.monotonic() + ANSWER_PATIENCE
@@ -388,11 +391,7 @@ class KernelSession:
                 if running is None and time.monotonic() < deadline:
                     continue
             self.router.forget(msg_id)
-            doing = running.describe() if running else "something that does not finish"
-            raise KernelBusy(
-                f"The kernel is busy running {doing}, so it cannot answer {what} now. Try again "
-                "when it is idle (kernel_status tells), or interrupt_kernel to stop the cell."
-            )
+            raise _busy(running, what)
 
     async def history(self, n: int) -> list[tuple[int, str]]:
         """The last n cells of this kernel session, run by anyone: (execution number, code)."""
@@ -527,6 +526,14 @@ class KernelSession:
         await self.router.stop(KernelDied(f"{self.death} {self.recovery_hint()}"))
         self.client.stop_channels()
         self.client.context.destroy(linger=0)
+
+
+def _busy(running: Activity | None, what: str) -> KernelBusy:
+    doing = running.describe() if running else "something that does not finish"
+    return KernelBusy(
+        f"The kernel is busy running {doing}, so it cannot answer {what} now. Try again "
+        "when it is idle (kernel_status tells), or interrupt_kernel to stop the cell."
+    )
 
 
 def _ignore(msg_type: str, content: dict[str, Any]) -> None:

@@ -1,0 +1,91 @@
+"""Benchmark: list_variables and inspect_variable on a namespace full of big data.
+
+Run by hand (`.venv/bin/python bench/bench_variables.py`); the figures go into the README. The
+user's namespace holds 2,000 names, among them a 1 GB array, a 10-million-row DataFrame and a
+100 MB string. Targets: list_variables <= 200 ms and <= 20,000 characters; inspect_variable on
+the DataFrame <= 300 ms.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import platform
+import secrets
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from jupyter_client.asynchronous import AsyncKernelClient
+from jupyter_client.connect import write_connection_file
+from mcp import ClientSession
+from mcp.client.stdio import StdioServerParameters, stdio_client
+
+SCRIPT = shutil.which("ipython-mcp", path=os.path.dirname(sys.executable)) or "ipython-mcp"
+SETUP = """
+import numpy as np, pandas as pd
+big_array = np.ones(1024**3 // 8)
+big_frame = pd.DataFrame({"id": np.arange(10_000_000), "price": np.random.rand(10_000_000), "qty": 3})
+big_text = "x" * 100_000_000
+for i in range(1997):
+    globals()[f"value_{i}"] = [i] * (i % 50)
+"""
+
+
+async def timed(
+    session: ClientSession, tool: str, arguments: dict[str, object], runs: int
+) -> tuple[float, int]:
+    times, size = [], 0
+    for _ in range(runs):
+        start = time.perf_counter()
+        result = await session.call_tool(tool, arguments)
+        times.append(time.perf_counter() - start)
+        assert not result.is_error, result
+        size = sum(len(c.text) for c in result.content if c.type == "text")
+    return statistics.median(times), size
+
+
+async def main() -> None:
+    runtime_dir = Path(tempfile.mkdtemp(prefix="ipython-mcp-bench-"))
+    path = runtime_dir / "kernel-bench.json"
+    write_connection_file(str(path), ip="127.0.0.1", key=secrets.token_hex(32).encode())
+    kernel = subprocess.Popen(
+        [sys.executable, "-m", "ipykernel_launcher", "-f", str(path)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    user = AsyncKernelClient()
+    user.load_connection_file(str(path))
+    user.start_channels()
+    try:
+        await user.wait_for_ready(timeout=60)
+        reply = await user.execute(SETUP, reply=True, timeout=600)
+        assert reply["content"]["status"] == "ok", reply["content"]
+        env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(runtime_dir), "IPYTHON_MCP_CONNECTION": str(path)}
+        params = StdioServerParameters(command=SCRIPT, args=[], env=env)
+        async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
+            await session.initialize()
+            await session.call_tool("connect_to_kernel", {})
+            listing, listing_chars = await timed(session, "list_variables", {}, 10)
+            inspect, inspect_chars = await timed(session, "inspect_variable", {"name": "big_frame"}, 10)
+    finally:
+        user.stop_channels()
+        kernel.kill()
+        kernel.wait()
+        shutil.rmtree(runtime_dir, ignore_errors=True)
+    print(
+        f"# {time.strftime('%Y-%m-%d')}, {platform.python_implementation()} {platform.python_version()}, "
+        f"{os.cpu_count()} cores, {platform.machine()}"
+    )
+    print(
+        f"list_variables (2,000 names, 1 GB array, 10M-row frame, 100 MB str): median {listing * 1000:.0f} ms, {listing_chars:,} chars"
+    )
+    print(f"inspect_variable('big_frame'): median {inspect * 1000:.0f} ms, {inspect_chars:,} chars")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
