@@ -149,6 +149,16 @@ async def assistant(settings: Settings) -> AsyncIterator[Assistant]:
     """The model's side: the real MCP client SDK talking to the server in-process."""
     async with mcp.Client(build_server(settings)) as client:
         yield Assistant(client, Path(settings.runtime_dir))
+        watchdog = asyncio.ensure_future(_dump_tasks_after(20))
+    watchdog.cancel()
+
+
+async def _dump_tasks_after(seconds: float) -> None:
+    """If closing the server takes this long, show where every task waits (then keep waiting)."""
+    await asyncio.sleep(seconds)
+    print(f"\n--- closing the server took over {seconds} s; asyncio tasks:", file=sys.stderr)
+    for task in asyncio.all_tasks():
+        task.print_stack(file=sys.stderr)
 
 
 @dataclass

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import stat
 import subprocess
 import sys
@@ -92,6 +93,7 @@ async def test_list_kernels_marks_live_and_connected(assistant: Assistant, share
     line = next(line for line in listing.splitlines() if shared_kernel.name in line)
     assert line.startswith("*") and "live" in line and f"pid {shared_kernel.process.pid}" in line
     assert "connected, default" in line
+    assert f"cwd {Path.cwd()}" in line and f"(pid {os.getpid()})" in line  # the test plays the IDE
 
 
 async def test_status_shows_idle_then_busy_with_the_users_cell(
@@ -189,6 +191,8 @@ async def test_start_restart_and_shut_down_a_kernel_of_our_own(
     key = json.loads(path.read_text())["key"]
     assert len(key) >= 32 and key not in text
     assert f"jupyter console --existing {path.name}" in text and "Spyder" in text
+    listing = await assistant.text("list_kernels")
+    assert f"started by this server; cwd {tmp_path}" in listing
     pid = int(text.split("pid ")[1].split(")")[0])
     assert await assistant.text("execute_code", code="import os; os.getcwd()") == repr(str(tmp_path))
 

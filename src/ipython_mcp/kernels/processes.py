@@ -145,3 +145,42 @@ async def end_process(
             steps.append(f"process {proc.pid} did not exit within {grace:g} s")
     steps.append(f"process {proc.pid} is still there")
     return steps
+
+
+_OWNERS = (
+    ("spyder_kernels", "Spyder"),
+    ("jupyter-lab", "JupyterLab"),
+    ("jupyter_server", "Jupyter Server"),
+    ("jupyter-server", "Jupyter Server"),
+    ("jupyter-notebook", "Jupyter Notebook"),
+    ("jupyter-console", "jupyter console"),
+    ("jupyter-qtconsole", "qtconsole"),
+    ("vscode", "VS Code"),
+    ("ipython-mcp", "ipython-mcp"),
+)
+
+
+def owner(proc: psutil.Process) -> str:
+    """Which program runs this kernel, judged from its command line and its parent's."""
+    try:
+        parent = proc.parent()
+    except psutil.Error:
+        parent = None
+    for candidate in (proc, parent):
+        line = command_line(candidate) if candidate is not None else ""
+        for needle, name in _OWNERS:
+            if needle in line:
+                return name
+    if parent is None or parent.pid == 1:
+        return "no parent (detached)"
+    try:
+        return f"started by {parent.name()} (pid {parent.pid})"
+    except psutil.Error:
+        return f"started by pid {parent.pid}"
+
+
+def working_dir(proc: psutil.Process) -> str | None:
+    try:
+        return proc.cwd()
+    except psutil.Error:
+        return None

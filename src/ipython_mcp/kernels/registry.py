@@ -34,6 +34,8 @@ class KernelListing:
     kernel_name: str
     connected: bool
     problem: str | None = None
+    owner: str | None = None
+    cwd: str | None = None
 
 
 class KernelRegistry:
@@ -211,6 +213,14 @@ class KernelRegistry:
                     process.pid if process else None,
                     conn.kernel_name,
                     session is not None,
+                    owner=(
+                        "started by this server"
+                        if session and session.launched
+                        else processes.owner(process)
+                        if process
+                        else None
+                    ),
+                    cwd=processes.working_dir(process) if process else None,
                 )
             )
         return listings, unsure

@@ -137,12 +137,19 @@ class MessageRouter:
         # ZMQ signals readiness by edges that a send on the same socket can swallow: a pending
         # receive then sleeps with a message waiting (seen here for poll + recv, and rarely for
         # recv alone). Re-arming the receive every so often re-checks the socket.
+        # Not asyncio.wait_for: cancelled, it waits for the pyzmq future to finish cancelling,
+        # which sometimes never happens, and closing the session hung.
         session = self._client.session
         while True:
+            received = channel.socket.recv_multipart()
             try:
-                raw = await asyncio.wait_for(channel.socket.recv_multipart(), RECV_REARM)
-            except asyncio.TimeoutError:
+                await asyncio.wait({received}, timeout=RECV_REARM)
+            finally:
+                if not received.done():
+                    received.cancel()  # a cancelled receive takes no message from the socket
+            if received.cancelled():
                 continue
+            raw = received.result()
             try:
                 _, parts = session.feed_identities(raw)
                 msg = session.deserialize(parts)

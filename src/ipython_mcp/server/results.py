@@ -94,6 +94,10 @@ def listing_text(runtime_dir: str, listings: Iterable[KernelListing], current: s
             marks.append(k.problem or "stale: no kernel answers (safe to ignore)")
         if k.kernel_name:
             marks.append(k.kernel_name)
+        if k.owner:
+            marks.append(k.owner)
+        if k.cwd:
+            marks.append(f"cwd {k.cwd}")
         if k.connected:
             marks.append("connected" + (", default" if k.name == current else ""))
         lines.append(f"{'*' if k.name == current else '-'} {k.name}: {'; '.join(marks)}")
