@@ -193,13 +193,14 @@ class Assistant:
 
 
 def assert_no_secret(text: str, runtime_dir: Path) -> None:
-    """No key of any connection file in the runtime dir appears in what the model reads."""
-    for path in runtime_dir.glob("kernel-*.json"):
-        try:
-            key = json.loads(path.read_text()).get("key")
-        except (OSError, ValueError):
-            continue
-        assert not key or key not in text, f"the key of {path.name} leaked into a result"
+    """No kernel key and no Jupyter Server token from the runtime dir appears in what the model reads."""
+    for pattern, field in (("kernel-*.json", "key"), ("jpserver-*.json", "token")):
+        for path in runtime_dir.glob(pattern):
+            try:
+                secret = json.loads(path.read_text()).get(field)
+            except (OSError, ValueError):
+                continue
+            assert not secret or secret not in text, f"the {field} of {path.name} leaked into a result"
 
 
 def texts(result: mcp.types.CallToolResult) -> str:

@@ -167,9 +167,8 @@ def owner(proc: psutil.Process) -> str:
     except psutil.Error:
         parent = None
     for candidate in (proc, parent):
-        line = command_line(candidate) if candidate is not None else ""
         for needle, name in _OWNERS:
-            if needle in line:
+            if candidate is not None and _runs(candidate, needle):
                 return name
     if parent is None or parent.pid == 1:
         return "no parent (detached)"
@@ -177,6 +176,20 @@ def owner(proc: psutil.Process) -> str:
         return f"started by {parent.name()} (pid {parent.pid})"
     except psutil.Error:
         return f"started by pid {parent.pid}"
+
+
+def _runs(proc: psutil.Process, needle: str) -> bool:
+    """Whether the program (or `-m` module) of a process is named like `needle`; its other
+    arguments, such as file names, do not count."""
+    try:
+        argv = proc.cmdline()[:3]
+    except psutil.Error:
+        return False
+    return any(
+        part.startswith(needle) or part.startswith("." + needle)
+        for arg in argv
+        for part in Path(arg).parts
+    )
 
 
 def working_dir(proc: psutil.Process) -> str | None:

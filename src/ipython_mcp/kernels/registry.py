@@ -19,6 +19,7 @@ from .connection_files import (
     read_connection_file,
     resolve_connection_file,
 )
+from .jupyter_servers import ServerKernel, ServerReport, find_servers, list_server_kernels, notebook_matches
 from .launcher import LaunchedKernel, launch_kernel, resolve_python
 from .session import KernelSession, probe_heartbeat
 
@@ -36,6 +37,21 @@ class KernelListing:
     problem: str | None = None
     owner: str | None = None
     cwd: str | None = None
+    server_kernel: ServerKernel | None = None
+    """What the Jupyter Server running this kernel says of it (its notebook), if one does."""
+
+
+@dataclass(frozen=True, slots=True)
+class Discovery:
+    """The kernels of this machine: connection files, and what local Jupyter Servers report."""
+
+    listings: list[KernelListing]
+    servers: list[ServerReport]
+
+    def server_only(self) -> list[ServerKernel]:
+        """Server kernels without a connection file in the runtime dir (so not reachable here)."""
+        named = {k.name for k in self.listings}
+        return [k for r in self.servers for k in r.kernels if k.kernel_id not in named]
 
 
 class KernelRegistry:
@@ -76,7 +92,7 @@ class KernelRegistry:
 
     async def connect(self, spec: str | None) -> tuple[KernelSession, bool]:
         """Attach to a kernel by path or partial name; returns (session, was already connected)."""
-        path = await self._choose(spec)
+        path, notebook = await self._choose(spec)
         async with self._lock:
             for session in self._sessions.values():
                 if session.conn.path == path and session.death is None:
@@ -86,20 +102,32 @@ class KernelRegistry:
             name = self._free_name(conn)
             stale = self._sessions.get(name)
             session = await KernelSession.open(name, conn, self.settings)
+            session.notebook = notebook
             if stale is not None:
                 await stale.close()
             self._add(session)
             return session, False
 
-    async def _choose(self, spec: str | None) -> Path:
+    async def _choose(self, spec: str | None) -> tuple[Path, ServerKernel | None]:
+        """The connection file to use, and the notebook it belongs to when a server said so."""
         runtime_dir = self.settings.runtime_dir
         spec = spec or self.settings.connection_file
         if spec:
-            return resolve_connection_file(spec, runtime_dir)
-        listings = await self.list_kernels()
-        live = [k for k in listings if k.live]
+            try:
+                path = resolve_connection_file(spec, runtime_dir)
+            except ConnectionFileError as not_a_file:
+                found = await self._notebook_kernel(spec)
+                if found is None:
+                    raise not_a_file from None
+                return found
+            reports = await list_server_kernels(find_servers(runtime_dir))
+            served = {k.kernel_id: k for r in reports for k in r.kernels}
+            return path, served.get(kernel_name_of(path))
+        discovery = await self.list_kernels()
+        live = [k for k in discovery.listings if k.live]
         if len(live) == 1:
-            return live[0].path
+            return live[0].path, live[0].server_kernel
+        listings = discovery.listings
         if not live:
             stale = f" ({len(listings)} stale files there)" if listings else ""
             raise ConnectionFileError(
@@ -112,6 +140,39 @@ class KernelRegistry:
             f"{len(live)} kernels are running: {names}. Pass one of these names to "
             "connect_to_kernel (list_kernels tells more about each)."
         )
+
+    async def _notebook_kernel(self, spec: str) -> tuple[Path, ServerKernel] | None:
+        """The kernel of an open notebook on a local Jupyter Server, by the notebook's path."""
+        runtime_dir = Path(self.settings.runtime_dir)
+        reports = await list_server_kernels(find_servers(runtime_dir))
+        kernels = [k for r in reports for k in r.kernels]
+        matches = notebook_matches(kernels, spec)
+        if not matches:
+            if not spec.endswith(".ipynb"):
+                return None
+            open_ones = sorted({k.path for k in kernels if k.path})
+            listed = f" Open notebooks: {', '.join(open_ones[:10])}." if open_ones else ""
+            problems = "".join(f" {r.server.url} {r.problem}." for r in reports if r.problem)
+            raise ConnectionFileError(
+                f"No running Jupyter Server here has {spec} open with a kernel "
+                f"({len(reports)} server(s) found).{listed}{problems} Ask the user to open the "
+                "notebook (its kernel starts with it), or call list_kernels."
+            )
+        if len(matches) > 1:
+            where = ", ".join(f"{k.path} ({k.kernel_id[:8]} on {k.server.url})" for k in matches[:10])
+            raise ConnectionFileError(
+                f"{len(matches)} open notebooks match {spec!r}: {where}. Pass the notebook's "
+                "path as shown, or its kernel's name."
+            )
+        kernel = matches[0]
+        path = runtime_dir / f"kernel-{kernel.kernel_id}.json"
+        if not path.is_file():
+            raise ConnectionFileError(
+                f"Notebook {kernel.path} runs kernel {kernel.kernel_id} on {kernel.server.url}, but "
+                f"its connection file is not in {runtime_dir}: that server keeps its kernels' files "
+                "elsewhere. Start this server with JUPYTER_RUNTIME_DIR set to the server's runtime dir."
+            )
+        return path.resolve(), kernel
 
     async def start(self, connection_file: str | None, python: str | None, cwd: str | None) -> KernelSession:
         """Launch a detached kernel, wait until it answers, and make it the default."""
@@ -179,14 +240,26 @@ class KernelRegistry:
         sessions, self._sessions, self._current = self.sessions, {}, None
         await asyncio.gather(*(s.close() for s in sessions), return_exceptions=True)
 
-    async def list_kernels(self) -> list[KernelListing]:
-        """Every connection file in the runtime dir, live or stale. Where the local process
-        table cannot tell (another host, or a system that hides sockets), the kernel's
-        heartbeat is pinged, all in parallel."""
-        listings, unsure = await asyncio.to_thread(self._listings_sync)
+    async def list_kernels(self) -> Discovery:
+        """Every connection file in the runtime dir, live or stale, and the notebooks of
+        local Jupyter Servers. Where the local process table cannot tell (another host, or
+        a system that hides sockets), the kernel's heartbeat is pinged, all in parallel."""
+        (listings, unsure), reports = await asyncio.gather(
+            asyncio.to_thread(self._listings_sync),
+            list_server_kernels(find_servers(self.settings.runtime_dir)),
+        )
         answers = await asyncio.gather(*(probe_heartbeat(conn) for conn in unsure))
         alive = {conn.path for conn, answered in zip(unsure, answers, strict=True) if answered}
-        return [dataclasses.replace(k, live=True) if k.path in alive else k for k in listings]
+        served = {k.kernel_id: k for r in reports for k in r.kernels}
+        listings = [
+            dataclasses.replace(
+                k, live=k.live or k.path in alive or k.name in served, server_kernel=served.get(k.name)
+            )
+            if k.path in alive or k.name in served
+            else k
+            for k in listings
+        ]
+        return Discovery(listings, list(reports))
 
     def _listings_sync(self) -> tuple[list[KernelListing], list[ConnectionFile]]:
         listeners = processes.tcp_listeners()

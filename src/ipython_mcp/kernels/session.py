@@ -27,6 +27,7 @@ from ..settings import Settings
 from . import kernel_side, processes
 from .connection_files import ConnectionFile
 from .execution import Execution, ExecutionResult, InterruptReport, queued_note, timeout_note
+from .jupyter_servers import ServerKernel
 from .launcher import LaunchedKernel
 from .router import Activity, MessageRouter
 
@@ -79,6 +80,8 @@ class KernelSession:
         self.client.load_connection_info(conn.info)
         self.router = MessageRouter(self.client)
         self.kernel_info: dict[str, Any] = {}
+        self.notebook: ServerKernel | None = None
+        """The notebook whose kernel this is, when a local Jupyter Server said so."""
         self.process: psutil.Process | None = psutil.Process(launched.pid) if launched else None
         self.death: str | None = None
         self._dead: asyncio.Future[None] = asyncio.get_running_loop().create_future()

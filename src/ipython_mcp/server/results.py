@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 from mcp_types import CallToolResult, ImageContent, TextContent
 
 from ..kernels.execution import ExecutionResult, InterruptReport
 from ..kernels.observed import ObservedCell
-from ..kernels.registry import KernelListing
+from ..kernels.registry import Discovery
 from ..kernels.session import KernelSession, KernelStatus
 from ..rendering import Image, Text
 
@@ -38,6 +37,8 @@ def kernel_line(session: KernelSession) -> str:
         parts.append(f"{implementation} {info.get('implementation_version', '')}".strip())
     if session.pid is not None:
         parts.append(f"pid {session.pid}")
+    if session.notebook is not None and session.notebook.path:
+        parts.append(f"notebook {session.notebook.path} on {session.notebook.server.url}")
     return f"{session.name} ({', '.join(parts)})"
 
 
@@ -74,10 +75,11 @@ def interrupt_text(session: KernelSession, report: InterruptReport) -> str:
     )
 
 
-def listing_text(runtime_dir: str, listings: Iterable[KernelListing], current: str | None) -> str:
-    listings = list(listings)
+def listing_text(runtime_dir: str, discovery: Discovery, current: str | None) -> str:
+    listings = discovery.listings
+    servers = _servers_text(discovery)
     if not listings:
-        return (
+        return servers or (
             f"No kernel connection files in {runtime_dir}. Call start_kernel to start a kernel, "
             "or ask the user for their kernel's connection file."
         )
@@ -94,13 +96,28 @@ def listing_text(runtime_dir: str, listings: Iterable[KernelListing], current: s
             marks.append(k.problem or "stale: no kernel answers (safe to ignore)")
         if k.kernel_name:
             marks.append(k.kernel_name)
-        if k.owner:
+        if k.server_kernel is not None:
+            marks.append(k.server_kernel.describe())
+        elif k.owner:
             marks.append(k.owner)
         if k.cwd:
             marks.append(f"cwd {k.cwd}")
         if k.connected:
             marks.append("connected" + (", default" if k.name == current else ""))
         lines.append(f"{'*' if k.name == current else '-'} {k.name}: {'; '.join(marks)}")
+    if servers:
+        lines.append(servers)
+    return "\n".join(lines)
+
+
+def _servers_text(discovery: Discovery) -> str:
+    """What does not show in the connection files: servers that failed to answer, and server
+    kernels whose files are elsewhere."""
+    lines = [f"Jupyter Server {r.server.url} {r.problem}." for r in discovery.servers if r.problem]
+    elsewhere = discovery.server_only()
+    if elsewhere:
+        lines.append("Kernels of Jupyter Servers without a connection file here (not reachable):")
+        lines.extend(f"- {k.kernel_id[:8]}: {k.kernel_name}; {k.describe()}" for k in elsewhere)
     return "\n".join(lines)
 
 

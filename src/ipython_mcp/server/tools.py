@@ -135,13 +135,14 @@ def build_server(settings: Settings, registry: KernelRegistry | None = None) -> 
             str | None,
             Field(
                 description="Connection file path, or a unique part of its name in the Jupyter runtime dir "
-                "(e.g. '12345' for kernel-12345.json). "
-                "Default: $IPYTHON_MCP_CONNECTION, else the only running kernel."
+                "(e.g. '12345' for kernel-12345.json), or a notebook open in a local JupyterLab/Jupyter "
+                "Server ('analysis.ipynb'). Default: $IPYTHON_MCP_CONNECTION, else the only running kernel."
             ),
         ] = None,
     ) -> str:
         """Attach to a running kernel (the user's, from Spyder, Jupyter, VS Code or jupyter
-        console) through its connection file, and make it the default kernel.
+        console) through its connection file, or to the kernel of a notebook open in
+        JupyterLab, and make it the default kernel.
 
         Variables and imports are then shared with the user. Connected means the kernel
         answered. With no argument and several kernels running, the error lists them."""
@@ -198,9 +199,11 @@ def build_server(settings: Settings, registry: KernelRegistry | None = None) -> 
     @tool(READ_ONLY)
     async def list_kernels() -> str:
         """List the kernels on this machine (connection files in the Jupyter runtime dir):
-        live or stale, pid, kernel name, and which are connected (* marks the default)."""
-        listings = await registry.list_kernels()
-        return results.listing_text(settings.runtime_dir, listings, registry.current)
+        live or stale, pid, kernel name, who runs each (Spyder, JupyterLab with the notebook's
+        path, jupyter console, ...), its working directory, and which are connected (* marks
+        the default)."""
+        discovery = await registry.list_kernels()
+        return results.listing_text(settings.runtime_dir, discovery, registry.current)
 
     @tool(READ_ONLY)
     async def get_history(

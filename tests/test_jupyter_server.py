@@ -1,0 +1,184 @@
+"""Kernels of notebooks open in a real Jupyter Server (what JupyterLab runs), found by notebook."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx2
+import mcp
+import pytest
+from conftest import Assistant, ide_client, wait_until
+
+from ipython_mcp.server import build_server
+from ipython_mcp.settings import Settings
+
+EMPTY_NOTEBOOK = {"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+
+
+@dataclass
+class NotebookServer:
+    """A Jupyter Server with a base URL prefix, as JupyterHub serves each user."""
+
+    url: str
+    token: str
+    pid: int
+    runtime_dir: Path
+    root: Path
+
+    def rest(self) -> httpx2.AsyncClient:
+        return httpx2.AsyncClient(
+            base_url=self.url, headers={"Authorization": f"token {self.token}"}, timeout=30
+        )
+
+    async def open_notebook(self, path: str) -> tuple[str, Path]:
+        """Open a notebook as JupyterLab does (a session starts its kernel): (session id, connection file)."""
+        target = self.root / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(EMPTY_NOTEBOOK))
+        async with self.rest() as rest:
+            reply = await rest.post(
+                "api/sessions",
+                json={"path": path, "name": target.name, "type": "notebook", "kernel": {"name": "python3"}},
+            )
+        reply.raise_for_status()
+        session = reply.json()
+        return session["id"], self.runtime_dir / f"kernel-{session['kernel']['id']}.json"
+
+    async def close_notebook(self, session_id: str) -> None:
+        async with self.rest() as rest:
+            (await rest.delete(f"api/sessions/{session_id}")).raise_for_status()
+
+
+@pytest.fixture(scope="module")
+def server_runtime_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("server-runtime")
+
+
+@pytest.fixture(scope="module")
+async def notebook_server(
+    server_runtime_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[NotebookServer]:
+    root = tmp_path_factory.mktemp("notebooks")
+    token = secrets.token_hex(24)
+    log = (root.parent / "jupyter-server.log").open("wb")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "jupyter_server",
+            "--allow-root",
+            "--no-browser",
+            "--ip=127.0.0.1",
+            "--port=0",
+            f"--IdentityProvider.token={token}",
+            "--ServerApp.base_url=/user/alice/",
+            f"--ServerApp.root_dir={root}",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={
+            **os.environ,
+            "JUPYTER_RUNTIME_DIR": str(server_runtime_dir),
+            "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+        },
+    )
+    info_file = server_runtime_dir / f"jpserver-{process.pid}.json"
+    await wait_until(lambda: info_file.exists() or process.poll() is not None, timeout=60)
+    assert process.poll() is None, (root.parent / "jupyter-server.log").read_text()
+    await wait_until(lambda: bool(info_file.read_text().strip()), timeout=10)
+    info = json.loads(info_file.read_text())
+    yield NotebookServer(info["url"], token, process.pid, server_runtime_dir, root)
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    log.close()
+
+
+@pytest.fixture(scope="module")
+async def analysis(notebook_server: NotebookServer) -> Path:
+    """`analysis.ipynb` open in the server, and `sub/other.ipynb` beside it."""
+    _, path = await notebook_server.open_notebook("analysis.ipynb")
+    await notebook_server.open_notebook("sub/other.ipynb")
+    return path
+
+
+@pytest.fixture
+async def server_assistant(server_runtime_dir: Path) -> AsyncIterator[Assistant]:
+    settings = Settings(runtime_dir=str(server_runtime_dir), timeout=30.0, connect_timeout=20.0)
+    async with mcp.Client(build_server(settings)) as client:
+        yield Assistant(client, server_runtime_dir)
+
+
+@pytest.fixture
+def stale_token_file(notebook_server: NotebookServer) -> Iterator[None]:
+    """A second server file for the same live server, with a token it no longer accepts."""
+    path = notebook_server.runtime_dir / "jpserver-1.json"
+    path.write_text(json.dumps({"url": notebook_server.url, "pid": notebook_server.pid, "token": "outdated"}))
+    yield
+    path.unlink()
+
+
+async def test_list_kernels_names_each_kernels_notebook_and_server(
+    server_assistant: Assistant, notebook_server: NotebookServer, analysis: Path
+) -> None:
+    text = await server_assistant.text("list_kernels")
+    line = next(line for line in text.splitlines() if analysis.stem.removeprefix("kernel-")[:8] in line)
+    assert "live" in line and "python3" in line
+    assert f"Jupyter Server {notebook_server.url} notebook analysis.ipynb" in line
+    assert "/user/alice/" in notebook_server.url
+    assert "notebook sub/other.ipynb" in text
+    # Connected by its kernel's name, it is still known as the notebook's kernel.
+    connected = await server_assistant.text("connect_to_kernel", connection_file=analysis.stem[7:15])
+    assert "notebook analysis.ipynb" in connected
+
+
+async def test_connect_by_notebook_shares_the_notebooks_state(
+    server_assistant: Assistant, analysis: Path
+) -> None:
+    user = await ide_client(analysis)
+    try:
+        await user.run("rows = [3, 1, 2]")
+        connected = await server_assistant.text("connect_to_kernel", connection_file="analysis.ipynb")
+        assert "notebook analysis.ipynb" in connected
+        assert await server_assistant.text("execute_code", code="sorted(rows)") == "[1, 2, 3]"
+        # A notebook in a folder is found by its file name too.
+        other = await server_assistant.text("connect_to_kernel", connection_file="other.ipynb")
+        assert "notebook sub/other.ipynb" in other
+        assert "NameError" in await server_assistant.error("execute_code", code="rows")
+    finally:
+        user.client.stop_channels()
+
+
+async def test_unknown_and_ambiguous_notebooks_get_clear_errors(
+    server_assistant: Assistant, notebook_server: NotebookServer, analysis: Path
+) -> None:
+    error = await server_assistant.error("connect_to_kernel", connection_file="missing.ipynb")
+    assert "No running Jupyter Server here has missing.ipynb open" in error
+    assert "analysis.ipynb" in error and "sub/other.ipynb" in error
+
+    second, _ = await notebook_server.open_notebook("deep/other.ipynb")
+    try:
+        error = await server_assistant.error("connect_to_kernel", connection_file="other.ipynb")
+        assert "2 open notebooks match 'other.ipynb'" in error
+        assert "sub/other.ipynb" in error and "deep/other.ipynb" in error
+    finally:
+        await notebook_server.close_notebook(second)
+
+
+async def test_a_server_refusing_its_token_is_named_and_the_rest_still_listed(
+    server_assistant: Assistant, notebook_server: NotebookServer, analysis: Path, stale_token_file: None
+) -> None:
+    text = await server_assistant.text("list_kernels")
+    assert f"Jupyter Server {notebook_server.url} refused the token in its jpserver file." in text
+    assert "notebook analysis.ipynb" in text
+    assert "outdated" not in text
