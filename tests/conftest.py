@@ -9,6 +9,7 @@ import secrets
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -90,11 +91,17 @@ class IdeUser:
         return reply["content"], text
 
 
-def launch_ide_kernel(runtime_dir: Path, *, name: str | None = None) -> tuple[Path, subprocess.Popen[bytes]]:
+IPYKERNEL = [sys.executable, "-m", "ipykernel_launcher"]
+
+
+def launch_ide_kernel(
+    runtime_dir: Path, *, name: str | None = None, command: list[str] = IPYKERNEL
+) -> tuple[Path, subprocess.Popen[bytes]]:
+    """Start a kernel as an IDE does: write a connection file, run `command -f FILE`."""
     path = runtime_dir / f"kernel-{name or secrets.token_hex(4)}.json"
     write_connection_file(str(path), ip="127.0.0.1", key=secrets.token_hex(16).encode())
     process = subprocess.Popen(
-        [sys.executable, "-m", "ipykernel_launcher", "-f", str(path)],
+        [*command, "-f", str(path)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env={**os.environ, "PYDEVD_DISABLE_FILE_VALIDATION": "1"},
@@ -110,9 +117,18 @@ async def ide_client(path: Path) -> IdeUser:
     return IdeUser(client)
 
 
-async def _ide_kernel(runtime_dir: Path, name: str | None = None) -> IdeKernel:
-    path, process = launch_ide_kernel(runtime_dir, name=name)
+async def _ide_kernel(runtime_dir: Path, name: str | None = None, command: list[str] = IPYKERNEL) -> IdeKernel:
+    path, process = launch_ide_kernel(runtime_dir, name=name, command=command)
     return IdeKernel(path, process, await ide_client(path))
+
+
+@asynccontextmanager
+async def ide_kernel(runtime_dir: Path, command: list[str] = IPYKERNEL) -> AsyncIterator[IdeKernel]:
+    kernel = await _ide_kernel(runtime_dir, command=command)
+    try:
+        yield kernel
+    finally:
+        _stop(kernel)
 
 
 def _stop(kernel: IdeKernel) -> None:

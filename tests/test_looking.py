@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import base64
 import time
 
@@ -49,18 +50,45 @@ async def test_history_leaves_no_trace_in_the_users_namespace(
     assert int(after[1].split(" ", 1)[0]) == int(before[1].split(" ", 1)[0])
 
 
-async def test_history_while_the_user_runs_a_long_cell_says_the_kernel_is_busy(
+async def test_looking_while_the_user_runs_a_long_cell_is_answered_by_a_subshell(
+    assistant: Assistant, own_kernel: IdeKernel
+) -> None:
+    ide = own_kernel.ide
+    await ide.run("import time\nrows = list(range(10))")
+    await assistant.text("connect_to_kernel", connection_file=str(own_kernel.path))
+    _, before = await ide.run("print(repr(_), len(In), sorted(k for k in globals() if not k.startswith('_i')))")
+    cell = ide.send("for step in range(80):\n    time.sleep(0.1)\nprint('finished')")
+    await assistant.until_busy()
+
+    listing = await assistant.text("list_variables")
+    assert "rows" in listing and "list" in listing
+    assert "Read while another client's cell" in listing and "for step in range(80)" in listing
+    assert "len 10" in await assistant.text("inspect_variable", name="rows")
+    assert "import time\nrows = list(range(10))" in await assistant.text("get_history")
+    assert "rows" in await assistant.text("complete", code="row")
+    # All of it was answered while the user's cell still ran.
+    assert "busy running another client's cell" in await assistant.text("kernel_status")
+
+    messages = await ide.outputs_of(cell)
+    assert "finished\n" in [m["content"].get("text") for m in messages if m["msg_type"] == "stream"]
+    _, after = await ide.run(
+        "print(repr(_), len(In) - 2, sorted(k for k in globals() if not k.startswith('_i')))"
+    )
+    underscore, count, names = before.split(" ", 2)
+    assert after.split(" ", 2) == [underscore, count, str(sorted([*ast.literal_eval(names), "step"])) + "\n"]
+
+
+async def test_a_cell_holding_the_interpreter_gets_a_busy_answer_not_a_hang(
     assistant: Assistant, own_kernel: IdeKernel
 ) -> None:
     await assistant.text("connect_to_kernel", connection_file=str(own_kernel.path))
-    cell = own_kernel.ide.send("import time; time.sleep(4)")
+    cell = own_kernel.ide.send("sum(range(3 * 10**8))")  # one C call: no thread runs meanwhile
     await assistant.until_busy()
-    started = time.monotonic()
-    error = await assistant.error("get_history")
-    assert time.monotonic() - started < 0.5  # at once, not after a wait
-    assert "busy running another client's cell" in error and "time.sleep(4)" in error
-    assert "busy running" in await assistant.error("list_variables")
+    error = await assistant.error("list_variables")
+    assert "busy running another client's cell" in error and "sum(range(3 * 10**8))" in error
+    assert "holds the interpreter" in error
     await own_kernel.ide.outputs_of(cell)
+    assert "No variables" in await assistant.text("list_variables")
 
 
 async def test_completions_come_from_the_live_namespace(

@@ -186,9 +186,7 @@ def _runs(proc: psutil.Process, needle: str) -> bool:
     except psutil.Error:
         return False
     return any(
-        part.startswith(needle) or part.startswith("." + needle)
-        for arg in argv
-        for part in Path(arg).parts
+        part.startswith(needle) or part.startswith("." + needle) for arg in argv for part in Path(arg).parts
     )
 
 

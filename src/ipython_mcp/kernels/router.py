@@ -54,6 +54,8 @@ class MessageRouter:
         self._client = client
         self._replies: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._sinks: dict[str, Sink] = {}
+        self.comms: dict[str, Callable[[dict[str, Any]], None]] = {}
+        """Handlers of our comms' messages, by comm_id (whatever request caused them)."""
         self._tasks: list[asyncio.Task[None]] = []
         self.running: dict[str, Activity] = {}
         """Execute requests between their busy and idle status, oldest first."""
@@ -91,9 +93,15 @@ class MessageRouter:
         content: dict[str, Any] | None = None,
         *,
         sink: Sink | None = None,
+        subshell: str | None = None,
     ) -> tuple[str, asyncio.Future[dict[str, Any]]]:
-        """Send a request; its reply resolves the future, its iopub messages go to `sink`."""
+        """Send a request; its reply resolves the future, its iopub messages go to `sink`.
+
+        With `subshell` a shell request goes to that subshell of the kernel (ipykernel 7+),
+        which answers while the main shell runs a cell."""
         msg = self._client.session.msg(msg_type, content or {})
+        if subshell is not None:
+            msg["header"]["subshell_id"] = subshell
         msg_id = msg["header"]["msg_id"]
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._replies[msg_id] = future
@@ -101,6 +109,10 @@ class MessageRouter:
             self._sinks[msg_id] = sink
         getattr(self._client, f"{channel}_channel").send(msg)
         return msg_id, future
+
+    def send(self, channel: str, msg_type: str, content: dict[str, Any]) -> None:
+        """Send a message that gets no reply (comm messages)."""
+        getattr(self._client, f"{channel}_channel").send(self._client.session.msg(msg_type, content))
 
     def forget(self, msg_id: str) -> None:
         """Stop routing a request's messages (its caller gave up on it)."""
@@ -173,7 +185,8 @@ class MessageRouter:
         content = msg["content"]
         parent = msg["parent_header"]
         parent_id = parent.get("msg_id")
-        if msg_type == "status":
+        if msg_type == "status" and not parent.get("subshell_id"):
+            # Subshells run beside the main shell: their requests never make the kernel busy.
             self._track_status(content.get("execution_state"), parent_id, parent.get("msg_type"))
         elif msg_type == "execute_input":
             self.execution_count = content.get("execution_count", self.execution_count)
@@ -181,6 +194,10 @@ class MessageRouter:
             if activity is not None:
                 activity.code = content.get("code", "")
                 activity.execution_count = content.get("execution_count")
+        comm = self.comms.get(content.get("comm_id", "")) if msg_type.startswith("comm_") else None
+        if comm is not None:
+            comm(msg)
+            return
         sink = self._sinks.get(parent_id)
         if sink is not None:
             sink(msg_type, content)

@@ -24,7 +24,7 @@ from ..errors import (
     KeyMismatch,
 )
 from ..settings import Settings
-from . import kernel_side, processes
+from . import kernel_side, processes, spyder
 from .connection_files import ConnectionFile
 from .execution import Execution, ExecutionResult, InterruptReport, queued_note, timeout_note
 from .jupyter_servers import ServerKernel
@@ -46,8 +46,18 @@ ANSWER_PATIENCE = 15.0
 """Seconds a shell answer may take while no cell is running (a first completion imports jedi)."""
 PROMPT_REPLY = 0.25
 """Seconds within which an idle kernel answers a shell request; slower means it was busy."""
+SUBSHELL_REPLY = 2.0
+"""Seconds the kernel gets to create or delete a subshell (control answers while busy)."""
 YOUNG_KERNEL = 5.0
 """Seconds after its start during which a kernel may answer its heartbeat but not yet its shell."""
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A kernel's reply to a look at it, and the cell that was running meanwhile, if any."""
+
+    content: dict[str, Any]
+    during: Activity | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +101,11 @@ class KernelSession:
         self._watcher: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self._in_flight: set[str] = set()  # msg_ids of executions whose call still waits
+        self.has_subshells = False
+        self.spyder: spyder.SpyderComm | None = None
+        """Spyder's variable explorer channel, which answers while a cell runs (spyder-kernels)."""
+        self._subshell: str | None = None
+        self._subshell_lock = asyncio.Lock()
         self._supervised: set[str] = set()  # msg_ids of executions whose call gave up on them
 
     @classmethod
@@ -160,7 +175,11 @@ class KernelSession:
                     "check the file, or call list_kernels."
                 )
         self.kernel_info = reply["content"]
+        self.has_subshells = "kernel subshells" in (self.kernel_info.get("supported_features") or [])
         await self._ensure_iopub(deadline)
+        if spyder.is_spyder_kernel(self.kernel_info) and not self.has_subshells:
+            self.spyder = spyder.SpyderComm(self.router)
+            self.spyder.open()
         if self.process is None:
             self.process = processes.kernel_process(conn, processes.tcp_listeners())
         self._watcher = asyncio.create_task(self._watch_liveness())
@@ -372,33 +391,62 @@ class KernelSession:
 
     # -- looking at the kernel --------------------------------------------------------------
 
-    async def _ask(self, msg_type: str, content: dict[str, Any], what: str) -> dict[str, Any]:
-        """A shell request that the kernel answers between cells; busy kernels get a clear no.
+    async def _ask(self, msg_type: str, content: dict[str, Any], what: str) -> Answer:
+        """A shell request that looks at the kernel without running a cell of its own.
 
-        Some answers are slow by themselves (the first completion imports jedi), so waiting
-        goes on while no cell is running, up to ANSWER_PATIENCE."""
+        Kernels with subshells (ipykernel 7+) answer it in a subshell of ours even while a
+        cell runs. Others answer between cells, so while one runs they get a clear no instead
+        of a wait. Some answers are slow by themselves (the first completion imports jedi),
+        so waiting goes on while no cell is running, up to ANSWER_PATIENCE."""
         self.check_alive()
+        subshell = await self._side_subshell()
         await self.router.catch_up()
-        if (running := self.router.current()) is not None:
-            raise _busy(running, what)
+        running = self.router.current()
+        if running is not None and subshell is None:
+            raise _busy(running, what, side_channel=self.has_subshells)
         # A sink marks the request as ours, so it is never recorded as the user's cell.
-        msg_id, reply = self.router.request("shell", msg_type, content, sink=_ignore)
+        msg_id, reply = self.router.request("shell", msg_type, content, sink=_ignore, subshell=subshell)
         deadline = time.monotonic() + ANSWER_PATIENCE
         while True:
             try:
                 msg = await asyncio.wait_for(asyncio.shield(reply), IDLE_ANSWER)
-                return msg["content"]
+                return Answer(msg["content"], running or self.router.current())
             except asyncio.TimeoutError:
                 await self.router.catch_up()
                 running = self.router.current()
                 if running is None and time.monotonic() < deadline:
                     continue
             self.router.forget(msg_id)
-            raise _busy(running, what)
+            raise _busy(running, what, side_channel=self.has_subshells)
+
+    async def _side_subshell(self) -> str | None:
+        """Our subshell in the kernel, created on first use; None where the kernel has none."""
+        if not self.has_subshells:
+            return None
+        async with self._subshell_lock:
+            if self._subshell is None:
+                _, reply = self.router.request("control", "create_subshell_request")
+                try:
+                    msg = await asyncio.wait_for(reply, SUBSHELL_REPLY)
+                except asyncio.TimeoutError:
+                    return None  # try again next time
+                if msg["content"].get("status") != "ok":
+                    self.has_subshells = False
+                    return None
+                self._subshell = str(msg["content"]["subshell_id"])
+            return self._subshell
+
+    async def _delete_subshell(self) -> None:
+        if self._subshell is None or self.death is not None:
+            return
+        _, reply = self.router.request("control", "delete_subshell_request", {"subshell_id": self._subshell})
+        self._subshell = None
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(reply, SUBSHELL_REPLY)
 
     async def history(self, n: int) -> list[tuple[int, str]]:
         """The last n cells of this kernel session, run by anyone: (execution number, code)."""
-        content = await self._ask(
+        content = await self._content(
             "history_request",
             {"hist_access_type": "tail", "n": n, "output": False, "raw": True},
             "a history request",
@@ -416,7 +464,7 @@ class KernelSession:
             "s.last_value.__traceback__)) if getattr(s, 'last_value', None) is not None else '')"
             "(__import__('sys'), __import__('traceback'))"
         )
-        content = await self._ask(
+        content = await self._content(
             "execute_request",
             {
                 "code": "",
@@ -435,14 +483,20 @@ class KernelSession:
         except (ValueError, SyntaxError):
             return ""
 
-    async def run_kernel_side(self, module: str, options: dict[str, Any], what: str) -> Any:
+    async def _content(self, msg_type: str, content: dict[str, Any], what: str) -> dict[str, Any]:
+        return (await self._ask(msg_type, content, what)).content
+
+    async def run_kernel_side(
+        self, module: str, options: dict[str, Any], what: str
+    ) -> tuple[Any, Activity | None]:
         """Run a module of kernel_side in a fresh globals dict through a silent user
-        expression: no history, no `_`, no execution count, no names left behind."""
+        expression: no history, no `_`, no execution count, no names left behind.
+        Returns its result and the cell that ran meanwhile (then values may be changing)."""
         source = kernel_side.source(module)
         expression = (
             f"(lambda g: (exec({source!r}, g), g['RESULT'])[1])({{'NS': globals(), 'OPTIONS': {options!r}}})"
         )
-        content = await self._ask(
+        answer = await self._ask(
             "execute_request",
             {
                 "code": "",
@@ -454,22 +508,39 @@ class KernelSession:
             },
             what,
         )
-        value = (content.get("user_expressions") or {}).get("result") or {}
+        value = (answer.content.get("user_expressions") or {}).get("result") or {}
         if value.get("status") != "ok":
             raise KernelSideError(
                 f"Looking at the kernel failed ({value.get('ename', 'no result')}: "
                 f"{value.get('evalue', '')}). The kernel may not be a Python kernel."
             )
-        return json.loads(ast.literal_eval(value["data"]["text/plain"]))
+        return json.loads(ast.literal_eval(value["data"]["text/plain"])), answer.during
+
+    async def look(self, module: str, options: dict[str, Any], what: str) -> tuple[Any, Activity | None]:
+        """run_kernel_side; while a cell blocks that in a spyder-kernels kernel, what Spyder's
+        variable explorer channel can tell instead (marked `"source": "spyder"`)."""
+        try:
+            return await self.run_kernel_side(module, options, what)
+        except KernelBusy:
+            if self.spyder is None or not self.spyder.ready.is_set():
+                raise
+            running = self.router.current()
+            try:
+                view = await self.spyder.namespace_view()
+            except asyncio.TimeoutError:
+                raise _busy(running, what, side_channel=True) from None
+            return spyder.found_from_view(module, options, view), running
 
     async def inspect(self, code: str) -> dict[str, Any]:
         """The kernel's own help on an object (signature, docstring): inspect_request."""
-        return await self._ask(
+        return await self._content(
             "inspect_request", {"code": code, "cursor_pos": len(code), "detail_level": 0}, "help"
         )
 
     async def complete(self, code: str, cursor_pos: int) -> dict[str, Any]:
-        return await self._ask("complete_request", {"code": code, "cursor_pos": cursor_pos}, "completions")
+        return await self._content(
+            "complete_request", {"code": code, "cursor_pos": cursor_pos}, "completions"
+        )
 
     # -- status and ending -----------------------------------------------------------------
 
@@ -521,6 +592,10 @@ class KernelSession:
         if ours and self.death is None:
             with contextlib.suppress(Exception):
                 await self.interrupt(only=ours)
+        with contextlib.suppress(Exception):
+            await self._delete_subshell()
+        if self.spyder is not None and self.death is None:
+            self.spyder.close()
         self._end(f"The connection to kernel {self.name} was closed.")
         for task in (self._watcher, *self._background):
             if task is not None:
@@ -531,10 +606,11 @@ class KernelSession:
         self.client.context.destroy(linger=0)
 
 
-def _busy(running: Activity | None, what: str) -> KernelBusy:
+def _busy(running: Activity | None, what: str, *, side_channel: bool = False) -> KernelBusy:
     doing = running.describe() if running else "something that does not finish"
+    why = " (it holds the interpreter, so even a subshell cannot answer)" if side_channel else ""
     return KernelBusy(
-        f"The kernel is busy running {doing}, so it cannot answer {what} now. Try again "
+        f"The kernel is busy running {doing}{why}, so it cannot answer {what} now. Try again "
         "when it is idle (kernel_status tells), or interrupt_kernel to stop the cell."
     )
 

@@ -9,6 +9,7 @@ from mcp_types import CallToolResult, ImageContent, TextContent
 from ..kernels.execution import ExecutionResult, InterruptReport
 from ..kernels.observed import ObservedCell
 from ..kernels.registry import Discovery
+from ..kernels.router import Activity
 from ..kernels.session import KernelSession, KernelStatus
 from ..rendering import Image, Text
 
@@ -177,6 +178,19 @@ def history_result(
         content.append(TextContent(type="text", text=f"The user's most recent figure, from {where}:"))
         content.append(ImageContent(type="image", data=image.data, mime_type=image.mime_type))
     return CallToolResult(content=content, is_error=False)
+
+
+def during_note(running: Activity | None, found: dict[str, Any]) -> str:
+    """Said when a look at the kernel was answered while a cell ran beside it."""
+    if found.get("source") == "spyder":
+        doing = running.describe() if running else "a cell"
+        return (
+            f"\n(From Spyder's variable explorer, which answers while {doing} runs: its filter, "
+            "no memory sizes. Ask again once the kernel is idle for the full detail.)"
+        )
+    if running is None:
+        return ""
+    return f"\n(Read while {running.describe()} was running: its values may still change.)"
 
 
 def completion_text(code: str, reply: dict[str, Any], limit: int = 50) -> str:

@@ -238,8 +238,10 @@ def build_server(settings: Settings, registry: KernelRegistry | None = None) -> 
         default, functions and classes are left out."""
         session = registry.get(kernel)
         options = {"include_private": include_private, "include_callables": include_callables}
-        found = await session.run_kernel_side("namespace", options, "a variable listing")
-        return results.variables_text(session, found, settings.max_output_chars)
+        found, during = await session.look("namespace", options, "a variable listing")
+        return results.variables_text(session, found, settings.max_output_chars) + results.during_note(
+            during, found
+        )
 
     @tool(READ_ONLY)
     async def inspect_variable(
@@ -254,7 +256,7 @@ def build_server(settings: Settings, registry: KernelRegistry | None = None) -> 
         type and public attributes otherwise. Huge data is sampled (and says so). Nothing
         beyond evaluating the expression happens in the kernel; no trace is left."""
         session = registry.get(kernel)
-        found = await session.run_kernel_side("inspect_value", {"expression": name}, "an inspection")
+        found, during = await session.look("inspect_value", {"expression": name}, "an inspection")
         if "error" in found:
             raise KernelSideError(
                 f"{name} could not be evaluated in the kernel: {found['error']}. "
@@ -264,7 +266,8 @@ def build_server(settings: Settings, registry: KernelRegistry | None = None) -> 
         if found.get("callable"):
             reply = await session.inspect(name)
             help_text = strip_ansi((reply.get("data") or {}).get("text/plain", ""))
-        return results.inspection_text(found, help_text, settings.max_output_chars)
+        text = results.inspection_text(found, help_text, settings.max_output_chars)
+        return text + results.during_note(during, found)
 
     @tool(READ_ONLY)
     async def complete(

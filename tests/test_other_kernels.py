@@ -1,0 +1,106 @@
+"""Kernels other than our own ipykernel 7: ipykernel 6 (no subshells) and spyder-kernels.
+
+They run from a second environment (spyder-kernels pins ipykernel < 7), which
+scripts/test.sh builds and names in $IPYTHON_MCP_TEST_SPYDER_PYTHON.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from conftest import Assistant, IdeKernel, ide_kernel
+
+ROOT = Path(__file__).resolve().parents[1]
+STATE = "print(repr(_), len(In), sorted(k for k in globals() if not k.startswith('_i')), sep=' | ')"
+
+
+@pytest.fixture(scope="session")
+def other_python() -> str:
+    python = os.environ.get("IPYTHON_MCP_TEST_SPYDER_PYTHON") or str(ROOT / ".venv-kernels/bin/python")
+    assert Path(python).is_file(), (
+        f"{python} is missing: run the suite with scripts/test.sh, which builds the ipykernel 6 / "
+        "spyder-kernels environment."
+    )
+    return python
+
+
+@pytest.fixture
+async def ipykernel6(runtime_dir: Path, other_python: str) -> AsyncIterator[IdeKernel]:
+    async with ide_kernel(runtime_dir, [other_python, "-m", "ipykernel_launcher"]) as kernel:
+        yield kernel
+
+
+@pytest.fixture
+async def spyder_kernel(runtime_dir: Path, other_python: str) -> AsyncIterator[IdeKernel]:
+    """A kernel started the way Spyder starts its consoles."""
+    async with ide_kernel(runtime_dir, [other_python, "-m", "spyder_kernels.console"]) as kernel:
+        yield kernel
+
+
+def _state(printed: str) -> tuple[str, int, list[str]]:
+    underscore, count, names = printed.split(" | ")
+    return underscore, int(count), ast.literal_eval(names)
+
+
+async def test_ipykernel6_is_looked_at_without_a_trace_and_says_busy_at_once(
+    assistant: Assistant, ipykernel6: IdeKernel
+) -> None:
+    ide = ipykernel6.ide
+    await ide.run("import time\nrows = [1, 2, 3]\nrows")
+    connected = await assistant.text("connect_to_kernel", connection_file=str(ipykernel6.path))
+    assert "ipykernel" not in connected or "6." in connected
+    _, before = await ide.run(STATE)
+    assert "rows" in await assistant.text("list_variables")
+    assert "len 3" in await assistant.text("inspect_variable", name="rows")
+    assert "rows = [1, 2, 3]" in await assistant.text("get_history")
+    _, after = await ide.run(STATE)
+    underscore, count, names = _state(before)
+    assert _state(after) == (underscore, count + 1, names)
+
+    cell = ide.send("time.sleep(3)")
+    await assistant.until_busy()
+    for tool, arguments in (("list_variables", {}), ("get_history", {}), ("complete", {"code": "ro"})):
+        error = await assistant.error(tool, **arguments)
+        assert "busy running another client's cell" in error and "time.sleep(3)" in error
+        assert "holds the interpreter" not in error
+    await ide.outputs_of(cell)
+    assert "rows" in await assistant.text("complete", code="ro")
+
+
+async def test_spyder_kernel_is_listed_as_spyders(assistant: Assistant, spyder_kernel: IdeKernel) -> None:
+    listing = await assistant.text("list_kernels")
+    line = next(line for line in listing.splitlines() if spyder_kernel.name in line)
+    assert "live" in line and "Spyder" in line
+
+
+async def test_spyder_kernel_shows_its_variables_while_the_users_cell_runs(
+    assistant: Assistant, spyder_kernel: IdeKernel
+) -> None:
+    ide = spyder_kernel.ide
+    await ide.run("import time\nrows = [3, 1, 2]\nlabel = 'north'\nsettings = {'a': 1}")
+    await assistant.text("connect_to_kernel", connection_file=str(spyder_kernel.path))
+    _, before = await ide.run(STATE)
+
+    cell = ide.send("time.sleep(4)")
+    await assistant.until_busy()
+    listing = await assistant.text("list_variables")
+    assert "rows" in listing and "len 3" in listing and "north" in listing
+    assert "From Spyder's variable explorer, which answers while another client's cell" in listing
+    detail = await assistant.text("inspect_variable", name="settings")
+    assert detail.startswith("settings: dict, len 1") and "{'a':1}" in detail.replace(" ", "")
+    error = await assistant.error("inspect_variable", name="rows[0]")
+    assert "only the names Spyder's variable explorer lists" in error
+    assert "busy running another client's cell" in await assistant.error("get_history")
+    assert "busy running another client's cell" in await assistant.text("kernel_status")
+    await ide.outputs_of(cell)
+
+    # Idle again, the full listing comes back, and nothing of ours stayed behind.
+    listing = await assistant.text("list_variables")
+    assert "rows" in listing and "Spyder" not in listing
+    _, after = await ide.run(STATE)
+    underscore, count, names = _state(before)
+    assert _state(after) == (underscore, count + 2, names)  # the sleep, and this look
