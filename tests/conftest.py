@@ -74,7 +74,7 @@ class IdeUser:
         messages = []
         while True:
             msg = await self.client.get_iopub_msg(timeout=timeout)
-            if msg["parent_header"].get("msg_id") != msg_id:
+            if (msg["parent_header"] or {}).get("msg_id") != msg_id:
                 continue
             messages.append(msg)
             if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
@@ -85,7 +85,7 @@ class IdeUser:
         msg_id = self.send(code)
         messages = await self.outputs_of(msg_id, timeout)
         reply = await self.client.get_shell_msg(timeout=timeout)
-        while reply["parent_header"].get("msg_id") != msg_id:
+        while (reply["parent_header"] or {}).get("msg_id") != msg_id:
             reply = await self.client.get_shell_msg(timeout=timeout)
         text = "".join(m["content"].get("text", "") for m in messages if m["msg_type"] == "stream")
         return reply["content"], text
@@ -117,7 +117,9 @@ async def ide_client(path: Path) -> IdeUser:
     return IdeUser(client)
 
 
-async def _ide_kernel(runtime_dir: Path, name: str | None = None, command: list[str] = IPYKERNEL) -> IdeKernel:
+async def _ide_kernel(
+    runtime_dir: Path, name: str | None = None, command: list[str] = IPYKERNEL
+) -> IdeKernel:
     path, process = launch_ide_kernel(runtime_dir, name=name, command=command)
     return IdeKernel(path, process, await ide_client(path))
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ast
 import base64
-import time
 
 from conftest import Assistant, IdeKernel, images, texts
 
@@ -45,6 +44,7 @@ async def test_history_leaves_no_trace_in_the_users_namespace(
     text = texts(result)
     # An error from before we connected comes from the kernel itself, as a plain traceback.
     assert "Most recent exception:" in text and "ZeroDivisionError" in text
+    assert "interactiveshell.py" not in text  # the user's frames only
     after = await ide.run("print(len(In) - 1, _, sorted(k for k in globals() if not k.startswith('_')))")
     assert before[1].split(" ", 1)[1] == after[1].split(" ", 1)[1]
     assert int(after[1].split(" ", 1)[0]) == int(before[1].split(" ", 1)[0])
@@ -56,7 +56,9 @@ async def test_looking_while_the_user_runs_a_long_cell_is_answered_by_a_subshell
     ide = own_kernel.ide
     await ide.run("import time\nrows = list(range(10))")
     await assistant.text("connect_to_kernel", connection_file=str(own_kernel.path))
-    _, before = await ide.run("print(repr(_), len(In), sorted(k for k in globals() if not k.startswith('_i')))")
+    _, before = await ide.run(
+        "print(repr(_), len(In), sorted(k for k in globals() if not k.startswith('_i')))"
+    )
     cell = ide.send("for step in range(80):\n    time.sleep(0.1)\nprint('finished')")
     await assistant.until_busy()
 

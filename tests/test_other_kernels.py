@@ -1,7 +1,7 @@
-"""Kernels other than our own ipykernel 7: ipykernel 6 (no subshells) and spyder-kernels.
+"""Kernels other than ipykernel 7: ipykernel 6 (no subshells), spyder-kernels, xeus-python, bash.
 
 They run from a second environment (spyder-kernels pins ipykernel < 7), which
-scripts/test.sh builds and names in $IPYTHON_MCP_TEST_SPYDER_PYTHON.
+scripts/test.sh builds and names in $IPYTHON_MCP_TEST_KERNELS_PYTHON.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from conftest import Assistant, IdeKernel, ide_kernel
+from conftest import Assistant, IdeKernel, ide_kernel, texts
 
 ROOT = Path(__file__).resolve().parents[1]
 STATE = "print(repr(_), len(In), sorted(k for k in globals() if not k.startswith('_i')), sep=' | ')"
@@ -20,10 +20,11 @@ STATE = "print(repr(_), len(In), sorted(k for k in globals() if not k.startswith
 
 @pytest.fixture(scope="session")
 def other_python() -> str:
-    python = os.environ.get("IPYTHON_MCP_TEST_SPYDER_PYTHON") or str(ROOT / ".venv-kernels/bin/python")
+    """The Python of the second kernel environment."""
+    python = os.environ.get("IPYTHON_MCP_TEST_KERNELS_PYTHON") or str(ROOT / ".venv-kernels/bin/python")
     assert Path(python).is_file(), (
         f"{python} is missing: run the suite with scripts/test.sh, which builds the ipykernel 6 / "
-        "spyder-kernels environment."
+        "spyder-kernels / xeus-python environment."
     )
     return python
 
@@ -51,8 +52,7 @@ async def test_ipykernel6_is_looked_at_without_a_trace_and_says_busy_at_once(
 ) -> None:
     ide = ipykernel6.ide
     await ide.run("import time\nrows = [1, 2, 3]\nrows")
-    connected = await assistant.text("connect_to_kernel", connection_file=str(ipykernel6.path))
-    assert "ipykernel" not in connected or "6." in connected
+    await assistant.text("connect_to_kernel", connection_file=str(ipykernel6.path))
     _, before = await ide.run(STATE)
     assert "rows" in await assistant.text("list_variables")
     assert "len 3" in await assistant.text("inspect_variable", name="rows")
@@ -104,3 +104,55 @@ async def test_spyder_kernel_shows_its_variables_while_the_users_cell_runs(
     _, after = await ide.run(STATE)
     underscore, count, names = _state(before)
     assert _state(after) == (underscore, count + 2, names)  # the sleep, and this look
+
+
+@pytest.fixture
+async def xeus_kernel(runtime_dir: Path, other_python: str) -> AsyncIterator[IdeKernel]:
+    """xeus-python: a Python kernel that is not ipykernel (written in C++)."""
+    async with ide_kernel(runtime_dir, [other_python, "-m", "xpython_launcher"]) as kernel:
+        yield kernel
+
+
+@pytest.fixture
+async def bash_kernel(runtime_dir: Path, other_python: str) -> AsyncIterator[IdeKernel]:
+    """A kernel for another language (bash_kernel, a wrapper kernel on ipykernel)."""
+    async with ide_kernel(runtime_dir, [other_python, "-m", "bash_kernel"]) as kernel:
+        yield kernel
+
+
+async def test_xeus_python_works_like_ipykernel(assistant: Assistant, xeus_kernel: IdeKernel) -> None:
+    ide = xeus_kernel.ide
+    await ide.run("rows = [1, 2, 3]")
+    await ide.run("def load():\n    return 1 / 0\nload()")
+    connected = await assistant.text("connect_to_kernel", connection_file=str(xeus_kernel.path))
+    assert "xeus-python" in connected
+
+    result = await assistant.call("execute_code", code="print(sum(rows)); rows")
+    assert texts(result) == "6\n\n[1, 2, 3]" and not result.is_error
+    listing = await assistant.text("list_variables")
+    assert "rows" in listing and "len 3" in listing and "Read while" not in listing
+    assert "len 3" in await assistant.text("inspect_variable", name="rows")
+    assert "rows" in await assistant.text("complete", code="ro")
+
+    history = await assistant.text("get_history")
+    assert "rows = [1, 2, 3]" in history and "print(sum(rows)); rows" in history
+    # The error from before we connected, without the kernel's own frames.
+    error = history.split("Most recent exception:\n", 1)[1]
+    assert error.startswith("Traceback (most recent call last):")
+    assert "return 1 / 0" in error and error.rstrip().endswith("ZeroDivisionError: division by zero")
+    assert "interactiveshell.py" not in error
+
+
+async def test_a_kernel_of_another_language_says_what_works(
+    assistant: Assistant, bash_kernel: IdeKernel
+) -> None:
+    await assistant.text("connect_to_kernel", connection_file=str(bash_kernel.path))
+    await bash_kernel.ide.run("x=5; echo loaded $x")
+    assert await assistant.text("execute_code", code="echo $((x + 1))") == "6\n"
+    for tool, arguments in (("list_variables", {}), ("inspect_variable", {"name": "x"})):
+        error = await assistant.error(tool, **arguments)
+        assert "runs bash" in error and "Python kernels only" in error and "execute_code" in error
+    history = await assistant.text("get_history")
+    assert "keeps no history" in history
+    assert "x=5; echo loaded $x\nOut (as the user saw it):\nloaded 5" in history
+    assert "echo" in await assistant.text("complete", code="ech")

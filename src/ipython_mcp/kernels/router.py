@@ -174,7 +174,7 @@ class MessageRouter:
                 log.exception("failed to route a %s message", name)
 
     def _on_reply(self, msg: dict[str, Any]) -> None:
-        parent_id = msg["parent_header"].get("msg_id")
+        parent_id = (msg["parent_header"] or {}).get("msg_id")
         future = self._replies.pop(parent_id, None)
         if future is not None and not future.done():
             future.set_result(msg)
@@ -183,7 +183,7 @@ class MessageRouter:
         self.iopub_seen.set()
         msg_type = msg["header"]["msg_type"]
         content = msg["content"]
-        parent = msg["parent_header"]
+        parent = msg["parent_header"] or {}  # xeus sends null for messages no request caused
         parent_id = parent.get("msg_id")
         if msg_type == "status" and not parent.get("subshell_id"):
             # Subshells run beside the main shell: their requests never make the kernel busy.

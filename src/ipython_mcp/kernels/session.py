@@ -202,6 +202,10 @@ class KernelSession:
             wait = min(wait * 2, 1.0)
 
     @property
+    def is_python(self) -> bool:
+        return str(self.kernel_info.get("language_info", {}).get("name", "")).lower() == "python"
+
+    @property
     def pid(self) -> int | None:
         return self.process.pid if self.process is not None else None
 
@@ -410,7 +414,10 @@ class KernelSession:
         while True:
             try:
                 msg = await asyncio.wait_for(asyncio.shield(reply), IDLE_ANSWER)
-                return Answer(msg["content"], running or self.router.current())
+                beside = self.router.current()  # what ran meanwhile, not this request itself
+                return Answer(
+                    msg["content"], running or (beside if beside and beside.msg_id != msg_id else None)
+                )
             except asyncio.TimeoutError:
                 await self.router.catch_up()
                 running = self.router.current()
@@ -458,30 +465,11 @@ class KernelSession:
         return [(e[1], e[2]) for e in entries if e[0] == current]
 
     async def last_exception(self) -> str:
-        """The traceback of the last exception raised in the kernel, as plain text, or ""."""
-        expression = (
-            "(lambda s, t: ''.join(t.format_exception(type(s.last_value), s.last_value, "
-            "s.last_value.__traceback__)) if getattr(s, 'last_value', None) is not None else '')"
-            "(__import__('sys'), __import__('traceback'))"
-        )
-        content = await self._content(
-            "execute_request",
-            {
-                "code": "",
-                "silent": True,
-                "store_history": False,
-                "user_expressions": {"error": expression},
-                "allow_stdin": False,
-                "stop_on_error": False,
-            },
-            "a request for the last exception",
-        )
-        value = (content.get("user_expressions") or {}).get("error") or {}
-        text = (value.get("data") or {}).get("text/plain", "")
-        try:
-            return str(ast.literal_eval(text)) if text else ""
-        except (ValueError, SyntaxError):
+        """The traceback of the last exception the user's code raised, as plain text, or ""."""
+        if not self.is_python:
             return ""
+        found, _ = await self.run_kernel_side("last_error", {}, "a request for the last exception")
+        return str(found.get("traceback") or "")
 
     async def _content(self, msg_type: str, content: dict[str, Any], what: str) -> dict[str, Any]:
         return (await self._ask(msg_type, content, what)).content
@@ -492,6 +480,12 @@ class KernelSession:
         """Run a module of kernel_side in a fresh globals dict through a silent user
         expression: no history, no `_`, no execution count, no names left behind.
         Returns its result and the cell that ran meanwhile (then values may be changing)."""
+        if not self.is_python:
+            language = self.kernel_info.get("language_info", {}).get("name", "another language")
+            raise KernelSideError(
+                f"Kernel {self.name} runs {language}, and {what} works in Python kernels only. "
+                f"Use execute_code with {language}'s own commands instead."
+            )
         source = kernel_side.source(module)
         expression = (
             f"(lambda g: (exec({source!r}, g), g['RESULT'])[1])({{'NS': globals(), 'OPTIONS': {options!r}}})"

@@ -146,6 +146,9 @@ def history_result(
 ) -> CallToolResult:
     """The recent cells, with the user's outputs where we saw them, the last error, the figure."""
     seen = {c.execution_count: c for c in observed if c.execution_count is not None}
+    from_kernel = bool(history)
+    if not history:  # some kernels (bash, R) keep no history: show the cells we saw instead
+        history = [(number, cell.code) for number, cell in seen.items() if cell.code]
     parts = []
     for number, code in history:
         parts.append(f"In [{number}]: {code}")
@@ -157,12 +160,18 @@ def history_result(
     text = "\n".join(parts)
     if len(text) > budget:
         text = f"[... earlier cells omitted ...]\n{text[-budget:]}"
-    header = (
-        f"Last {len(history)} cells run in kernel {session.name}, by anyone (outputs only for the "
-        "cells other clients ran while this server was connected):"
-        if history
-        else f"No cells have been run in kernel {session.name} yet."
-    )
+    if from_kernel:
+        header = (
+            f"Last {len(history)} cells run in kernel {session.name}, by anyone (outputs only for "
+            "the cells other clients ran while this server was connected):"
+        )
+    elif history:
+        header = (
+            f"Kernel {session.name} keeps no history; the cells other clients ran while this "
+            "server was connected:"
+        )
+    else:
+        header = f"Kernel {session.name} reports no history: no cells yet, or it keeps none."
     content: list[TextContent | ImageContent] = [TextContent(type="text", text=f"{header}\n{text}".rstrip())]
     failed = [c for c in observed if c.log.error is not None]
     shown = {number for number, _ in history}
