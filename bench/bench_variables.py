@@ -3,7 +3,12 @@
 Run by hand (`.venv/bin/python bench/bench_variables.py`); the figures go into the README. The
 user's namespace holds 2,000 names, among them a 1 GB array, a 10-million-row DataFrame and a
 100 MB string. Targets: list_variables <= 200 ms and <= 20,000 characters; inspect_variable on
-the DataFrame <= 300 ms.
+the DataFrame <= 300 ms. Both are also timed while the user's cell runs (`time.sleep`), which
+ipykernel 7 answers in a subshell.
+
+`--spyder PYTHON` runs the kernel as Spyder does, with that environment's spyder-kernels
+(e.g. `.venv-kernels/bin/python`, built by scripts/test.sh, which has no numpy: the namespace
+then holds 2,000 names and a 100 MB string), and times the busy case through Spyder's comm.
 """
 
 from __future__ import annotations
@@ -34,6 +39,12 @@ big_text = "x" * 100_000_000
 for i in range(1997):
     globals()[f"value_{i}"] = [i] * (i % 50)
 """
+PLAIN_SETUP = """
+big_text = "x" * 100_000_000
+big_list = list(range(10_000_000))
+for i in range(1998):
+    globals()[f"value_{i}"] = [i] * (i % 50)
+"""
 
 
 async def timed(
@@ -49,12 +60,17 @@ async def timed(
     return statistics.median(times), size
 
 
-async def main() -> None:
+async def main(spyder_python: str | None) -> None:
     runtime_dir = Path(tempfile.mkdtemp(prefix="ipython-mcp-bench-"))
     path = runtime_dir / "kernel-bench.json"
     write_connection_file(str(path), ip="127.0.0.1", key=secrets.token_hex(32).encode())
+    command = (
+        [spyder_python, "-m", "spyder_kernels.console"]
+        if spyder_python
+        else [sys.executable, "-m", "ipykernel_launcher"]
+    )
     kernel = subprocess.Popen(
-        [sys.executable, "-m", "ipykernel_launcher", "-f", str(path)],
+        [*command, "-f", str(path)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -63,15 +79,23 @@ async def main() -> None:
     user.start_channels()
     try:
         await user.wait_for_ready(timeout=60)
-        reply = await user.execute(SETUP, reply=True, timeout=600)
+        reply = await user.execute(PLAIN_SETUP if spyder_python else SETUP, reply=True, timeout=600)
         assert reply["content"]["status"] == "ok", reply["content"]
         env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(runtime_dir), "IPYTHON_MCP_CONNECTION": str(path)}
         params = StdioServerParameters(command=SCRIPT, args=[], env=env)
         async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
             await session.initialize()
             await session.call_tool("connect_to_kernel", {})
+            name = "big_list" if spyder_python else "big_frame"
             listing, listing_chars = await timed(session, "list_variables", {}, 10)
-            inspect, inspect_chars = await timed(session, "inspect_variable", {"name": "big_frame"}, 10)
+            inspect, inspect_chars = await timed(session, "inspect_variable", {"name": name}, 10)
+            sleeping = user.execute("import time; time.sleep(120)")
+            while True:  # until the kernel says it started the user's cell
+                msg = await user.get_iopub_msg(timeout=30)
+                if msg["parent_header"].get("msg_id") == sleeping and msg["msg_type"] == "execute_input":
+                    break
+            busy_listing, busy_chars = await timed(session, "list_variables", {}, 10)
+            busy_inspect, _ = await timed(session, "inspect_variable", {"name": name}, 10)
     finally:
         user.stop_channels()
         kernel.kill()
@@ -81,11 +105,20 @@ async def main() -> None:
         f"# {time.strftime('%Y-%m-%d')}, {platform.python_implementation()} {platform.python_version()}, "
         f"{os.cpu_count()} cores, {platform.machine()}"
     )
-    print(
-        f"list_variables (2,000 names, 1 GB array, 10M-row frame, 100 MB str): median {listing * 1000:.0f} ms, {listing_chars:,} chars"
+    kind = (
+        "spyder-kernels, 2,000 names, 10M-element list, 100 MB str"
+        if spyder_python
+        else ("ipykernel 7, 2,000 names, 1 GB array, 10M-row frame, 100 MB str")
     )
-    print(f"inspect_variable('big_frame'): median {inspect * 1000:.0f} ms, {inspect_chars:,} chars")
+    print(f"## {kind}")
+    print(f"list_variables: median {listing * 1000:.0f} ms, {listing_chars:,} chars")
+    print(f"inspect_variable({name!r}): median {inspect * 1000:.0f} ms, {inspect_chars:,} chars")
+    print(
+        f"while the user's cell runs: list_variables median {busy_listing * 1000:.0f} ms, {busy_chars:,} chars"
+    )
+    print(f"while the user's cell runs: inspect_variable({name!r}) median {busy_inspect * 1000:.0f} ms")
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    arguments = sys.argv[1:]
+    asyncio.run(main(arguments[1] if arguments[:1] == ["--spyder"] else None))

@@ -239,9 +239,8 @@ def build_server(settings: Settings, registry: KernelRegistry | None = None) -> 
         session = registry.get(kernel)
         options = {"include_private": include_private, "include_callables": include_callables}
         found, during = await session.look("namespace", options, "a variable listing")
-        return results.variables_text(session, found, settings.max_output_chars) + results.during_note(
-            during, found
-        )
+        note = results.during_note(during, found)
+        return results.variables_text(session, found, settings.max_output_chars - len(note)) + note
 
     @tool(READ_ONLY)
     async def inspect_variable(
@@ -266,8 +265,8 @@ def build_server(settings: Settings, registry: KernelRegistry | None = None) -> 
         if found.get("callable"):
             reply = await session.inspect(name)
             help_text = strip_ansi((reply.get("data") or {}).get("text/plain", ""))
-        text = results.inspection_text(found, help_text, settings.max_output_chars)
-        return text + results.during_note(during, found)
+        note = results.during_note(during, found)
+        return results.inspection_text(found, help_text, settings.max_output_chars - len(note)) + note
 
     @tool(READ_ONLY)
     async def complete(
