@@ -71,13 +71,20 @@ class IdeUser:
 
     async def outputs_of(self, msg_id: str, timeout: float = 30) -> list[dict[str, Any]]:
         """The iopub messages of one of the user's cells, up to its idle status."""
+        messages = await self.outputs_until_idle(msg_id, timeout)
+        return [m for m in messages if (m["parent_header"] or {}).get("msg_id") == msg_id]
+
+    async def outputs_until_idle(self, msg_id: str, timeout: float = 30) -> list[dict[str, Any]]:
+        """Every iopub message the IDE receives (from any request) up to a cell's idle status."""
         messages = []
         while True:
             msg = await self.client.get_iopub_msg(timeout=timeout)
-            if (msg["parent_header"] or {}).get("msg_id") != msg_id:
-                continue
             messages.append(msg)
-            if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+            if (
+                (msg["parent_header"] or {}).get("msg_id") == msg_id
+                and msg["msg_type"] == "status"
+                and msg["content"]["execution_state"] == "idle"
+            ):
                 return messages
 
     async def run(self, code: str, timeout: float = 30) -> tuple[dict[str, Any], str]:

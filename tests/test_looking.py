@@ -80,6 +80,25 @@ async def test_looking_while_the_user_runs_a_long_cell_is_answered_by_a_subshell
     assert after.split(" ", 2) == [underscore, count, str(sorted([*ast.literal_eval(names), "step"])) + "\n"]
 
 
+async def test_checking_on_a_busy_kernel_never_shows_it_idle_to_the_ide(
+    assistant: Assistant, own_kernel: IdeKernel
+) -> None:
+    # JupyterLab takes the status of kernel_info and execute requests for the kernel's state.
+    await assistant.text("connect_to_kernel", connection_file=str(own_kernel.path))
+    cell = own_kernel.ide.send("import time; time.sleep(2)")
+    await assistant.until_busy()
+    assert "busy" in await assistant.text("kernel_status")
+    await assistant.text("interrupt_kernel")
+    messages = await own_kernel.ide.outputs_until_idle(cell)
+    started = next(i for i, m in enumerate(messages) if m["parent_header"].get("msg_id") == cell)
+    statuses = [
+        (m["parent_header"].get("msg_type"), m["content"]["execution_state"])
+        for m in messages[started:]
+        if m["msg_type"] == "status" and m["parent_header"].get("msg_id") != cell
+    ]
+    assert statuses and not [s for s in statuses if s[0] in ("kernel_info_request", "execute_request")]
+
+
 async def test_a_cell_holding_the_interpreter_gets_a_busy_answer_not_a_hang(
     assistant: Assistant, own_kernel: IdeKernel
 ) -> None:

@@ -61,6 +61,10 @@ class MessageRouter:
         """Execute requests between their busy and idle status, oldest first."""
         self.iopub_seen = asyncio.Event()
         self.execution_count: int | None = None
+        self.catch_up_request = "kernel_info_request"
+        """The control request catch_up sends. Frontends such as JupyterLab take the status of a
+        kernel_info_request for the kernel's state and would show a busy kernel as idle, so
+        kernels with subshells get a request whose status they ignore."""
         self.observed = ObservedCells()
         """Cells of other clients (the user's IDE), for get_history; never part of a result."""
 
@@ -132,7 +136,7 @@ class MessageRouter:
             if msg_type == "status" and content.get("execution_state") == "idle":
                 seen.set()
 
-        msg_id, _ = self.request("control", "kernel_info_request", sink=sink)
+        msg_id, _ = self.request("control", self.catch_up_request, sink=sink)
         try:
             await asyncio.wait_for(seen.wait(), timeout)
             return True

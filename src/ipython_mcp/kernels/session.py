@@ -176,6 +176,8 @@ class KernelSession:
                 )
         self.kernel_info = reply["content"]
         self.has_subshells = "kernel subshells" in (self.kernel_info.get("supported_features") or [])
+        if self.has_subshells:
+            self.router.catch_up_request = "list_subshell_request"
         await self._ensure_iopub(deadline)
         if spyder.is_spyder_kernel(self.kernel_info) and not self.has_subshells:
             self.spyder = spyder.SpyderComm(self.router)
