@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import ast
 import os
-from collections.abc import AsyncIterator
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
 import pytest
@@ -29,17 +30,21 @@ def other_python() -> str:
     return python
 
 
-@pytest.fixture
-async def ipykernel6(runtime_dir: Path, other_python: str) -> AsyncIterator[IdeKernel]:
-    async with ide_kernel(runtime_dir, [other_python, "-m", "ipykernel_launcher"]) as kernel:
-        yield kernel
+KERNELS = {
+    "ipykernel6": "ipykernel_launcher",
+    "spyder": "spyder_kernels.console",  # as Spyder starts its consoles
+    "xeus": "xpython_launcher",  # xeus-python: a Python kernel that is not ipykernel (C++)
+    "bash": "bash_kernel",  # another language: a wrapper kernel on ipykernel
+}
+
+
+OtherKernel = Callable[[str], AbstractAsyncContextManager[IdeKernel]]
 
 
 @pytest.fixture
-async def spyder_kernel(runtime_dir: Path, other_python: str) -> AsyncIterator[IdeKernel]:
-    """A kernel started the way Spyder starts its consoles."""
-    async with ide_kernel(runtime_dir, [other_python, "-m", "spyder_kernels.console"]) as kernel:
-        yield kernel
+def other_kernel(runtime_dir: Path, other_python: str) -> OtherKernel:
+    """Starts a kernel of the second environment: `async with other_kernel("spyder") as kernel:`."""
+    return lambda name: ide_kernel(runtime_dir, [other_python, "-m", KERNELS[name]])
 
 
 def _state(printed: str) -> tuple[str, int, list[str]]:
@@ -48,111 +53,102 @@ def _state(printed: str) -> tuple[str, int, list[str]]:
 
 
 async def test_ipykernel6_is_looked_at_without_a_trace_and_says_busy_at_once(
-    assistant: Assistant, ipykernel6: IdeKernel
+    assistant: Assistant, other_kernel: OtherKernel
 ) -> None:
-    ide = ipykernel6.ide
-    await ide.run("import time\nrows = [1, 2, 3]\nrows")
-    await assistant.text("connect_to_kernel", connection_file=str(ipykernel6.path))
-    _, before = await ide.run(STATE)
-    assert "rows" in await assistant.text("list_variables")
-    assert "len 3" in await assistant.text("inspect_variable", name="rows")
-    assert "rows = [1, 2, 3]" in await assistant.text("get_history")
-    _, after = await ide.run(STATE)
-    underscore, count, names = _state(before)
-    assert _state(after) == (underscore, count + 1, names)
+    async with other_kernel("ipykernel6") as kernel:
+        ide = kernel.ide
+        await ide.run("import time\nrows = [1, 2, 3]\nrows")
+        await assistant.text("connect_to_kernel", connection_file=str(kernel.path))
+        _, before = await ide.run(STATE)
+        assert "rows" in await assistant.text("list_variables")
+        assert "len 3" in await assistant.text("inspect_variable", name="rows")
+        assert "rows = [1, 2, 3]" in await assistant.text("get_history")
+        _, after = await ide.run(STATE)
+        underscore, count, names = _state(before)
+        assert _state(after) == (underscore, count + 1, names)
 
-    cell = ide.send("time.sleep(3)")
-    await assistant.until_busy()
-    for tool, arguments in (("list_variables", {}), ("get_history", {}), ("complete", {"code": "ro"})):
-        error = await assistant.error(tool, **arguments)
-        assert "busy running another client's cell" in error and "time.sleep(3)" in error
-        assert "holds the interpreter" not in error
-    await ide.outputs_of(cell)
-    assert "rows" in await assistant.text("complete", code="ro")
+        cell = ide.send("time.sleep(3)")
+        await assistant.until_busy()
+        for tool, arguments in (("list_variables", {}), ("get_history", {}), ("complete", {"code": "ro"})):
+            error = await assistant.error(tool, **arguments)
+            assert "busy running another client's cell" in error and "time.sleep(3)" in error
+            assert "holds the interpreter" not in error
+        await ide.outputs_of(cell)
+        assert "rows" in await assistant.text("complete", code="ro")
 
 
-async def test_spyder_kernel_is_listed_as_spyders(assistant: Assistant, spyder_kernel: IdeKernel) -> None:
-    listing = await assistant.text("list_kernels")
-    line = next(line for line in listing.splitlines() if spyder_kernel.name in line)
-    assert "live" in line and "Spyder" in line
+async def test_spyder_kernel_is_listed_as_spyders(assistant: Assistant, other_kernel: OtherKernel) -> None:
+    async with other_kernel("spyder") as kernel:
+        listing = await assistant.text("list_kernels")
+        line = next(line for line in listing.splitlines() if kernel.name in line)
+        assert "live" in line and "Spyder" in line
 
 
 async def test_spyder_kernel_shows_its_variables_while_the_users_cell_runs(
-    assistant: Assistant, spyder_kernel: IdeKernel
+    assistant: Assistant, other_kernel: OtherKernel
 ) -> None:
-    ide = spyder_kernel.ide
-    await ide.run("import time\nrows = [3, 1, 2]\nlabel = 'north'\nsettings = {'a': 1}")
-    await assistant.text("connect_to_kernel", connection_file=str(spyder_kernel.path))
-    _, before = await ide.run(STATE)
+    async with other_kernel("spyder") as kernel:
+        ide = kernel.ide
+        await ide.run("import time\nrows = [3, 1, 2]\nlabel = 'north'\nsettings = {'a': 1}")
+        await assistant.text("connect_to_kernel", connection_file=str(kernel.path))
+        _, before = await ide.run(STATE)
 
-    cell = ide.send("time.sleep(4)")
-    await assistant.until_busy()
-    listing = await assistant.text("list_variables")
-    assert "rows" in listing and "len 3" in listing and "north" in listing
-    assert "From Spyder's variable explorer, which answers while another client's cell" in listing
-    detail = await assistant.text("inspect_variable", name="settings")
-    assert detail.startswith("settings: dict, len 1") and "{'a':1}" in detail.replace(" ", "")
-    error = await assistant.error("inspect_variable", name="rows[0]")
-    assert "only the names Spyder's variable explorer lists" in error
-    assert "busy running another client's cell" in await assistant.error("get_history")
-    assert "busy running another client's cell" in await assistant.text("kernel_status")
-    await ide.outputs_of(cell)
+        cell = ide.send("time.sleep(4)")
+        await assistant.until_busy()
+        listing = await assistant.text("list_variables")
+        assert "rows" in listing and "len 3" in listing and "north" in listing
+        assert "From Spyder's variable explorer, which answers while another client's cell" in listing
+        detail = await assistant.text("inspect_variable", name="settings")
+        assert detail.startswith("settings: dict, len 1") and "{'a':1}" in detail.replace(" ", "")
+        error = await assistant.error("inspect_variable", name="rows[0]")
+        assert "only the names Spyder's variable explorer lists" in error
+        assert "busy running another client's cell" in await assistant.error("get_history")
+        assert "busy running another client's cell" in await assistant.text("kernel_status")
+        await ide.outputs_of(cell)
 
-    # Idle again, the full listing comes back, and nothing of ours stayed behind.
-    listing = await assistant.text("list_variables")
-    assert "rows" in listing and "Spyder" not in listing
-    _, after = await ide.run(STATE)
-    underscore, count, names = _state(before)
-    assert _state(after) == (underscore, count + 2, names)  # the sleep, and this look
-
-
-@pytest.fixture
-async def xeus_kernel(runtime_dir: Path, other_python: str) -> AsyncIterator[IdeKernel]:
-    """xeus-python: a Python kernel that is not ipykernel (written in C++)."""
-    async with ide_kernel(runtime_dir, [other_python, "-m", "xpython_launcher"]) as kernel:
-        yield kernel
+        # Idle again, the full listing comes back, and nothing of ours stayed behind.
+        listing = await assistant.text("list_variables")
+        assert "rows" in listing and "Spyder" not in listing
+        _, after = await ide.run(STATE)
+        underscore, count, names = _state(before)
+        assert _state(after) == (underscore, count + 2, names)  # the sleep, and this look
 
 
-@pytest.fixture
-async def bash_kernel(runtime_dir: Path, other_python: str) -> AsyncIterator[IdeKernel]:
-    """A kernel for another language (bash_kernel, a wrapper kernel on ipykernel)."""
-    async with ide_kernel(runtime_dir, [other_python, "-m", "bash_kernel"]) as kernel:
-        yield kernel
+async def test_xeus_python_works_like_ipykernel(assistant: Assistant, other_kernel: OtherKernel) -> None:
+    async with other_kernel("xeus") as kernel:
+        ide = kernel.ide
+        await ide.run("rows = [1, 2, 3]")
+        await ide.run("def load():\n    return 1 / 0\nload()")
+        connected = await assistant.text("connect_to_kernel", connection_file=str(kernel.path))
+        assert "xeus-python" in connected
 
+        result = await assistant.call("execute_code", code="print(sum(rows)); rows")
+        assert texts(result) == "6\n\n[1, 2, 3]" and not result.is_error
+        listing = await assistant.text("list_variables")
+        assert "rows" in listing and "len 3" in listing and "Read while" not in listing
+        assert "len 3" in await assistant.text("inspect_variable", name="rows")
+        assert "rows" in await assistant.text("complete", code="ro")
 
-async def test_xeus_python_works_like_ipykernel(assistant: Assistant, xeus_kernel: IdeKernel) -> None:
-    ide = xeus_kernel.ide
-    await ide.run("rows = [1, 2, 3]")
-    await ide.run("def load():\n    return 1 / 0\nload()")
-    connected = await assistant.text("connect_to_kernel", connection_file=str(xeus_kernel.path))
-    assert "xeus-python" in connected
-
-    result = await assistant.call("execute_code", code="print(sum(rows)); rows")
-    assert texts(result) == "6\n\n[1, 2, 3]" and not result.is_error
-    listing = await assistant.text("list_variables")
-    assert "rows" in listing and "len 3" in listing and "Read while" not in listing
-    assert "len 3" in await assistant.text("inspect_variable", name="rows")
-    assert "rows" in await assistant.text("complete", code="ro")
-
-    history = await assistant.text("get_history")
-    assert "rows = [1, 2, 3]" in history and "print(sum(rows)); rows" in history
-    # The error from before we connected, without the kernel's own frames.
-    error = history.split("Most recent exception:\n", 1)[1]
-    assert error.startswith("Traceback (most recent call last):")
-    assert "return 1 / 0" in error and error.rstrip().endswith("ZeroDivisionError: division by zero")
-    assert "interactiveshell.py" not in error
+        history = await assistant.text("get_history")
+        assert "rows = [1, 2, 3]" in history and "print(sum(rows)); rows" in history
+        # The error from before we connected, without the kernel's own frames.
+        error = history.split("Most recent exception:\n", 1)[1]
+        assert error.startswith("Traceback (most recent call last):")
+        assert "return 1 / 0" in error and error.rstrip().endswith("ZeroDivisionError: division by zero")
+        assert "interactiveshell.py" not in error
 
 
 async def test_a_kernel_of_another_language_says_what_works(
-    assistant: Assistant, bash_kernel: IdeKernel
+    assistant: Assistant, other_kernel: OtherKernel
 ) -> None:
-    await assistant.text("connect_to_kernel", connection_file=str(bash_kernel.path))
-    await bash_kernel.ide.run("x=5; echo loaded $x")
-    assert await assistant.text("execute_code", code="echo $((x + 1))") == "6\n"
-    for tool, arguments in (("list_variables", {}), ("inspect_variable", {"name": "x"})):
-        error = await assistant.error(tool, **arguments)
-        assert "runs bash" in error and "Python kernels only" in error and "execute_code" in error
-    history = await assistant.text("get_history")
-    assert "keeps no history" in history
-    assert "x=5; echo loaded $x\nOut (as the user saw it):\nloaded 5" in history
-    assert "echo" in await assistant.text("complete", code="ech")
+    async with other_kernel("bash") as kernel:
+        await assistant.text("connect_to_kernel", connection_file=str(kernel.path))
+        await kernel.ide.run("x=5; echo loaded $x")
+        assert await assistant.text("execute_code", code="echo $((x + 1))") == "6\n"
+        for tool, arguments in (("list_variables", {}), ("inspect_variable", {"name": "x"})):
+            error = await assistant.error(tool, **arguments)
+            assert "runs bash" in error and "Python kernels only" in error and "execute_code" in error
+        history = await assistant.text("get_history")
+        assert "keeps no history" in history
+        assert "x=5; echo loaded $x\nOut (as the user saw it):\nloaded 5" in history
+        assert "echo" in await assistant.text("complete", code="ech")
