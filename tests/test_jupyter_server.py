@@ -182,3 +182,19 @@ async def test_a_server_refusing_its_token_is_named_and_the_rest_still_listed(
     assert f"Jupyter Server {notebook_server.url} refused the token in its jpserver file." in text
     assert "notebook analysis.ipynb" in text
     assert "outdated" not in text
+
+
+async def test_a_server_kernel_whose_file_is_elsewhere_is_listed_as_not_reachable(
+    server_assistant: Assistant, notebook_server: NotebookServer, analysis: Path, tmp_path: Path
+) -> None:
+    session, path = await notebook_server.open_notebook("remote.ipynb")
+    moved = path.rename(tmp_path / path.name)  # as when a server keeps its kernels' files elsewhere
+    try:
+        text = await server_assistant.text("list_kernels")
+        assert "Kernels of Jupyter Servers without a connection file here (not reachable):" in text
+        assert f"- {path.stem[7:15]}: python3; Jupyter Server {notebook_server.url} notebook remote.ipynb" in text
+        error = await server_assistant.error("connect_to_kernel", connection_file="remote.ipynb")
+        assert "its connection file is not in" in error and "JUPYTER_RUNTIME_DIR" in error
+    finally:
+        moved.rename(path)
+        await notebook_server.close_notebook(session)
