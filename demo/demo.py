@@ -106,11 +106,14 @@ async def main() -> None:
             show("user starts a long cell", "for minute in range(60): time.sleep(60)")
             await asyncio.sleep(0.5)
             await call(session, "kernel_status")
+            await call(session, "list_variables")  # answered beside the user's running cell
+            await call(session, "inspect_variable", name="sales")
             await call(session, "interrupt_kernel")
             reply = await user.get_shell_msg(timeout=10)
             while reply["parent_header"].get("msg_id") != user_cell:
                 reply = await user.get_shell_msg(timeout=10)
             show("user's IDE sees", f"{reply['content']['status']}: {reply['content'].get('ename', '')}")
+            await call(session, "get_history", n=3)
             await call(session, "execute_code", code="sales['units'].sum()")
             await call(session, "shutdown_kernel")
     finally:

@@ -192,7 +192,10 @@ async def test_a_server_kernel_whose_file_is_elsewhere_is_listed_as_not_reachabl
     try:
         text = await server_assistant.text("list_kernels")
         assert "Kernels of Jupyter Servers without a connection file here (not reachable):" in text
-        assert f"- {path.stem[7:15]}: python3; Jupyter Server {notebook_server.url} notebook remote.ipynb" in text
+        assert (
+            f"- {path.stem[7:15]}: python3; Jupyter Server {notebook_server.url} notebook remote.ipynb"
+            in text
+        )
         error = await server_assistant.error("connect_to_kernel", connection_file="remote.ipynb")
         assert "its connection file is not in" in error and "JUPYTER_RUNTIME_DIR" in error
     finally:

@@ -7,13 +7,16 @@ scripts/test.sh builds and names in $IPYTHON_MCP_TEST_KERNELS_PYTHON.
 from __future__ import annotations
 
 import ast
+import asyncio
 import os
+import uuid
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
+from typing import Any
 
 import pytest
-from conftest import Assistant, IdeKernel, ide_kernel, texts
+from conftest import Assistant, IdeKernel, IdeUser, ide_kernel, texts
 
 ROOT = Path(__file__).resolve().parents[1]
 STATE = "print(repr(_), len(In), sorted(k for k in globals() if not k.startswith('_i')), sep=' | ')"
@@ -112,6 +115,78 @@ async def test_spyder_kernel_shows_its_variables_while_the_users_cell_runs(
         _, after = await ide.run(STATE)
         underscore, count, names = _state(before)
         assert _state(after) == (underscore, count + 2, names)  # the sleep, and this look
+
+        # With no Spyder attached, a request for Spyder's editor fails at once instead of hanging.
+        reply, _ = await ide.run(
+            "from spyder_kernels.comms.frontendcomm import frontend_request\n"
+            "frontend_request(blocking=True, timeout=60).get_current_filename()"
+        )
+        assert reply["status"] == "error" and "ipython-mcp cannot answer it" in reply["evalue"]
+
+
+class SpyderConsole:
+    """What Spyder's console does on its own `spyder_api` comm: answers the kernel's calls,
+    such as the editor's code for `%runcell`."""
+
+    def __init__(self, ide: IdeUser) -> None:
+        self.client = ide.client
+        self.comm_id = uuid.uuid4().hex
+        self.calls: list[str] = []
+
+    async def open(self) -> None:
+        content = {"comm_id": self.comm_id, "target_name": "spyder_api", "data": {}}
+        self.client.shell_channel.send(self.client.session.msg("comm_open", content))
+        await self.serve(until=lambda msg: "_comm_ready" in self.calls)
+
+    async def serve(self, until: Callable[[dict[str, Any]], bool]) -> list[dict[str, Any]]:
+        """Answer the kernel's calls on this comm until a message satisfies `until`."""
+        seen = []
+        while True:
+            msg = await self.client.get_iopub_msg(timeout=30)
+            seen.append(msg)
+            content = msg["content"]
+            data = content.get("data") or {}
+            if msg["msg_type"] == "comm_msg" and content.get("comm_id") == self.comm_id:
+                call = data.get("content") or {}
+                if data.get("spyder_msg_type") == "remote_call" and call["settings"].get("send_reply"):
+                    self.calls.append(call["call_name"])
+                    reply = {"is_error": False, "call_id": call["call_id"], "call_name": call["call_name"],
+                             "call_return_value": f"{call['call_name']} answered by Spyder"}  # fmt: skip
+                    message = {"comm_id": self.comm_id,
+                               "data": {"spyder_msg_type": "remote_call_reply", "content": reply}}  # fmt: skip
+                    self.client.control_channel.send(self.client.session.msg("comm_msg", message))
+            if until(msg):
+                return seen
+
+
+async def test_spyder_keeps_getting_the_kernels_requests_after_the_assistant_looked(
+    assistant: Assistant, other_kernel: OtherKernel
+) -> None:
+    async with other_kernel("spyder") as kernel:
+        spyder = SpyderConsole(kernel.ide)
+        await spyder.open()
+        await assistant.text("connect_to_kernel", connection_file=str(kernel.path))
+        # A cell that, like %runcell, asks Spyder's editor for something once it has run a while.
+        cell = kernel.ide.send(
+            "import time\nfrom spyder_kernels.comms.frontendcomm import frontend_request\n"
+            "time.sleep(2)\nprint(frontend_request(blocking=True, timeout=20).get_current_filename())"
+        )
+
+        def ended(msg: dict[str, Any]) -> bool:
+            return (
+                msg["parent_header"].get("msg_id") == cell and msg["content"].get("execution_state") == "idle"
+            )
+
+        served = asyncio.ensure_future(spyder.serve(until=ended))
+        await assistant.until_busy()
+        assert "From Spyder's variable explorer" in await assistant.text("list_variables")
+        messages = await served
+        printed = [
+            m["content"]["text"]
+            for m in messages
+            if m["msg_type"] == "stream" and m["parent_header"].get("msg_id") == cell
+        ]
+        assert printed == ["get_current_filename answered by Spyder\n"]
 
 
 async def test_xeus_python_works_like_ipykernel(assistant: Assistant, other_kernel: OtherKernel) -> None:

@@ -524,6 +524,7 @@ class KernelSession:
             try:
                 view = await self.spyder.namespace_view()
             except asyncio.TimeoutError:
+                self.check_alive()
                 raise _busy(running, what, side_channel=True) from None
             return spyder.found_from_view(module, options, view), running
 
@@ -590,8 +591,8 @@ class KernelSession:
                 await self.interrupt(only=ours)
         with contextlib.suppress(Exception):
             await self._delete_subshell()
-        if self.spyder is not None and self.death is None:
-            self.spyder.close()
+        if self.spyder is not None:
+            self.spyder.close(KernelDied(f"{self.death} {self.recovery_hint()}"))
         self._end(f"The connection to kernel {self.name} was closed.")
         for task in (self._watcher, *self._background):
             if task is not None:

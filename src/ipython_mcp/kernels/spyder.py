@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Coroutine
 from typing import Any
 
 from ..errors import KernelSideError
@@ -48,24 +49,35 @@ def is_spyder_kernel(kernel_info: dict[str, Any]) -> bool:
 
 
 class SpyderComm:
-    """Our own `spyder_api` comm in one spyder-kernels kernel."""
+    """Our own `spyder_api` comm in one spyder-kernels kernel.
+
+    The kernel sends its own requests to the frontend (Spyder's editor: the code of a cell
+    for `%runcell`, the current file, the debugger) to the comm that sent it the last
+    message, and waits for the answer without a timeout. After each message of ours, that
+    role is handed back to the IDE's comm; should a request reach us anyway, it gets an
+    error at once rather than leaving the user's cell waiting forever."""
 
     def __init__(self, router: MessageRouter) -> None:
         self._router = router
         self.comm_id = uuid.uuid4().hex
         self.ready = asyncio.Event()
         self._calls: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
 
     def open(self) -> None:
         """Ask for the comm; it is ready once the kernel's `_comm_ready` call is answered."""
         self._router.comms[self.comm_id] = self._on_message
         self._router.send("shell", "comm_open", {"comm_id": self.comm_id, "target_name": TARGET, "data": {}})
 
-    def close(self) -> None:
+    def close(self, reason: BaseException) -> None:
+        """Close the comm; calls still waiting fail with `reason`."""
         self._router.comms.pop(self.comm_id, None)
         self._router.send("shell", "comm_close", {"comm_id": self.comm_id, "data": {}})
         for future in self._calls.values():
-            future.cancel()
+            if not future.done():
+                future.set_exception(reason)
+        for task in self._tasks:
+            task.cancel()
 
     async def call(self, name: str, *args: Any) -> Any:
         """A remote call answered by the kernel's control thread."""
@@ -80,6 +92,7 @@ class SpyderComm:
             reply = await asyncio.wait_for(future, CALL_TIMEOUT)
         finally:
             self._calls.pop(call_id, None)
+            await self._hand_back()
         if reply.get("is_error"):
             error = reply.get("call_return_value") or {}
             raise KernelSideError(f"Spyder's kernel could not answer {name}: {error.get('etype', 'error')}.")
@@ -93,9 +106,31 @@ class SpyderComm:
             view = await self.call("get_namespace_view")
         return view or {}
 
+    async def _hand_back(self) -> None:
+        """Make the IDE's comm again the one the kernel sends its requests to: any message on
+        a comm makes it that one, and one of a type the kernel does not know does nothing else."""
+        msg_id, reply = self._router.request("control", "comm_info_request", {"target_name": TARGET})
+        try:
+            msg = await asyncio.wait_for(asyncio.shield(reply), CALL_TIMEOUT)
+        except Exception:  # timed out, or the session closed
+            self._router.forget(msg_id)
+            return
+        ides = [comm_id for comm_id in msg["content"].get("comms") or {} if comm_id != self.comm_id]
+        if ides:  # with several Spyder consoles attached, the newest is the likeliest
+            data = {"spyder_msg_type": "ipython_mcp_hand_back", "content": {}}
+            self._router.send("control", "comm_msg", {"comm_id": ides[-1], "data": data})
+
     def _send(self, spyder_msg_type: str, content: dict[str, Any]) -> None:
         data = {"spyder_msg_type": spyder_msg_type, "content": content}
         self._router.send("control", "comm_msg", {"comm_id": self.comm_id, "data": data})
+
+    def _reply(self, call: dict[str, Any], value: Any = None, error: str | None = None) -> None:
+        name, call_id = call.get("call_name"), call.get("call_id")
+        if error is not None:  # in the form of spyder-kernels' CommsErrorWrapper
+            value = {"call_name": name, "call_id": call_id, "etype": "RuntimeError", "args": [error],
+                     "error_name": None, "tb": []}  # fmt: skip
+        self._send("remote_call_reply", {"is_error": error is not None, "call_id": call_id,
+                                         "call_name": name, "call_return_value": value})  # fmt: skip
 
     def _on_message(self, msg: dict[str, Any]) -> None:
         if msg["header"]["msg_type"] == "comm_close":
@@ -106,16 +141,21 @@ class SpyderComm:
         body = data.get("content") or {}
         kind = data.get("spyder_msg_type")
         if kind == "remote_call" and body.get("call_name") == "_comm_ready":
-            self._send(
-                "remote_call_reply",
-                {"is_error": False, "call_id": body.get("call_id"), "call_name": "_comm_ready",
-                 "call_return_value": None},
-            )  # fmt: skip
+            self._reply(body)
             self.ready.set()
+            self._in_background(self._hand_back())
+        elif kind == "remote_call" and (body.get("settings") or {}).get("blocking"):
+            self._reply(body, error=f"{body.get('call_name')} is for Spyder; ipython-mcp cannot answer it.")
+            self._in_background(self._hand_back())
         elif kind == "remote_call_reply":
             future = self._calls.get(body.get("call_id", ""))
             if future is not None and not future.done():
                 future.set_result(body)
+
+    def _in_background(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
 
 def rows_from_view(view: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:

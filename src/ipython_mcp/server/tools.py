@@ -235,7 +235,8 @@ def build_server(settings: Settings, registry: KernelRegistry | None = None) -> 
         """List the user's variables as a compact table, largest first: name, type, shape or
         length, dtype, approximate memory and a short preview. Cheap even for huge data (no
         full reprs) and leaves no trace in the kernel. Modules, IPython internals and, by
-        default, functions and classes are left out."""
+        default, functions and classes are left out. Works while the user's cell runs where
+        the kernel allows it (ipykernel 7, Spyder); elsewhere says at once that it is busy."""
         session = registry.get(kernel)
         options = {"include_private": include_private, "include_callables": include_callables}
         found, during = await session.look("namespace", options, "a variable listing")
