@@ -140,6 +140,10 @@ async def test_list_kernels_names_each_kernels_notebook_and_server(
     # Connected by its kernel's name, it is still known as the notebook's kernel.
     connected = await server_assistant.text("connect_to_kernel", connection_file=analysis.stem[7:15])
     assert "notebook analysis.ipynb" in connected
+    # Connected, it keeps its notebook in the listing.
+    text = await server_assistant.text("list_kernels")
+    assert "notebook analysis.ipynb" in next(line for line in text.splitlines() if line.startswith("*"))
+    assert "not reachable" not in text
 
 
 async def test_connect_by_notebook_shares_the_notebooks_state(

@@ -80,6 +80,41 @@ async def test_looking_while_the_user_runs_a_long_cell_is_answered_by_a_subshell
     assert after.split(" ", 2) == [underscore, count, str(sorted([*ast.literal_eval(names), "step"])) + "\n"]
 
 
+async def test_a_cell_drawing_figures_keeps_them_while_the_assistant_looks(
+    assistant: Assistant, own_kernel: IdeKernel
+) -> None:
+    # matplotlib shows pending figures after any request that runs code: a look at the
+    # variables beside this cell would take its figure.
+    await assistant.text("connect_to_kernel", connection_file=str(own_kernel.path))
+    cell = own_kernel.ide.send("import matplotlib.pyplot as plt, time\nplt.plot([3, 1, 2])\ntime.sleep(2)")
+    await assistant.until_busy()
+    error = await assistant.error("list_variables")
+    assert "busy running another client's cell" in error and "could take the figures it draws" in error
+    history = await assistant.text("get_history")  # history needs no code run
+    assert "plt.plot" in history and "The last exception cannot be read while a cell runs." in history
+    messages = await own_kernel.ide.outputs_of(cell)
+    assert [m for m in messages if m["msg_type"] == "display_data" and "image/png" in m["content"]["data"]]
+
+    # The kernel draws inline from now on: looks beside any running cell say busy.
+    cell = own_kernel.ide.send("time.sleep(2)")
+    await assistant.until_busy()
+    assert "could take the figures it draws" in await assistant.error("inspect_variable", name="plt")
+    await own_kernel.ide.outputs_of(cell)
+
+
+async def test_a_slow_look_beside_a_busy_loop_is_waited_for(
+    assistant: Assistant, own_kernel: IdeKernel
+) -> None:
+    await own_kernel.ide.run("for i in range(100_000):\n    globals()[f'value_{i}'] = i")
+    await assistant.text("connect_to_kernel", connection_file=str(own_kernel.path))
+    cell = own_kernel.ide.send("import time\nend = time.time() + 10\nwhile time.time() < end:\n    pass")
+    await assistant.until_busy()
+    listing = await assistant.text("list_variables")  # slow: the loop shares the interpreter
+    assert "100002 variables" in listing and "Read while another client's cell" in listing
+    await assistant.text("interrupt_kernel")
+    await own_kernel.ide.outputs_of(cell)
+
+
 async def test_checking_on_a_busy_kernel_never_shows_it_idle_to_the_ide(
     assistant: Assistant, own_kernel: IdeKernel
 ) -> None:

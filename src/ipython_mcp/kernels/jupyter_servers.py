@@ -123,7 +123,7 @@ async def _report(http: Any, server: JupyterServer) -> ServerReport:
             )
             for k in kernels
         ]
-    except (ValueError, KeyError, TypeError) as exc:
+    except Exception as exc:  # any shape of answer: one odd server must not break the listing
         log.warning("unexpected answer from Jupyter Server %s: %s", server.url, type(exc).__name__)
         return ServerReport(server, [], "answered in an unexpected format")
     return ServerReport(server, found)

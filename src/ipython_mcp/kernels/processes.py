@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import os
 import signal
 import time
@@ -179,14 +180,18 @@ def owner(proc: psutil.Process) -> str:
 
 
 def _runs(proc: psutil.Process, needle: str) -> bool:
-    """Whether the program (or `-m` module) of a process is named like `needle`; its other
-    arguments, such as file names, do not count."""
+    """Whether a process runs the program or `-m` module `needle` (`python -m jupyter_server`,
+    `/usr/bin/jupyter-lab`, a script run by python), or lives in a hidden folder of that name
+    (VS Code's `~/.vscode-server/`). Other arguments, such as file names, do not count."""
     try:
-        argv = proc.cmdline()[:3]
+        argv = proc.cmdline()
     except psutil.Error:
         return False
-    return any(
-        part.startswith(needle) or part.startswith("." + needle) for arg in argv for part in Path(arg).parts
+    names = [Path(arg).name for arg in argv[:2] if not arg.startswith("-")]
+    names += [module for flag, module in itertools.pairwise(argv) if flag == "-m"][:1]
+    hidden = [part for arg in argv[:1] for part in Path(arg).parts if part.startswith(".")]
+    return any(name.startswith(needle) for name in names) or any(
+        part.startswith("." + needle) for part in hidden
     )
 
 

@@ -50,7 +50,7 @@ class Discovery:
 
     def server_only(self) -> list[ServerKernel]:
         """Server kernels without a connection file in the runtime dir (so not reachable here)."""
-        named = {k.name for k in self.listings}
+        named = {kernel_name_of(k.path) for k in self.listings}
         return [k for r in self.servers for k in r.kernels if k.kernel_id not in named]
 
 
@@ -253,10 +253,10 @@ class KernelRegistry:
         served = {k.kernel_id: k for r in reports for k in r.kernels}
         listings = [
             dataclasses.replace(
-                k, live=k.live or k.path in alive or k.name in served, server_kernel=served.get(k.name)
+                k,
+                live=k.live or k.path in alive or kernel_name_of(k.path) in served,
+                server_kernel=served.get(kernel_name_of(k.path)),
             )
-            if k.path in alive or k.name in served
-            else k
             for k in listings
         ]
         return Discovery(listings, list(reports))

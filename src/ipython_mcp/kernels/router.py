@@ -73,6 +73,8 @@ class MessageRouter:
         """The control request catch_up sends. Frontends such as JupyterLab take the status of a
         kernel_info_request for the kernel's state and would show a busy kernel as idle, so
         kernels with subshells get a request whose status they ignore."""
+        self.on_cell: Callable[[str], None] | None = None
+        """Told the code of every cell the kernel starts, anyone's."""
         self.observed = ObservedCells()
         """Cells of other clients (the user's IDE), for get_history; never part of a result."""
 
@@ -202,6 +204,8 @@ class MessageRouter:
             self._track_status(content.get("execution_state"), parent_id, parent.get("msg_type"))
         elif msg_type == "execute_input":
             self.execution_count = content.get("execution_count", self.execution_count)
+            if self.on_cell is not None:
+                self.on_cell(content.get("code", ""))
             activity = self.running.get(parent_id)
             if activity is not None:
                 activity.code = content.get("code", "")

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 import time
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -48,6 +49,17 @@ PROMPT_REPLY = 0.25
 """Seconds within which an idle kernel answers a shell request; slower means it was busy."""
 SUBSHELL_REPLY = 2.0
 """Seconds the kernel gets to create or delete a subshell (control answers while busy)."""
+HOOKS_EXPRESSION = (
+    "[getattr(f, '__module__', '') + '.' + getattr(f, '__qualname__', type(f).__name__) "
+    "for f in get_ipython().events.callbacks.get('post_execute', [])]"
+)
+HARMLESS_HOOKS = {"IPython.core.displaypub.DisplayPublisher._on_post_execute"}
+_PLOTTING = re.compile(r"plt\b|pyplot|matplotlib|seaborn|\bsns\.|\.plot\b|\.hist\(|imshow|figure|\bdisplay\(")
+HELD = "it holds the interpreter, so even a subshell cannot answer"
+FIGURES = (
+    "reading variables beside it could take the figures it draws, as matplotlib shows them "
+    "after any code runs; history, help and completions still answer"
+)
 YOUNG_KERNEL = 5.0
 """Seconds after its start during which a kernel may answer its heartbeat but not yet its shell."""
 
@@ -105,7 +117,9 @@ class KernelSession:
         self.spyder: spyder.SpyderComm | None = None
         """Spyder's variable explorer channel, which answers while a cell runs (spyder-kernels)."""
         self._subshell: str | None = None
-        self._subshell_lock = asyncio.Lock()
+        self._subshell_created: asyncio.Future[dict[str, Any]] | None = None
+        self._execute_hooks: set[str] | None = None
+        """post_execute hooks of the kernel beyond IPython's own, as last seen; None: unknown."""
         self._supervised: set[str] = set()  # msg_ids of executions whose call gave up on them
 
     @classmethod
@@ -178,6 +192,8 @@ class KernelSession:
         self.has_subshells = "kernel subshells" in (self.kernel_info.get("supported_features") or [])
         if self.has_subshells:
             self.router.catch_up_request = "list_subshell_request"
+            self.router.on_cell = self._on_cell
+            self._probe_hooks()
         await self._ensure_iopub(deadline)
         if spyder.is_spyder_kernel(self.kernel_info) and not self.has_subshells:
             self.spyder = spyder.SpyderComm(self.router)
@@ -400,16 +416,22 @@ class KernelSession:
     async def _ask(self, msg_type: str, content: dict[str, Any], what: str) -> Answer:
         """A shell request that looks at the kernel without running a cell of its own.
 
-        Kernels with subshells (ipykernel 7+) answer it in a subshell of ours even while a
-        cell runs. Others answer between cells, so while one runs they get a clear no instead
-        of a wait. Some answers are slow by themselves (the first completion imports jedi),
-        so waiting goes on while no cell is running, up to ANSWER_PATIENCE."""
+        Kernels with subshells (ipykernel 7+) answer it in a subshell of ours while a cell
+        runs, where that is safe (see `_safe_beside`). Others answer between cells, so while
+        one runs they get a clear no instead of a wait. Some answers are slow by themselves
+        (the first completion imports jedi), so waiting goes on while the kernel is shown to
+        be responsive, up to ANSWER_PATIENCE."""
         self.check_alive()
-        subshell = await self._side_subshell()
         await self.router.catch_up()
         running = self.router.current()
+        executes = msg_type == "execute_request"
+        subshell = None
+        if self.has_subshells and (running is not None or not executes):
+            if executes and not self._safe_beside(running):
+                raise _busy(running, what, why=FIGURES)
+            subshell = await self._side_subshell()
         if running is not None and subshell is None:
-            raise _busy(running, what, side_channel=self.has_subshells)
+            raise _busy(running, what, why=HELD if self.has_subshells else "")
         # A sink marks the request as ours, so it is never recorded as the user's cell.
         msg_id, reply = self.router.request("shell", msg_type, content, sink=_ignore, subshell=subshell)
         deadline = time.monotonic() + ANSWER_PATIENCE
@@ -421,29 +443,78 @@ class KernelSession:
                     msg["content"], running or (beside if beside and beside.msg_id != msg_id else None)
                 )
             except asyncio.TimeoutError:
-                await self.router.catch_up()
+                # A subshell is slow but working while control still answers (the interpreter
+                # is not held); the main shell is working while no cell runs.
+                responsive = await self.router.catch_up()
                 running = self.router.current()
-                if running is None and time.monotonic() < deadline:
+                working = responsive if subshell is not None else running is None
+                if working and time.monotonic() < deadline:
                     continue
             self.router.forget(msg_id)
-            raise _busy(running, what, side_channel=self.has_subshells)
+            raise _busy(running, what, why=HELD if subshell is not None and not responsive else "")
+
+    def _safe_beside(self, running: Activity | None) -> bool:
+        """Whether code of ours may run in a subshell beside the running cell.
+
+        Every execute request runs IPython's post_execute hooks, where matplotlib's inline
+        backend shows and closes the figures drawn so far: beside a cell that is drawing, ours
+        would take its figures. So only beside a cell we know, that does not look like it
+        plots, in a kernel whose post_execute hooks (as last seen) are IPython's own."""
+        if running is None or not running.code or self._execute_hooks != set():
+            return False
+        return not _PLOTTING.search(running.code)
+
+    def _learn_hooks(self, value: dict[str, Any] | None) -> None:
+        """Note the kernel's post_execute hooks, from the `hooks` user expression's value."""
+        try:
+            names = ast.literal_eval((value or {})["data"]["text/plain"])
+            self._execute_hooks = {str(n) for n in names} - HARMLESS_HOOKS
+        except (KeyError, TypeError, ValueError, SyntaxError):
+            self._execute_hooks = None
+
+    def _on_cell(self, code: str) -> None:
+        """A cell that may draw may also install matplotlib's hook: learn the hooks again once
+        the main shell is free."""
+        if _PLOTTING.search(code) and self._execute_hooks is not None:
+            self._execute_hooks = None
+            self._probe_hooks()
+
+    def _probe_hooks(self) -> None:
+        """Ask for the post_execute hooks in a silent request (no trace) that the kernel runs
+        when its main shell is free; the answer arrives whenever that is."""
+        content = {"code": "", "silent": True, "store_history": False, "allow_stdin": False,
+                   "user_expressions": {"hooks": HOOKS_EXPRESSION}, "stop_on_error": False}  # fmt: skip
+        _, reply = self.router.request("shell", "execute_request", content, sink=_ignore)
+
+        def learn(reply: asyncio.Future[dict[str, Any]]) -> None:
+            if not reply.cancelled() and reply.exception() is None:
+                self._learn_hooks((reply.result()["content"].get("user_expressions") or {}).get("hooks"))
+
+        reply.add_done_callback(learn)
 
     async def _side_subshell(self) -> str | None:
-        """Our subshell in the kernel, created on first use; None where the kernel has none."""
-        if not self.has_subshells:
-            return None
-        async with self._subshell_lock:
-            if self._subshell is None:
-                _, reply = self.router.request("control", "create_subshell_request")
-                try:
-                    msg = await asyncio.wait_for(reply, SUBSHELL_REPLY)
-                except asyncio.TimeoutError:
-                    return None  # try again next time
-                if msg["content"].get("status") != "ok":
-                    self.has_subshells = False
-                    return None
-                self._subshell = str(msg["content"]["subshell_id"])
+        """Our subshell in the kernel, created on first use; None where the kernel has none.
+
+        A creation that is slow to answer (a cell holds the interpreter) is not given up:
+        the next call waits for the same one, so the kernel never gets a subshell nobody uses."""
+        if self._subshell is not None or not self.has_subshells:
             return self._subshell
+        if self._subshell_created is None:
+            _, self._subshell_created = self.router.request("control", "create_subshell_request")
+        created = self._subshell_created
+        try:
+            msg = await asyncio.wait_for(asyncio.shield(created), SUBSHELL_REPLY)
+        except asyncio.TimeoutError:
+            return None
+        except Exception:  # the session is closing
+            return None
+        if self._subshell_created is created:
+            self._subshell_created = None
+            if msg["content"].get("status") == "ok":
+                self._subshell = str(msg["content"]["subshell_id"])
+            else:
+                self.has_subshells = False
+        return self._subshell
 
     async def _delete_subshell(self) -> None:
         if self._subshell is None or self.death is not None:
@@ -498,13 +569,15 @@ class KernelSession:
                 "code": "",
                 "silent": True,
                 "store_history": False,
-                "user_expressions": {"result": expression},
+                "user_expressions": {"result": expression, "hooks": HOOKS_EXPRESSION},
                 "allow_stdin": False,
                 "stop_on_error": False,
             },
             what,
         )
-        value = (answer.content.get("user_expressions") or {}).get("result") or {}
+        expressions = answer.content.get("user_expressions") or {}
+        self._learn_hooks(expressions.get("hooks"))
+        value = expressions.get("result") or {}
         if value.get("status") != "ok":
             raise KernelSideError(
                 f"Looking at the kernel failed ({value.get('ename', 'no result')}: "
@@ -525,7 +598,7 @@ class KernelSession:
                 view = await self.spyder.namespace_view()
             except asyncio.TimeoutError:
                 self.check_alive()
-                raise _busy(running, what, side_channel=True) from None
+                raise _busy(running, what, why=HELD) from None
             return spyder.found_from_view(module, options, view), running
 
     async def inspect(self, code: str) -> dict[str, Any]:
@@ -603,12 +676,11 @@ class KernelSession:
         self.client.context.destroy(linger=0)
 
 
-def _busy(running: Activity | None, what: str, *, side_channel: bool = False) -> KernelBusy:
+def _busy(running: Activity | None, what: str, *, why: str = "") -> KernelBusy:
     doing = running.describe() if running else "something that does not finish"
-    why = " (it holds the interpreter, so even a subshell cannot answer)" if side_channel else ""
     return KernelBusy(
-        f"The kernel is busy running {doing}{why}, so it cannot answer {what} now. Try again "
-        "when it is idle (kernel_status tells), or interrupt_kernel to stop the cell."
+        f"The kernel is busy running {doing}{f' ({why})' if why else ''}, so it cannot answer "
+        f"{what} now. Try again when it is idle (kernel_status tells), or interrupt_kernel to stop the cell."
     )
 
 

@@ -140,7 +140,7 @@ def history_result(
     session: KernelSession,
     history: list[tuple[int, str]],
     observed: list[ObservedCell],
-    last_error: str,
+    last_error: str | None,
     figure: tuple[ObservedCell, Image] | None,
     budget: int,
 ) -> CallToolResult:
@@ -178,6 +178,10 @@ def history_result(
     if failed and failed[-1].execution_count in shown:
         note = f"Most recent exception: In [{failed[-1].execution_count}] above."
         content.append(TextContent(type="text", text=note))
+    elif last_error is None:
+        content.append(
+            TextContent(type="text", text="(The last exception cannot be read while a cell runs.)")
+        )
     elif failed or last_error:
         traceback = failed[-1].log.error.traceback if failed else last_error  # type: ignore[union-attr]
         content.append(TextContent(type="text", text=f"Most recent exception:\n{traceback.rstrip()}"))

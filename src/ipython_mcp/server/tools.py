@@ -17,7 +17,7 @@ from mcp_types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
 from .. import __version__
-from ..errors import IPythonMCPError, KernelSideError
+from ..errors import IPythonMCPError, KernelBusy, KernelSideError
 from ..kernels.registry import KernelRegistry
 from ..rendering import strip_ansi
 from ..settings import Settings
@@ -221,7 +221,12 @@ def build_server(settings: Settings, registry: KernelRegistry | None = None) -> 
         history = await session.history(n)
         observed = session.router.observed
         seen_error = any(c.log.error is not None for c in observed.cells())
-        last_error = "" if seen_error else await session.last_exception()
+        last_error: str | None = ""
+        if not seen_error:
+            try:
+                last_error = await session.last_exception()
+            except KernelBusy:
+                last_error = None  # it needs code run, which a busy kernel may not allow
         return results.history_result(
             session, history, observed.cells(), last_error, observed.latest_image, settings.max_output_chars
         )

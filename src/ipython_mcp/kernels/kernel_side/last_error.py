@@ -11,13 +11,11 @@ def _last_error():
     error = getattr(sys, "last_value", None)
     if error is None:
         return ""
-    frames = traceback.extract_tb(error.__traceback__)
-    while frames and any(part in frames[0].filename for part in _MACHINERY):
-        frames = frames[1:]
-    lines = ["Traceback (most recent call last):\n"] if frames else []
-    lines += traceback.format_list(frames)
-    lines += traceback.format_exception_only(type(error), error)
-    return "".join(lines)
+    tb = error.__traceback__
+    while tb is not None and any(part in tb.tb_frame.f_code.co_filename for part in _MACHINERY):
+        tb = tb.tb_next
+    # format_exception keeps the chain ("The above exception was the direct cause ...").
+    return "".join(traceback.format_exception(type(error), error, tb))
 
 
 RESULT = json.dumps({"traceback": _last_error()})
