@@ -218,13 +218,13 @@ def build_server(settings: Settings, registry: KernelRegistry | None = None) -> 
         needs one call); and the user's most recent figure as an image. Leaves no trace in
         the kernel."""
         session = registry.get(kernel)
-        history = await session.history(n)
+        history = await session.inspector.history(n)
         observed = session.router.observed
         seen_error = any(c.log.error is not None for c in observed.cells())
         last_error: str | None = ""
         if not seen_error:
             try:
-                last_error = await session.last_exception()
+                last_error = await session.inspector.last_exception()
             except KernelBusy:
                 last_error = None  # it needs code run, which a busy kernel may not allow
         return results.history_result(
@@ -244,7 +244,7 @@ def build_server(settings: Settings, registry: KernelRegistry | None = None) -> 
         the kernel allows it (ipykernel 7, Spyder); elsewhere says at once that it is busy."""
         session = registry.get(kernel)
         options = {"include_private": include_private, "include_callables": include_callables}
-        found, during = await session.look("namespace", options, "a variable listing")
+        found, during = await session.inspector.look("namespace", options, "a variable listing")
         note = results.during_note(during, found)
         return results.variables_text(session, found, settings.max_output_chars - len(note)) + note
 
@@ -261,7 +261,7 @@ def build_server(settings: Settings, registry: KernelRegistry | None = None) -> 
         type and public attributes otherwise. Huge data is sampled (and says so). Nothing
         beyond evaluating the expression happens in the kernel; no trace is left."""
         session = registry.get(kernel)
-        found, during = await session.look("inspect_value", {"expression": name}, "an inspection")
+        found, during = await session.inspector.look("inspect_value", {"expression": name}, "an inspection")
         if "error" in found:
             raise KernelSideError(
                 f"{name} could not be evaluated in the kernel: {found['error']}. "
@@ -269,7 +269,7 @@ def build_server(settings: Settings, registry: KernelRegistry | None = None) -> 
             )
         help_text = ""
         if found.get("callable"):
-            reply = await session.inspect(name)
+            reply = await session.inspector.help(name)
             help_text = strip_ansi((reply.get("data") or {}).get("text/plain", ""))
         note = results.during_note(during, found)
         return results.inspection_text(found, help_text, settings.max_output_chars - len(note)) + note
@@ -286,7 +286,7 @@ def build_server(settings: Settings, registry: KernelRegistry | None = None) -> 
         from the live objects in the user's namespace. Runs no code."""
         session = registry.get(kernel)
         position = len(code) if cursor_pos is None else min(cursor_pos, len(code))
-        return results.completion_text(code, await session.complete(code, position))
+        return results.completion_text(code, await session.inspector.complete(code, position))
 
     @tool(CHANGES_STATE)
     async def disconnect_kernel(kernel: KernelArg = None) -> str:

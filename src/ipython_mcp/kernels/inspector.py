@@ -1,0 +1,301 @@
+"""Looking at a kernel without running a cell of anyone's: variables, history, help, completions.
+
+Between cells these are silent requests on the main shell. While a cell runs, ipykernel 7
+answers them in a subshell of ours and spyder-kernels through Spyder's variable explorer comm;
+other kernels get a clear "busy" at once instead of a wait.
+"""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import contextlib
+import json
+import re
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..errors import KernelBusy, KernelDied, KernelSideError
+from . import kernel_side, spyder
+from .router import Activity
+
+if TYPE_CHECKING:
+    from .session import KernelSession
+
+IDLE_ANSWER = 1.0
+"""Seconds to wait for a shell answer (history, completion) before checking what the kernel runs."""
+ANSWER_PATIENCE = 15.0
+"""Seconds a shell answer may take while no cell is running (a first completion imports jedi)."""
+SUBSHELL_REPLY = 2.0
+"""Seconds the kernel gets to create or delete a subshell (control answers while busy)."""
+HOOKS_EXPRESSION = (
+    "[getattr(f, '__module__', '') + '.' + getattr(f, '__qualname__', type(f).__name__) "
+    "for f in get_ipython().events.callbacks.get('post_execute', [])]"
+)
+HARMLESS_HOOKS = {"IPython.core.displaypub.DisplayPublisher._on_post_execute"}
+_PLOTTING = re.compile(r"plt\b|pyplot|matplotlib|seaborn|\bsns\.|\.plot\b|\.hist\(|imshow|figure|\bdisplay\(")
+HELD = "it holds the interpreter, so even a subshell cannot answer"
+FIGURES = (
+    "reading variables beside it could take the figures it draws, as matplotlib shows them "
+    "after any code runs; history, help and completions still answer"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A kernel's reply to a look at it, and the cell that was running meanwhile, if any."""
+
+    content: dict[str, Any]
+    during: Activity | None = None
+
+
+class KernelInspector:
+    """The looking side of one KernelSession."""
+
+    def __init__(self, session: KernelSession) -> None:
+        self._session = session
+        self._router = session.router
+        self.has_subshells = False
+        self.spyder: spyder.SpyderComm | None = None
+        """Spyder's variable explorer channel, which answers while a cell runs (spyder-kernels)."""
+        self._subshell: str | None = None
+        self._subshell_created: asyncio.Future[dict[str, Any]] | None = None
+        self._execute_hooks: set[str] | None = None
+        """post_execute hooks of the kernel beyond IPython's own, as last seen; None: unknown."""
+
+    def start(self) -> None:
+        """Set up what the kernel offers for looking at it while a cell runs (after the handshake)."""
+        kernel_info = self._session.kernel_info
+        self.has_subshells = "kernel subshells" in (kernel_info.get("supported_features") or [])
+        if self.has_subshells:
+            self._router.catch_up_request = "list_subshell_request"
+            self._router.on_cell = self._on_cell
+            self._probe_hooks()
+        elif spyder.is_spyder_kernel(kernel_info):
+            self.spyder = spyder.SpyderComm(self._router)
+            self.spyder.open()
+
+    async def close(self) -> None:
+        """Remove what we made in the kernel (subshell, comm) while it can still hear us."""
+        session = self._session
+        reason = KernelDied(f"{session.death or f'The connection to kernel {session.name} was closed.'}")
+        with contextlib.suppress(Exception):
+            await self._delete_subshell()
+        if self.spyder is not None:
+            self.spyder.close(reason)
+
+    @property
+    def is_python(self) -> bool:
+        return str(self._session.kernel_info.get("language_info", {}).get("name", "")).lower() == "python"
+
+    async def _ask(self, msg_type: str, content: dict[str, Any], what: str) -> Answer:
+        """A shell request that looks at the kernel without running a cell of its own.
+
+        Kernels with subshells (ipykernel 7+) answer it in a subshell of ours while a cell
+        runs, where that is safe (see `_safe_beside`). Others answer between cells, so while
+        one runs they get a clear no instead of a wait. Some answers are slow by themselves
+        (the first completion imports jedi), so waiting goes on while the kernel is shown to
+        be responsive, up to ANSWER_PATIENCE."""
+        self._session.check_alive()
+        await self._router.catch_up()
+        running = self._router.current()
+        executes = msg_type == "execute_request"
+        subshell = None
+        if self.has_subshells and (running is not None or not executes):
+            if executes and not self._safe_beside(running):
+                raise _busy(running, what, why=FIGURES)
+            subshell = await self._side_subshell()
+        if running is not None and subshell is None:
+            raise _busy(running, what, why=HELD if self.has_subshells else "")
+        # A sink marks the request as ours, so it is never recorded as the user's cell.
+        msg_id, reply = self._router.request("shell", msg_type, content, sink=_ignore, subshell=subshell)
+        deadline = time.monotonic() + ANSWER_PATIENCE
+        while True:
+            try:
+                msg = await asyncio.wait_for(asyncio.shield(reply), IDLE_ANSWER)
+                beside = self._router.current()  # what ran meanwhile, not this request itself
+                return Answer(
+                    msg["content"], running or (beside if beside and beside.msg_id != msg_id else None)
+                )
+            except asyncio.TimeoutError:
+                # A subshell is slow but working while control still answers (the interpreter
+                # is not held); the main shell is working while no cell runs.
+                responsive = await self._router.catch_up()
+                running = self._router.current()
+                working = responsive if subshell is not None else running is None
+                if working and time.monotonic() < deadline:
+                    continue
+            self._router.forget(msg_id)
+            raise _busy(running, what, why=HELD if subshell is not None and not responsive else "")
+
+    def _safe_beside(self, running: Activity | None) -> bool:
+        """Whether code of ours may run in a subshell beside the running cell.
+
+        Every execute request runs IPython's post_execute hooks, where matplotlib's inline
+        backend shows and closes the figures drawn so far: beside a cell that is drawing, ours
+        would take its figures. So only beside a cell we know, that does not look like it
+        plots, in a kernel whose post_execute hooks (as last seen) are IPython's own."""
+        if running is None or not running.code or self._execute_hooks != set():
+            return False
+        return not _PLOTTING.search(running.code)
+
+    def _learn_hooks(self, value: dict[str, Any] | None) -> None:
+        """Note the kernel's post_execute hooks, from the `hooks` user expression's value."""
+        try:
+            names = ast.literal_eval((value or {})["data"]["text/plain"])
+            self._execute_hooks = {str(n) for n in names} - HARMLESS_HOOKS
+        except (KeyError, TypeError, ValueError, SyntaxError):
+            self._execute_hooks = None
+
+    def _on_cell(self, code: str) -> None:
+        """A cell that may draw may also install matplotlib's hook: learn the hooks again once
+        the main shell is free."""
+        if _PLOTTING.search(code) and self._execute_hooks is not None:
+            self._execute_hooks = None
+            self._probe_hooks()
+
+    def _probe_hooks(self) -> None:
+        """Ask for the post_execute hooks in a silent request (no trace) that the kernel runs
+        when its main shell is free; the answer arrives whenever that is."""
+        content = {"code": "", "silent": True, "store_history": False, "allow_stdin": False,
+                   "user_expressions": {"hooks": HOOKS_EXPRESSION}, "stop_on_error": False}  # fmt: skip
+        _, reply = self._router.request("shell", "execute_request", content, sink=_ignore)
+
+        def learn(reply: asyncio.Future[dict[str, Any]]) -> None:
+            if not reply.cancelled() and reply.exception() is None:
+                self._learn_hooks((reply.result()["content"].get("user_expressions") or {}).get("hooks"))
+
+        reply.add_done_callback(learn)
+
+    async def _side_subshell(self) -> str | None:
+        """Our subshell in the kernel, created on first use; None where the kernel has none.
+
+        A creation that is slow to answer (a cell holds the interpreter) is not given up:
+        the next call waits for the same one, so the kernel never gets a subshell nobody uses."""
+        if self._subshell is not None or not self.has_subshells:
+            return self._subshell
+        if self._subshell_created is None:
+            _, self._subshell_created = self._router.request("control", "create_subshell_request")
+        created = self._subshell_created
+        try:
+            msg = await asyncio.wait_for(asyncio.shield(created), SUBSHELL_REPLY)
+        except asyncio.TimeoutError:
+            return None
+        except Exception:  # the session is closing
+            return None
+        if self._subshell_created is created:
+            self._subshell_created = None
+            if msg["content"].get("status") == "ok":
+                self._subshell = str(msg["content"]["subshell_id"])
+            else:
+                self.has_subshells = False
+        return self._subshell
+
+    async def _delete_subshell(self) -> None:
+        if self._subshell is None or self._session.death is not None:
+            return
+        _, reply = self._router.request("control", "delete_subshell_request", {"subshell_id": self._subshell})
+        self._subshell = None
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(reply, SUBSHELL_REPLY)
+
+    async def history(self, n: int) -> list[tuple[int, str]]:
+        """The last n cells of this kernel session, run by anyone: (execution number, code)."""
+        content = await self._content(
+            "history_request",
+            {"hist_access_type": "tail", "n": n, "output": False, "raw": True},
+            "a history request",
+        )
+        entries = [e for e in content.get("history") or [] if len(e) >= 3]
+        if not entries:
+            return []
+        current = max(e[0] for e in entries)  # the tail also reaches into earlier sessions
+        return [(e[1], e[2]) for e in entries if e[0] == current]
+
+    async def last_exception(self) -> str:
+        """The traceback of the last exception the user's code raised, as plain text, or ""."""
+        if not self.is_python:
+            return ""
+        found, _ = await self.run_kernel_side("last_error", {}, "a request for the last exception")
+        return str(found.get("traceback") or "")
+
+    async def _content(self, msg_type: str, content: dict[str, Any], what: str) -> dict[str, Any]:
+        return (await self._ask(msg_type, content, what)).content
+
+    async def run_kernel_side(
+        self, module: str, options: dict[str, Any], what: str
+    ) -> tuple[Any, Activity | None]:
+        """Run a module of kernel_side in a fresh globals dict through a silent user
+        expression: no history, no `_`, no execution count, no names left behind.
+        Returns its result and the cell that ran meanwhile (then values may be changing)."""
+        if not self.is_python:
+            language = self._session.kernel_info.get("language_info", {}).get("name", "another language")
+            raise KernelSideError(
+                f"Kernel {self._session.name} runs {language}, and {what} works in Python kernels only. "
+                f"Use execute_code with {language}'s own commands instead."
+            )
+        source = kernel_side.source(module)
+        expression = (
+            f"(lambda g: (exec({source!r}, g), g['RESULT'])[1])({{'NS': globals(), 'OPTIONS': {options!r}}})"
+        )
+        answer = await self._ask(
+            "execute_request",
+            {
+                "code": "",
+                "silent": True,
+                "store_history": False,
+                "user_expressions": {"result": expression, "hooks": HOOKS_EXPRESSION},
+                "allow_stdin": False,
+                "stop_on_error": False,
+            },
+            what,
+        )
+        expressions = answer.content.get("user_expressions") or {}
+        self._learn_hooks(expressions.get("hooks"))
+        value = expressions.get("result") or {}
+        if value.get("status") != "ok":
+            raise KernelSideError(
+                f"Looking at the kernel failed ({value.get('ename', 'no result')}: "
+                f"{value.get('evalue', '')}). The kernel may not be a Python kernel."
+            )
+        return json.loads(ast.literal_eval(value["data"]["text/plain"])), answer.during
+
+    async def look(self, module: str, options: dict[str, Any], what: str) -> tuple[Any, Activity | None]:
+        """run_kernel_side; while a cell blocks that in a spyder-kernels kernel, what Spyder's
+        variable explorer channel can tell instead (marked `"source": "spyder"`)."""
+        try:
+            return await self.run_kernel_side(module, options, what)
+        except KernelBusy:
+            if self.spyder is None or not self.spyder.ready.is_set():
+                raise
+            running = self._router.current()
+            try:
+                view = await self.spyder.namespace_view()
+            except asyncio.TimeoutError:
+                self._session.check_alive()
+                raise _busy(running, what, why=HELD) from None
+            return spyder.found_from_view(module, options, view), running
+
+    async def help(self, code: str) -> dict[str, Any]:
+        """The kernel's own help on an object (signature, docstring): inspect_request."""
+        return await self._content(
+            "inspect_request", {"code": code, "cursor_pos": len(code), "detail_level": 0}, "help"
+        )
+
+    async def complete(self, code: str, cursor_pos: int) -> dict[str, Any]:
+        return await self._content(
+            "complete_request", {"code": code, "cursor_pos": cursor_pos}, "completions"
+        )
+
+
+def _busy(running: Activity | None, what: str, *, why: str = "") -> KernelBusy:
+    doing = running.describe() if running else "something that does not finish"
+    return KernelBusy(
+        f"The kernel is busy running {doing}{f' ({why})' if why else ''}, so it cannot answer "
+        f"{what} now. Try again when it is idle (kernel_status tells), or interrupt_kernel to stop the cell."
+    )
+
+
+def _ignore(msg_type: str, content: dict[str, Any]) -> None:
+    """The sink of requests whose iopub messages we do not need."""
