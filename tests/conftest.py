@@ -191,8 +191,8 @@ class Assistant:
     client: mcp.Client
     runtime_dir: Path
 
-    async def call(self, tool: str, **arguments: Any) -> mcp.types.CallToolResult:
-        result = await self.client.call_tool(tool, arguments)
+    async def call(self, tool: str, progress: Any = None, **arguments: Any) -> mcp.types.CallToolResult:
+        result = await self.client.call_tool(tool, arguments, progress_callback=progress)
         assert_no_secret(str(result), self.runtime_dir)
         return result
 

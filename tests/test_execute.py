@@ -129,7 +129,10 @@ async def test_ten_megabytes_of_output_keep_head_and_tail_within_budget(
     assert len(text) < 21_000
     assert text.startswith("000000xxx")
     assert "009999" in text
-    assert re.search(r"\[\.\.\. [\d,]+ characters \([\d,]+ lines\) omitted \.\.\.\]", text)
+    assert re.search(
+        r"\[\.\.\. [\d,]+ characters \([\d,]+ lines\) omitted; read_output\('e\d+', offset=\d+, limit=\d+\) returns it \.\.\.\]",
+        text,
+    )
 
 
 async def test_two_hundred_thousand_lines_keep_head_and_tail(

@@ -141,8 +141,9 @@ async def test_a_cell_holding_the_interpreter_gets_a_busy_answer_not_a_hang(
     cell = own_kernel.ide.send("sum(range(3 * 10**8))")  # one C call: no thread runs meanwhile
     await assistant.until_busy()
     error = await assistant.error("list_variables")
-    assert "busy running another client's cell" in error and "sum(range(3 * 10**8))" in error
-    assert "holds the interpreter" in error
+    assert "busy running another client's cell" in error
+    # Held, the kernel may not even have published the cell's code: then it cannot be judged.
+    assert ("sum(range(3 * 10**8))" in error and "holds the interpreter" in error) or "not known yet" in error
     await own_kernel.ide.outputs_of(cell)
     assert "No variables" in await assistant.text("list_variables")
 

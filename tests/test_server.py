@@ -29,6 +29,9 @@ TOOLS = {
     "complete",
     "list_variables",
     "inspect_variable",
+    "wait_for_execution",
+    "read_output",
+    "search_output",
 }
 
 
@@ -130,6 +133,9 @@ async def test_every_tool_and_argument_is_described_and_annotated(assistant: Ass
     assert tools["complete"].annotations.read_only_hint
     assert tools["list_variables"].annotations.read_only_hint
     assert tools["inspect_variable"].annotations.read_only_hint
+    assert tools["wait_for_execution"].annotations.read_only_hint
+    assert tools["read_output"].annotations.read_only_hint
+    assert tools["search_output"].annotations.read_only_hint
     assert tools["shutdown_kernel"].annotations.destructive_hint
     assert tools["restart_kernel"].annotations.destructive_hint
     assert not tools["execute_code"].annotations.read_only_hint

@@ -56,3 +56,7 @@ class KernelSideError(IPythonMCPError, RuntimeError):
 
 class CannotRestart(IPythonMCPError, RuntimeError):
     """Raised when restart_kernel cannot restart a kernel that another program manages."""
+
+
+class NoSuchExecution(IPythonMCPError):
+    """No recent execution has that id."""

@@ -3,13 +3,28 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from ..rendering import Block, OutputLog
+from ..rendering import Block, Image, OutputLog, Text, image_of, transcript_text
 from .router import Activity
+from .transcript import Transcript
 
-ExecutionStatus = Literal["ok", "error", "aborted", "timeout", "queued", "died"]
+ExecutionStatus = Literal["ok", "error", "aborted", "timeout", "queued", "died", "running"]
+OnTimeout = Literal["interrupt", "continue"]
+IfBusy = Literal["wait", "fail"]
+Progress = Callable[[float, str], Awaitable[None]]
+"""Told (seconds since the call began, what is happening) while a call waits."""
+
+_NUMBERS = itertools.count(1)
+"""Execution ids are unique within this server process: e1, e2, ..."""
+WAITED = 0.5
+"""Seconds of waiting in the kernel's queue that are worth telling."""
+IMAGES_KEPT = 10
+"""Images kept for wait_for_execution between two reads."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +35,7 @@ class ExecutionResult:
     status: ExecutionStatus
     execution_count: int | None
     notes: list[str]
+    execution_id: str = ""
 
     @property
     def is_error(self) -> bool:
@@ -39,11 +55,23 @@ class Execution:
     """One execute request of ours: its outputs and whether the kernel started and finished it."""
 
     def __init__(self, code: str, budget: int) -> None:
+        self.id = f"e{next(_NUMBERS)}"
         self.code = code
         self.log = OutputLog(text_budget=budget)
+        self.transcript = Transcript()
+        """Every line of output, for read_output, search_output and wait_for_execution."""
+        self.read_upto = 0
+        """Lines of the transcript the model has been given by wait_for_execution."""
+        self.new_images: list[Image] = []
+        """Images since the model last read this execution's output."""
         self.started = asyncio.Event()
         self.idle = asyncio.Event()
+        self.since = time.monotonic()
+        self.waited = 0.0
+        """Seconds the code waited in the kernel's queue before it started."""
         self.execution_count: int | None = None
+        self.finished: asyncio.Future[dict[str, Any]] | None = None
+        """The kernel's reply, once it came; kept for an execution that runs on in the background."""
 
     def request_content(self) -> dict[str, Any]:
         # stop_on_error=False: an error of ours must never abort the cells the user queued.
@@ -61,14 +89,23 @@ class Execution:
         if msg_type == "status":
             state = content.get("execution_state")
             if state == "busy":
-                self.started.set()
+                self._start()
             elif state == "idle":
                 self.idle.set()
         elif msg_type == "execute_input":
-            self.started.set()
+            self._start()
             self.execution_count = content.get("execution_count")
         else:
             self.log.add(msg_type, content)
+            self.transcript.add(transcript_text(msg_type, content))
+            image = image_of(msg_type, content)
+            if image is not None:
+                self.new_images = [*self.new_images, image][-IMAGES_KEPT:]
+
+    def _start(self) -> None:
+        if not self.started.is_set():
+            self.waited = time.monotonic() - self.since
+            self.started.set()
 
     def result(
         self,
@@ -100,7 +137,40 @@ class Execution:
                 "(or ask the user for them)."
             )
         assert status is not None
-        return ExecutionResult(self.log.blocks(), status, self.execution_count, notes)
+        # What the log leaves out is for read_output; wait_for_execution goes on after it.
+        self.read_upto = self.transcript.lines if reply is not None else self.transcript.ended_lines
+        self.new_images = []
+        return ExecutionResult(self.log.blocks(self.more_hint), status, self.execution_count, notes, self.id)
+
+    def unread(
+        self,
+        reply: dict[str, Any] | None,
+        *,
+        status: ExecutionStatus | None = None,
+        notes: list[str] | None = None,
+    ) -> ExecutionResult:
+        """What was printed since the model last read this execution, and how it stands: from
+        the kernel's reply once it came, else as the caller says."""
+        notes = list(notes or [])
+        done = reply is not None
+        text = self.transcript.excerpt(self.read_upto, self.log.budget, self.more_hint)
+        # A line still being written (a progress bar) is shown, and shown again next time.
+        self.read_upto = self.transcript.lines if done else self.transcript.ended_lines
+        blocks: list[Block] = [Text(text)] if text else []
+        blocks += self.new_images
+        self.new_images = []
+        if done:
+            content = reply["content"]
+            status = _reply_status(content)
+            self.execution_count = content.get("execution_count", self.execution_count)
+            notes.append(f"Execution {self.id} has finished ({status}).")
+        assert status is not None
+        return ExecutionResult(blocks, status, self.execution_count, notes, self.id)
+
+    def more_hint(self, first_line: int, lines: int) -> str:
+        """The call that returns the part of the output a result leaves out."""
+        # Head and tail may each cut a line in two: the call covers both of those lines whole.
+        return f"read_output('{self.id}', offset={first_line}, limit={lines + 2}) returns it"
 
 
 def timeout_note(timeout: float, report: InterruptReport) -> str:
@@ -115,6 +185,21 @@ def timeout_note(timeout: float, report: InterruptReport) -> str:
         "code that ignores interrupts. It is still busy; call interrupt_kernel again or "
         "restart_kernel."
     )
+
+
+def running_note(ex: Execution, timeout: float, *, again: bool = False) -> str:
+    what = "It is still running" if again else f"Still running after {timeout:g} s (on_timeout='continue')"
+    return (
+        f"{what} as execution {ex.id}. wait_for_execution('{ex.id}') returns what it prints next "
+        "and its end; interrupt_kernel stops it; read_output and search_output read all its output."
+    )
+
+
+def waited_note(ex: Execution, running: Activity | None) -> list[str]:
+    """Said when the code had to wait for another client's cell."""
+    if running is None or running.ours or ex.waited < WAITED:
+        return []
+    return [f"It ran after {running.describe().rsplit(' (', 1)[0]} had finished ({ex.waited:.0f} s)."]
 
 
 def queued_note(timeout: float, running: Activity | None) -> str:

@@ -35,6 +35,10 @@ HOOKS_EXPRESSION = (
 )
 HARMLESS_HOOKS = {"IPython.core.displaypub.DisplayPublisher._on_post_execute"}
 _PLOTTING = re.compile(r"plt\b|pyplot|matplotlib|seaborn|\bsns\.|\.plot\b|\.hist\(|imshow|figure|\bdisplay\(")
+UNKNOWN_CELL = (
+    "what it runs is not known yet, and reading variables beside a cell could take the figures "
+    "it draws; history, help and completions still answer"
+)
 HELD = "it holds the interpreter, so even a subshell cannot answer"
 FIGURES = (
     "reading variables beside it could take the figures it draws, as matplotlib shows them "
@@ -93,7 +97,7 @@ class KernelInspector:
         """A shell request that looks at the kernel without running a cell of its own.
 
         Kernels with subshells (ipykernel 7+) answer it in a subshell of ours while a cell
-        runs, where that is safe (see `_safe_beside`). Others answer between cells, so while
+        runs, where that is safe (see `_unsafe_beside`). Others answer between cells, so while
         one runs they get a clear no instead of a wait. Some answers are slow by themselves
         (the first completion imports jedi), so waiting goes on while the kernel is shown to
         be responsive, up to ANSWER_PATIENCE."""
@@ -103,8 +107,8 @@ class KernelInspector:
         executes = msg_type == "execute_request"
         subshell = None
         if self.has_subshells and (running is not None or not executes):
-            if executes and not self._safe_beside(running):
-                raise _busy(running, what, why=FIGURES)
+            if executes and (unsafe := self._unsafe_beside(running)):
+                raise _busy(running, what, why=unsafe)
             subshell = await self._side_subshell()
         if running is not None and subshell is None:
             raise _busy(running, what, why=HELD if self.has_subshells else "")
@@ -129,16 +133,18 @@ class KernelInspector:
             self._router.forget(msg_id)
             raise _busy(running, what, why=HELD if subshell is not None and not responsive else "")
 
-    def _safe_beside(self, running: Activity | None) -> bool:
-        """Whether code of ours may run in a subshell beside the running cell.
+    def _unsafe_beside(self, running: Activity | None) -> str:
+        """Why code of ours may not run in a subshell beside the running cell; "" if it may.
 
         Every execute request runs IPython's post_execute hooks, where matplotlib's inline
         backend shows and closes the figures drawn so far: beside a cell that is drawing, ours
         would take its figures. So only beside a cell we know, that does not look like it
         plots, in a kernel whose post_execute hooks (as last seen) are IPython's own."""
-        if running is None or not running.code or self._execute_hooks != set():
-            return False
-        return not _PLOTTING.search(running.code)
+        if running is None or not running.code:
+            return UNKNOWN_CELL
+        if self._execute_hooks != set() or _PLOTTING.search(running.code):
+            return FIGURES
+        return ""
 
     def _learn_hooks(self, value: dict[str, Any] | None) -> None:
         """Note the kernel's post_execute hooks, from the `hooks` user expression's value."""

@@ -6,7 +6,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..rendering import Image, OutputLog
+from ..rendering import Image, OutputLog, image_of
 
 CELLS_KEPT = 20
 """How many of the user's most recent cells are remembered."""
@@ -48,7 +48,7 @@ class ObservedCells:
             cell.finished = content.get("execution_state") == "idle"
         else:
             cell.log.add(msg_type, content)
-            image = _image_of(msg_type, content)
+            image = image_of(msg_type, content)
             if image is not None:
                 self.latest_image = (cell, image)
 
@@ -58,13 +58,3 @@ class ObservedCells:
 
     def by_number(self) -> dict[int, ObservedCell]:
         return {c.execution_count: c for c in self._cells if c.execution_count is not None}
-
-
-def _image_of(msg_type: str, content: dict[str, Any]) -> Image | None:
-    if msg_type not in ("display_data", "execute_result", "update_display_data"):
-        return None
-    data = content.get("data") or {}
-    for mime in ("image/png", "image/jpeg"):
-        if isinstance(data.get(mime), str):
-            return Image("".join(data[mime].split()), mime)
-    return None

@@ -78,6 +78,14 @@ class KernelRegistry:
             raise NoSuchKernel(f"No connected kernel is named {name!r} (connected: {known}).")
         return session
 
+    def with_execution(self, execution_id: str | None, kernel: str | None) -> KernelSession:
+        """The session an execution id belongs to (ids are unique in this server), else `kernel`'s."""
+        if execution_id is not None and kernel is None:
+            for session in self._sessions.values():
+                if execution_id in session.executions:
+                    return session
+        return self.get(kernel)
+
     def _by_prefix(self, name: str) -> KernelSession | None:
         matches = [s for n, s in self._sessions.items() if n.startswith(name)]
         return matches[0] if len(matches) == 1 else None

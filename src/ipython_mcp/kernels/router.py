@@ -39,16 +39,14 @@ class Activity:
     def describe(self) -> str:
         """`another client's cell In[7] `train(model)` (running 42 s)`"""
         who = "the assistant's" if self.ours else "another client's"
-        preview = _preview(self.code)
         number = f"In[{self.execution_count}] " if self.execution_count else ""
-        return f"{who} cell {number}`{preview}` (running {time.monotonic() - self.since:.0f} s)"
+        preview = f"`{_preview(self.code)}` " if self.code.strip() else ""
+        return f"{who} cell {number}{preview}(running {time.monotonic() - self.since:.0f} s)"
 
 
 def _preview(code: str, width: int = 60) -> str:
     """The line that tells most about a cell: the first that is not an import or a comment."""
     lines = [line.strip() for line in code.strip().splitlines() if line.strip()]
-    if not lines:
-        return "?"
     telling = [line for line in lines if not line.startswith(("import ", "from ", "#"))]
     line = (telling or lines)[0]
     more = len(line) > width or len(lines) > 1

@@ -14,15 +14,28 @@ import psutil
 
 from ..errors import (
     IPythonMCPError,
+    KernelBusy,
     KernelDied,
     KernelStartError,
     KernelUnreachable,
     KeyMismatch,
+    NoSuchExecution,
 )
 from ..settings import Settings
 from . import processes
 from .connection_files import ConnectionFile
-from .execution import Execution, ExecutionResult, InterruptReport, queued_note, timeout_note
+from .execution import (
+    Execution,
+    ExecutionResult,
+    IfBusy,
+    InterruptReport,
+    OnTimeout,
+    Progress,
+    queued_note,
+    running_note,
+    timeout_note,
+    waited_note,
+)
 from .inspector import KernelInspector
 from .jupyter_servers import ServerKernel
 from .launcher import LaunchedKernel
@@ -39,6 +52,10 @@ INTERRUPT_GRACE = 2.0
 
 PROMPT_REPLY = 0.25
 """Seconds within which an idle kernel answers a shell request; slower means it was busy."""
+PROGRESS_EVERY = 0.5
+"""Seconds between two progress notifications of a waiting call."""
+EXECUTIONS_KEPT = 20
+"""Recent executions whose whole output stays readable."""
 YOUNG_KERNEL = 5.0
 """Seconds after its start during which a kernel may answer its heartbeat but not yet its shell."""
 
@@ -84,6 +101,8 @@ class KernelSession:
         self._watcher: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self._in_flight: set[str] = set()  # msg_ids of executions whose call still waits
+        self.executions: dict[str, Execution] = {}
+        """The recent executions of the assistant, oldest first, for read_output and waiting."""
         self.inspector = KernelInspector(self)
         """Looks at the kernel without running a cell: variables, history, help, completions."""
         self._supervised: set[str] = set()  # msg_ids of executions whose call gave up on them
@@ -234,20 +253,46 @@ class KernelSession:
 
     # -- executing ------------------------------------------------------------------------
 
-    async def execute(self, code: str, *, timeout: float) -> ExecutionResult:
-        """Run code as the assistant; always returns, whatever the kernel does."""
+    async def execute(
+        self,
+        code: str,
+        *,
+        timeout: float,
+        on_timeout: OnTimeout = "interrupt",
+        if_busy: IfBusy = "wait",
+        progress: Progress | None = None,
+    ) -> ExecutionResult:
+        """Run code as the assistant; always returns, whatever the kernel does.
+
+        Past the timeout the code is interrupted, or with on_timeout="continue" left running
+        in the background for wait_for_execution. With if_busy="fail", a kernel busy with
+        another client's cell is not sent the code at all."""
         self.check_alive()
         started = time.monotonic()
         await self._settled.wait()
+        if if_busy == "fail":
+            await self.router.catch_up()  # the IDE may have seen its cell start before we did
+        running = self.router.current()
+        if running is not None and not running.ours and if_busy == "fail":
+            raise KernelBusy(
+                f"The kernel is busy running {running.describe()}; the code was not sent "
+                "(if_busy='fail'). Call again with if_busy='wait' to run it when the kernel is "
+                "free, or interrupt_kernel to stop the cell."
+            )
         ex = Execution(code, self.settings.max_output_chars)
         msg_id, reply_future = self.router.request(
             "shell", "execute_request", ex.request_content(), sink=ex.on_message
         )
-        finished = asyncio.ensure_future(self._finished(ex, reply_future))
+        finished = ex.finished = asyncio.ensure_future(self._finished(ex, reply_future))
+        self._keep(ex)
         self._in_flight.add(msg_id)
+        background = False
         try:
             remaining = max(0.0, timeout - (time.monotonic() - started))
-            outcome = await self._wait(finished, remaining)
+            outcome = await self._wait(ex, remaining, progress)
+            if outcome == "timeout" and on_timeout == "continue":
+                background = True
+                return ex.result(None, status="running", notes=[running_note(ex, timeout)])
             if outcome == "timeout" and ex.started.is_set():
                 report = await self.interrupt(only={msg_id})
                 if finished.done():
@@ -263,16 +308,62 @@ class KernelSession:
             raise
         finally:
             self._in_flight.discard(msg_id)
-            if not finished.done():
+            if not finished.done() and not background:
                 finished.cancel()
+        notes = waited_note(ex, running)
         if outcome == "done":
-            return ex.result(finished.result())
+            return ex.result(finished.result(), notes=notes)
         if outcome == "died":
             self.router.forget(msg_id)
             return ex.result(None, status="died", notes=[f"{self.death} {self.recovery_hint()}"])
         # Timed out before it started: the kernel is running somebody else's cell.
         self._supervise(msg_id, ex, limit=timeout)
         return ex.result(None, status="queued", notes=[queued_note(timeout, self.router.current())])
+
+    async def wait_for(
+        self, execution_id: str | None, timeout: float, progress: Progress | None = None
+    ) -> ExecutionResult:
+        """What an execution printed since the model last read it, and its end once it came."""
+        self.check_alive()
+        ex = self.execution(execution_id)
+        if ex.finished is not None and not ex.finished.done():
+            outcome = await self._wait(ex, timeout, progress)
+            if outcome == "died":
+                return ex.unread(None, status="died", notes=[f"{self.death} {self.recovery_hint()}"])
+        if ex.finished is None or not ex.finished.done():
+            return ex.unread(None, status="running", notes=[running_note(ex, timeout, again=True)])
+        if ex.finished.cancelled() or ex.finished.exception() is not None:
+            return ex.unread(None, status="died", notes=["Its end was not seen: the connection closed."])
+        return ex.unread(ex.finished.result())
+
+    def execution(self, execution_id: str | None) -> Execution:
+        """A recent execution of this session by id; by default the latest one still running."""
+        if execution_id is None:
+            running = [ex for ex in self.executions.values() if ex.finished and not ex.finished.done()]
+            if not running:
+                raise NoSuchExecution(
+                    "No execution of the assistant is running in the background in kernel "
+                    f"{self.name}. Pass the id an execute_code result gave (e.g. 'e3')."
+                )
+            return running[-1]
+        ex = self.executions.get(execution_id)
+        if ex is None:
+            kept = ", ".join(self.executions) or "none"
+            raise NoSuchExecution(
+                f"No execution {execution_id!r} in kernel {self.name}: only the last "
+                f"{EXECUTIONS_KEPT} are kept (kept: {kept})."
+            )
+        return ex
+
+    def _keep(self, ex: Execution) -> None:
+        """Remember an execution for read_output; forget the oldest finished ones beyond the limit."""
+        self.executions[ex.id] = ex
+        for old in list(self.executions.values()):
+            if len(self.executions) <= EXECUTIONS_KEPT:
+                break
+            if old.finished is None or old.finished.done():
+                old.transcript.close()
+                del self.executions[old.id]
 
     def _supervise(self, msg_id: str, ex: Execution, *, limit: float) -> None:
         """Interrupt code of ours that nobody waits for any more once it has run `limit` s."""
@@ -307,11 +398,33 @@ class KernelSession:
             await asyncio.wait_for(ex.idle.wait(), IDLE_GRACE)
         return reply
 
-    async def _wait(self, finished: asyncio.Future[Any], timeout: float) -> str:
-        await asyncio.wait({finished, self._dead}, timeout=timeout, return_when="FIRST_COMPLETED")
-        if finished.done():
-            return "done"
-        return "died" if self._dead.done() else "timeout"
+    async def _wait(self, ex: Execution, timeout: float, progress: Progress | None) -> str:
+        """Wait for an execution to finish, for the kernel to die, or for the timeout; tell
+        `progress` what is happening every PROGRESS_EVERY seconds meanwhile."""
+        assert ex.finished is not None
+        deadline = time.monotonic() + timeout
+        while True:
+            if progress is not None:
+                await progress(time.monotonic() - ex.since, self._doing(ex))
+            step = (
+                min(PROGRESS_EVERY, deadline - time.monotonic()) if progress else deadline - time.monotonic()
+            )
+            await asyncio.wait({ex.finished, self._dead}, timeout=max(step, 0), return_when="FIRST_COMPLETED")
+            if ex.finished.done():
+                return "done"
+            if self._dead.done():
+                return "died"
+            if time.monotonic() >= deadline:
+                return "timeout"
+
+    def _doing(self, ex: Execution) -> str:
+        if not ex.started.is_set():
+            running = self.router.current()
+            if running is not None and not running.ours:
+                return f"waiting for {running.describe()} to finish"
+            return "waiting for the kernel to start it"
+        line = ex.log.last_line
+        return f"running {time.monotonic() - ex.since:.0f} s" + (f": {line}" if line else "")
 
     # -- interrupting ---------------------------------------------------------------------
 
@@ -424,6 +537,8 @@ class KernelSession:
                 task.cancel()
         await asyncio.gather(*(t for t in (self._watcher, *self._background) if t), return_exceptions=True)
         await self.router.stop(KernelDied(f"{self.death} {self.recovery_hint()}"))
+        for ex in self.executions.values():
+            ex.transcript.close()
         self.client.stop_channels()
         self.client.context.destroy(linger=0)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .ansi import strip_ansi
 from .blocks import Block, Image, Text
-from .outputs import KernelError, OutputLog
+from .mime import image_of
+from .outputs import KernelError, OutputLog, transcript_text
 
-__all__ = ["Block", "Image", "KernelError", "OutputLog", "Text", "strip_ansi"]
+__all__ = ["Block", "Image", "KernelError", "OutputLog", "Text", "image_of", "strip_ansi", "transcript_text"]

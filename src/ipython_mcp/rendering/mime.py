@@ -103,3 +103,14 @@ class _TextParser(HTMLParser):
             self.lines.append(line)
         self._line = []
         self._cells = 0
+
+
+def image_of(msg_type: str, content: dict) -> Image | None:
+    """The image an output message shows, if it shows one."""
+    if msg_type not in ("display_data", "execute_result", "update_display_data"):
+        return None
+    data = content.get("data") or {}
+    for mime in ("image/png", "image/jpeg"):
+        if isinstance(data.get(mime), str):
+            return Image("".join(data[mime].split()), mime)
+    return None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from itertools import groupby
 from operator import attrgetter
@@ -76,6 +76,11 @@ class OutputLog:
         self._clear()
 
     @property
+    def budget(self) -> int:
+        """Characters of text a rendering of the log holds at most."""
+        return self._budget
+
+    @property
     def error(self) -> KernelError | None:
         """The last error the kernel reported, cleaned; None if none."""
         return self._error
@@ -109,14 +114,19 @@ class OutputLog:
             return
         self._settle()
 
-    def blocks(self) -> list[Block]:
-        """The outputs rendered in order, text budget applied."""
+    def blocks(self, more: Callable[[int, int], str] | None = None) -> list[Block]:
+        """The outputs rendered in order, text budget applied. `more(first_line, lines)` says
+        how to get what the budget left out: from the line after the head, that many lines."""
         tail = list(self._tail)
         if self._line:
             tail.append(_Part(self._stream, "".join(self._line)))
         if self._omitted_chars:
             blocks = _render(self._head)
-            blocks.append(Text(_notice(self._omitted_chars, self._omitted_lines)))
+            notice = _notice(self._omitted_chars, self._omitted_lines)
+            if more is not None:
+                first_line = sum(p.text.count("\n") for p in self._head if p.text != _STDERR)
+                notice = f"{notice.removesuffix(' ...]')}; {more(first_line, self._omitted_lines)} ...]"
+            blocks.append(Text(notice))
             blocks += _render(tail)
         else:
             blocks = _render(self._head + tail)
@@ -440,3 +450,20 @@ def _last_line_of(text: str) -> str:
     text = text.rstrip()
     start = text.rfind("\n") + 1
     return text[start : start + _LAST_LINE].strip()
+
+
+def transcript_text(msg_type: str, content: dict) -> str:
+    """What one output message adds to the full transcript of an execution, as plain text:
+    stream text as sent (carriage returns are applied by the transcript), rich output as the
+    model would read it, an image as a one-line mark, an error as its cleaned traceback."""
+    if msg_type == "stream":
+        return strip_ansi(content.get("text", ""))
+    if msg_type in ("display_data", "execute_result", "update_display_data"):
+        block = render_bundle(content.get("data") or {})
+        if isinstance(block, Image):
+            return f"[{block.mime_type} image]\n"
+        return block.text.rstrip("\n") + "\n" if block is not None and block.text else ""
+    if msg_type == "error":
+        ename, evalue = str(content.get("ename", "")), str(content.get("evalue", ""))
+        return _clean_traceback(content.get("traceback") or [], ename, evalue) + "\n"
+    return ""

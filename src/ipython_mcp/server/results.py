@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from mcp_types import CallToolResult, ImageContent, TextContent
 
-from ..kernels.execution import ExecutionResult, InterruptReport
+from ..kernels.execution import Execution, ExecutionResult, InterruptReport
 from ..kernels.observed import ObservedCell
 from ..kernels.registry import Discovery
 from ..kernels.router import Activity
@@ -286,3 +287,32 @@ def inspection_text(found: dict[str, Any], help_text: str, budget: int) -> str:
     if len(text) > budget:
         text = text[:budget] + f"\n[... {len(text) - budget:,} characters omitted ...]"
     return text
+
+
+def output_lines(ex: Execution, offset: int, limit: int, budget: int) -> str:
+    """Lines of an execution's whole output, with their numbers in the header."""
+    transcript = ex.transcript
+    total = transcript.lines
+    lines, size = [], 0
+    for line in transcript.read(offset, limit):
+        if size + len(line) > budget and lines:
+            break
+        lines.append(line[:budget])
+        size += len(line) + 1
+    state = "still running" if ex.finished is not None and not ex.finished.done() else "finished"
+    if not lines:
+        return f"Execution {ex.id} ({state}) has {total:,} lines of output; none from line {offset}."
+    end = offset + len(lines)
+    header = f"Lines {offset}-{end - 1} of {total:,} of the output of execution {ex.id} ({state}):"
+    more = f"\n[{total - end:,} more lines: read_output('{ex.id}', offset={end})]" if end < total else ""
+    return header + "\n" + "\n".join(lines) + more
+
+
+def output_matches(ex: Execution, pattern: re.Pattern[str], limit: int, budget: int) -> str:
+    hits, count = ex.transcript.search(pattern, limit)
+    if not hits:
+        return f"No line of the output of execution {ex.id} ({ex.transcript.lines:,} lines) matches."
+    width = max(80, min(300, budget // max(len(hits), 1)))
+    shown = "\n".join(f"{number}: {line[:width]}" for number, line in hits)
+    more = f" (the first {len(hits)} shown)" if count > len(hits) else ""
+    return f"{count:,} lines of the output of execution {ex.id} match{more}:\n{shown}"

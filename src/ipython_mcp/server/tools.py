@@ -4,20 +4,23 @@ No `from __future__ import annotations` here: the SDK evaluates the tool signatu
 some argument descriptions are built from the settings at run time.
 """
 
+import contextlib
 import functools
 import logging
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Annotated, Any, ParamSpec, TypeVar
+from typing import Annotated, Any, Literal, ParamSpec, TypeVar
 
 import anyio
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
 from .. import __version__
 from ..errors import IPythonMCPError, KernelBusy, KernelSideError
+from ..kernels.execution import Progress
 from ..kernels.registry import KernelRegistry
 from ..rendering import strip_ansi
 from ..settings import Settings
@@ -160,26 +163,95 @@ def build_server(settings: Settings, registry: KernelRegistry | None = None) -> 
         code: Annotated[
             str, Field(description="Python code (or IPython magics) to run, as in a notebook cell.")
         ],
+        ctx: Context,
         timeout: Annotated[  # noqa: ASYNC109 - the tool's argument, not an asyncio timeout
             float | None,
-            Field(
-                description=f"Seconds to wait before interrupting the code. Default: {settings.timeout:g}.",
-                gt=0,
-            ),
+            Field(description=f"Seconds to wait for the code. Default: {settings.timeout:g}.", gt=0),
         ] = None,
+        on_timeout: Annotated[
+            Literal["interrupt", "continue"],
+            Field(
+                description="Past the timeout: 'interrupt' the code, or let it 'continue' in the "
+                "background and collect it with wait_for_execution."
+            ),
+        ] = "interrupt",
+        if_busy: Annotated[
+            Literal["wait", "fail"],
+            Field(
+                description="If the user's cell keeps the kernel busy: 'wait' for it (within the "
+                "timeout), or 'fail' at once without sending the code."
+            ),
+        ] = "wait",
         kernel: KernelArg = None,
     ) -> CallToolResult:
         """Run code in the kernel, as a cell the user could have typed, and return its output.
 
         Returns printed output (stderr marked), the value of the last expression, displayed
         rich output (tables as text, plots as images) and, if the code raised, the
-        traceback with is_error set. Long output keeps its beginning and end. Code that
-        runs past the timeout is interrupted and its partial output returned. input() is
-        not available: put values in the code. State persists between calls and is shared
-        with the user's IDE."""
+        traceback with is_error set. Long output keeps its beginning and end; read_output
+        returns the rest. Past the timeout the code is interrupted with its partial output
+        returned, or with on_timeout='continue' keeps running and wait_for_execution
+        collects it. input() is not available: put values in the code. State persists
+        between calls and is shared with the user's IDE."""
         session = registry.get(kernel)
-        result = await session.execute(code, timeout=timeout or settings.timeout)
+        result = await session.execute(
+            code,
+            timeout=timeout or settings.timeout,
+            on_timeout=on_timeout,
+            if_busy=if_busy,
+            progress=_progress(ctx),
+        )
         return results.execution_result(result)
+
+    @tool(READ_ONLY)
+    async def wait_for_execution(
+        ctx: Context,
+        execution_id: Annotated[
+            str | None,
+            Field(description="Id from execute_code, e.g. 'e3'. Default: the latest still running."),
+        ] = None,
+        timeout: Annotated[  # noqa: ASYNC109 - the tool's argument, not an asyncio timeout
+            float, Field(description="Seconds to wait for it to finish before returning.", gt=0)
+        ] = 30,
+        kernel: KernelArg = None,
+    ) -> CallToolResult:
+        """Wait for code left running by execute_code(on_timeout='continue'): returns what it
+        printed since the last read, and its final status once it has finished. It is never
+        interrupted by this call; interrupt_kernel stops it."""
+        session = registry.with_execution(execution_id, kernel)
+        result = await session.wait_for(execution_id, timeout, progress=_progress(ctx))
+        return results.execution_result(result)
+
+    @tool(READ_ONLY)
+    async def read_output(
+        execution_id: Annotated[str, Field(description="Id from execute_code, e.g. 'e3'.")],
+        offset: Annotated[int, Field(description="First line to return (0-based).", ge=0)] = 0,
+        limit: Annotated[int, Field(description="How many lines at most.", ge=1)] = 200,
+        kernel: KernelArg = None,
+    ) -> str:
+        """Read the whole output of one of the recent executions, by line: what a result left
+        out of long output, as its notice says. Carriage returns are applied as a terminal
+        shows them."""
+        session = registry.with_execution(execution_id, kernel)
+        ex = session.execution(execution_id)
+        return results.output_lines(ex, offset, limit, settings.max_output_chars)
+
+    @tool(READ_ONLY)
+    async def search_output(
+        execution_id: Annotated[str, Field(description="Id from execute_code, e.g. 'e3'.")],
+        pattern: Annotated[str, Field(description="Python regular expression, searched in each line.")],
+        limit: Annotated[int, Field(description="How many matching lines at most.", ge=1)] = 50,
+        kernel: KernelArg = None,
+    ) -> str:
+        """Find the lines of an execution's whole output that match a regular expression,
+        with their line numbers for read_output."""
+        session = registry.with_execution(execution_id, kernel)
+        ex = session.execution(execution_id)
+        try:
+            compiled = re.compile(pattern)
+        except re.error as exc:
+            raise ToolError(f"{pattern!r} is not a valid regular expression: {exc}.") from None
+        return results.output_matches(ex, compiled, limit, settings.max_output_chars)
 
     @tool(READ_ONLY)
     async def kernel_status(kernel: KernelArg = None) -> str:
@@ -312,3 +384,14 @@ def build_server(settings: Settings, registry: KernelRegistry | None = None) -> 
         return f"Shut down kernel {session.name}: {'; '.join(steps)}.{default}"
 
     return mcp
+
+
+def _progress(ctx: Context) -> Progress:
+    """Progress notifications to the client, when it asked for them: elapsed seconds and what
+    is happening. A client that went away must not break the call."""
+
+    async def report(elapsed: float, message: str) -> None:
+        with contextlib.suppress(Exception):
+            await ctx.report_progress(round(elapsed, 1), None, message)
+
+    return report

@@ -1,0 +1,117 @@
+"""Long-running work: background runs, live progress, whole outputs, a kernel the user keeps busy."""
+
+from __future__ import annotations
+
+import re
+
+from conftest import Assistant, IdeKernel, texts
+
+COUNTDOWN = "import time\nfor i in range(10):\n    print('tick', i, flush=True)\n    time.sleep(1)"
+
+
+def _ticks(text: str) -> list[int]:
+    return [int(n) for n in re.findall(r"^tick (\d+)$", text, re.M)]
+
+
+async def test_a_long_cell_continues_past_its_timeout_and_is_collected_to_its_end(
+    assistant: Assistant, shared_kernel: IdeKernel
+) -> None:
+    await assistant.text("connect_to_kernel", connection_file=str(shared_kernel.path))
+    first = await assistant.call("execute_code", code=COUNTDOWN, timeout=2, on_timeout="continue")
+    text = texts(first)
+    execution_id = re.search(r"as execution (e\d+)", text).group(1)
+    assert "Still running after 2 s" in text and f"wait_for_execution('{execution_id}')" in text
+    assert first.is_error  # not finished: the model must not take it for done
+    seen = _ticks(text)
+    assert seen and seen == list(range(len(seen)))
+
+    middle = texts(await assistant.call("wait_for_execution", execution_id=execution_id, timeout=2))
+    assert "It is still running" in middle
+    # Only what was printed since the last read, and nothing skipped.
+    assert _ticks(middle)[0] == seen[-1] + 1
+    seen += _ticks(middle)
+
+    last = await assistant.call("wait_for_execution", timeout=30)  # the latest one still running
+    assert not last.is_error and f"Execution {execution_id} has finished (ok)." in texts(last)
+    assert seen + _ticks(texts(last)) == list(range(10))
+
+    again = texts(await assistant.call("wait_for_execution", execution_id=execution_id))
+    assert "has finished (ok)" in again and _ticks(again) == []
+
+
+async def test_a_call_sends_progress_with_the_latest_line(
+    assistant: Assistant, shared_kernel: IdeKernel
+) -> None:
+    await assistant.text("connect_to_kernel", connection_file=str(shared_kernel.path))
+    updates: list[tuple[float, str | None]] = []
+
+    async def progress(value: float, total: float | None, message: str | None) -> None:
+        updates.append((value, message))
+
+    code = "import time\nfor i in range(3):\n    print('step', i, flush=True)\n    time.sleep(1)"
+    result = await assistant.call("execute_code", progress=progress, code=code)
+    assert not result.is_error
+    assert len(updates) >= 4  # a few per second, not one per message
+    values = [value for value, _ in updates]
+    assert values == sorted(values)
+    assert any(message and message.endswith(": step 1") for _, message in updates)
+
+
+async def test_read_and_search_the_whole_of_a_10_mb_output(
+    assistant: Assistant, shared_kernel: IdeKernel
+) -> None:
+    await assistant.text("connect_to_kernel", connection_file=str(shared_kernel.path))
+    code = "for n in range(10_000):\n    print(f'line {n:05d} ' + 'x' * 1000)"
+    result = texts(await assistant.call("execute_code", code=code))
+    assert len(result) < 25_000
+    notice = re.search(r"read_output\('(e\d+)', offset=(\d+), limit=(\d+)\) returns it", result)
+    assert notice, result[:500]
+    execution_id, offset, limit = notice.group(1), int(notice.group(2)), int(notice.group(3))
+    head = result.split("[...")[0].rstrip("\n").splitlines()
+    cut_short = len(head[-1]) < len("line 00000 ") + 1000  # the head ends inside this line
+    # The call names exactly the lines left out, starting with the one the head cut short.
+    assert offset == int(head[-1][5:10]) + (0 if cut_short else 1)
+    tail_first = int(re.search(r"line (\d{5}) ", result.split("...]", 1)[1]).group(1))
+    assert tail_first + 1 <= offset + limit <= tail_first + 3  # up to the tail's first line, whole
+
+    page = await assistant.text("read_output", execution_id=execution_id, offset=offset, limit=5)
+    assert page.startswith(f"Lines {offset}-{offset + 4} of 10,000 of the output of execution {execution_id}")
+    assert [int(n) for n in re.findall(r"^line (\d{5}) ", page, re.M)] == list(range(offset, offset + 5))
+    last = await assistant.text("read_output", execution_id=execution_id, offset=9_998, limit=100)
+    assert "line 09999 " in last and "more lines" not in last
+
+    found = await assistant.text("search_output", execution_id=execution_id, pattern=r"^line 0(4321|7777) ")
+    assert (
+        found.startswith("2 lines of the output")
+        and "4321: line 04321" in found
+        and "7777: line 07777" in found
+    )
+    assert "not a valid regular expression" in await assistant.error(
+        "search_output", execution_id=execution_id, pattern="("
+    )
+    assert "only the last" in await assistant.error("read_output", execution_id="e999999")
+
+
+async def test_a_cell_the_user_runs_makes_the_call_wait_or_fail_as_asked(
+    assistant: Assistant, own_kernel: IdeKernel
+) -> None:
+    await assistant.text("connect_to_kernel", connection_file=str(own_kernel.path))
+    cell = own_kernel.ide.send("import time; time.sleep(3)")
+    await assistant.until_busy()
+    error = await assistant.error("execute_code", code="marker = 1", if_busy="fail")
+    assert "busy running another client's cell" in error and "the code was not sent" in error
+
+    updates: list[str | None] = []
+
+    async def progress(value: float, total: float | None, message: str | None) -> None:
+        updates.append(message)
+
+    result = await assistant.call("execute_code", progress=progress, code="print('after')", timeout=20)
+    assert not result.is_error and texts(result).startswith("after\n")
+    assert "It ran after another client's cell In[1] `import time; time.sleep(3)` had finished" in texts(
+        result
+    )
+    assert any(m and m.startswith("waiting for another client's cell In[1]") for m in updates)
+    await own_kernel.ide.outputs_of(cell)
+    # if_busy='fail' sent nothing: the name was never defined.
+    assert "NameError" in await assistant.error("execute_code", code="marker")
