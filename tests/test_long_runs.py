@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 import re
+from pathlib import Path
 
 from conftest import Assistant, IdeKernel, texts
+from jupyter_client.manager import AsyncKernelManager
 
 COUNTDOWN = "import time\nfor i in range(10):\n    print('tick', i, flush=True)\n    time.sleep(1)"
 
@@ -115,3 +119,32 @@ async def test_a_cell_the_user_runs_makes_the_call_wait_or_fail_as_asked(
     await own_kernel.ide.outputs_of(cell)
     # if_busy='fail' sent nothing: the name was never defined.
     assert "NameError" in await assistant.error("execute_code", code="marker")
+
+
+async def test_a_restart_from_the_ide_is_followed_and_told(assistant: Assistant, runtime_dir: Path) -> None:
+    # The IDE starts and restarts its kernel through a KernelManager, as Jupyter and Spyder do.
+    manager = AsyncKernelManager(connection_file=str(runtime_dir / "kernel-restarted.json"))
+    await manager.start_kernel(env={**os.environ, "PYDEVD_DISABLE_FILE_VALIDATION": "1"})
+    try:
+        await assistant.text("connect_to_kernel", connection_file="restarted")
+        await assistant.text("execute_code", code="state = 'before'")
+        old_pid = manager.provisioner.process.pid
+
+        running = asyncio.ensure_future(
+            assistant.call(
+                "execute_code", code="import time; time.sleep(30)", on_timeout="continue", timeout=60
+            )
+        )
+        await assistant.until_busy()
+        await manager.restart_kernel()
+        cut_short = await running
+        assert cut_short.is_error and "was restarted by another client" in texts(cut_short)
+
+        result = await assistant.call("execute_code", code="state")
+        assert result.is_error and "NameError" in texts(result)
+        status = await assistant.text("kernel_status")
+        assert f"pid {manager.provisioner.process.pid}" in status and f"pid {old_pid}" not in status
+        assert "Restarted by another client once" in status
+        assert await assistant.text("execute_code", code="state = 'after'; state") == "'after'"
+    finally:
+        await manager.shutdown_kernel(now=True)

@@ -13,7 +13,7 @@ from ..rendering import Block, Image, OutputLog, Text, image_of, transcript_text
 from .router import Activity
 from .transcript import Transcript
 
-ExecutionStatus = Literal["ok", "error", "aborted", "timeout", "queued", "died", "running"]
+ExecutionStatus = Literal["ok", "error", "aborted", "timeout", "queued", "died", "running", "restarted"]
 OnTimeout = Literal["interrupt", "continue"]
 IfBusy = Literal["wait", "fail"]
 Progress = Callable[[float, str], Awaitable[None]]
@@ -70,6 +70,8 @@ class Execution:
         self.waited = 0.0
         """Seconds the code waited in the kernel's queue before it started."""
         self.execution_count: int | None = None
+        self.lost: str | None = None
+        """Why its end will never come (the kernel restarted under it), if so."""
         self.finished: asyncio.Future[dict[str, Any]] | None = None
         """The kernel's reply, once it came; kept for an execution that runs on in the background."""
 

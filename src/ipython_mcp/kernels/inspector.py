@@ -80,6 +80,18 @@ class KernelInspector:
             self.spyder = spyder.SpyderComm(self._router)
             self.spyder.open()
 
+    def restarted(self) -> None:
+        """The kernel is a new one: what we made in the old one is gone with it."""
+        self._subshell = None
+        self._subshell_created = None
+        self._execute_hooks = None
+        if self.has_subshells:
+            self._probe_hooks()
+        if self.spyder is not None:
+            self.spyder.close(KernelDied("The kernel was restarted."))
+            self.spyder = spyder.SpyderComm(self._router)
+            self.spyder.open()
+
     async def close(self) -> None:
         """Remove what we made in the kernel (subshell, comm) while it can still hear us."""
         session = self._session

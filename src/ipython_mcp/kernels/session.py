@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import Collection
@@ -52,6 +53,8 @@ INTERRUPT_GRACE = 2.0
 
 PROMPT_REPLY = 0.25
 """Seconds within which an idle kernel answers a shell request; slower means it was busy."""
+RESTART_GRACE = 10.0
+"""Seconds a restart that a client announced gets to bring up the new kernel."""
 PROGRESS_EVERY = 0.5
 """Seconds between two progress notifications of a waiting call."""
 EXECUTIONS_KEPT = 20
@@ -95,6 +98,11 @@ class KernelSession:
         self.process: psutil.Process | None = psutil.Process(launched.pid) if launched else None
         self.death: str | None = None
         self._dead: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._restarted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        """Set when another client restarts the kernel (then replaced by a fresh one)."""
+        self.restarts = 0
+        self.restart_notice: str | None = None
+        """Told to the model once, with the next result: the kernel restarted under it."""
         self._settled = asyncio.Event()  # cleared while an interrupt is in progress
         self._settled.set()
         self._interrupt_lock = asyncio.Lock()
@@ -178,6 +186,7 @@ class KernelSession:
         self.inspector.start()
         if self.process is None:
             self.process = processes.kernel_process(conn, processes.tcp_listeners())
+        self.router.on_start = self._on_kernel_start
         self._watcher = asyncio.create_task(self._watch_liveness())
 
     async def _ensure_iopub(self, deadline: float) -> None:
@@ -217,7 +226,7 @@ class KernelSession:
             if self.launched is not None and self.launched.exited():
                 reason = f"exited with code {self.launched.process.returncode}"
             elif self.process is not None:
-                if processes.alive(self.process):
+                if processes.alive(self.process) or await self._replaced(self.process):
                     continue
                 reason = f"process {self.pid} is gone"
             else:
@@ -227,6 +236,53 @@ class KernelSession:
                 reason = "its heartbeat stopped answering"
             self._mark_dead(reason)
             return
+
+    async def _replaced(self, gone: psutil.Process) -> bool:
+        """Whether a gone kernel process was replaced by a restart: its IDE starts a new one
+        on the same ports. A restart a client announced gets RESTART_GRACE to happen; an
+        unannounced death, a moment."""
+        announced = time.monotonic() - self.router.restart_announced < RESTART_GRACE
+        deadline = time.monotonic() + (RESTART_GRACE if announced else LIVENESS_INTERVAL * 2)
+        while time.monotonic() < deadline:
+            if self.process is not gone:  # the new kernel said it is starting
+                return True
+            successor = await asyncio.to_thread(
+                processes.kernel_process, self.conn, processes.tcp_listeners()
+            )
+            if successor is not None and successor.pid != gone.pid:
+                self._restarted_as(successor)
+                return True
+            await asyncio.sleep(0.1)
+        return False
+
+    def _on_kernel_start(self) -> None:
+        """A kernel said it is starting on our connection: another client restarted it."""
+        if self.death is None and self.kernel_info:
+            process = processes.kernel_process(self.conn, processes.tcp_listeners())
+            if process is None or process.pid != self.pid:  # not ours announcing itself late
+                self._restarted_as(process)
+
+    def _restarted_as(self, process: psutil.Process | None) -> None:
+        """Carry on with the new kernel another client started in place of ours."""
+        old, self.process = self.pid, process
+        self.restarts += 1
+        new = f" (pid {old} is now pid {self.pid})" if old and self.pid else ""
+        self.restart_notice = (
+            f"The kernel {self.name} was restarted by another client, most likely the user's IDE{new}: "
+            "all its variables, imports and state are gone. Rerun what is needed."
+        )
+        log.warning("%s", self.restart_notice)
+        self.inspector.restarted()
+        for ex in self.executions.values():  # their replies will never come
+            if ex.finished is not None and not ex.finished.done():
+                ex.lost = f"The kernel was restarted while execution {ex.id} ran: it did not finish."
+                ex.finished.cancel()
+        restarted, self._restarted = self._restarted, asyncio.get_running_loop().create_future()
+        restarted.set_result(None)
+
+    def take_restart_notice(self) -> list[str]:
+        notice, self.restart_notice = self.restart_notice, None
+        return [notice] if notice else []
 
     def _mark_dead(self, reason: str) -> None:
         self._end(f"The kernel {self.name} died ({reason}).")
@@ -266,8 +322,16 @@ class KernelSession:
 
         Past the timeout the code is interrupted, or with on_timeout="continue" left running
         in the background for wait_for_execution. With if_busy="fail", a kernel busy with
-        another client's cell is not sent the code at all."""
+        another client's cell is not sent the code at all. A restart of the kernel since the
+        last result is told first."""
         self.check_alive()
+        restarted = self.take_restart_notice()
+        result = await self._execute(code, timeout, on_timeout, if_busy, progress)
+        return dataclasses.replace(result, notes=[*restarted, *result.notes])
+
+    async def _execute(
+        self, code: str, timeout: float, on_timeout: OnTimeout, if_busy: IfBusy, progress: Progress | None
+    ) -> ExecutionResult:
         started = time.monotonic()
         await self._settled.wait()
         if if_busy == "fail":
@@ -316,6 +380,9 @@ class KernelSession:
         if outcome == "died":
             self.router.forget(msg_id)
             return ex.result(None, status="died", notes=[f"{self.death} {self.recovery_hint()}"])
+        if outcome == "restarted":
+            self.router.forget(msg_id)
+            return ex.result(None, status="restarted", notes=self.take_restart_notice())
         # Timed out before it started: the kernel is running somebody else's cell.
         self._supervise(msg_id, ex, limit=timeout)
         return ex.result(None, status="queued", notes=[queued_note(timeout, self.router.current())])
@@ -330,6 +397,8 @@ class KernelSession:
             outcome = await self._wait(ex, timeout, progress)
             if outcome == "died":
                 return ex.unread(None, status="died", notes=[f"{self.death} {self.recovery_hint()}"])
+        if ex.lost is not None:
+            return ex.unread(None, status="restarted", notes=[ex.lost, *self.take_restart_notice()])
         if ex.finished is None or not ex.finished.done():
             return ex.unread(None, status="running", notes=[running_note(ex, timeout, again=True)])
         if ex.finished.cancelled() or ex.finished.exception() is not None:
@@ -399,9 +468,10 @@ class KernelSession:
         return reply
 
     async def _wait(self, ex: Execution, timeout: float, progress: Progress | None) -> str:
-        """Wait for an execution to finish, for the kernel to die, or for the timeout; tell
-        `progress` what is happening every PROGRESS_EVERY seconds meanwhile."""
+        """Wait for an execution to finish, for the kernel to die or restart, or for the
+        timeout; tell `progress` what is happening every PROGRESS_EVERY seconds meanwhile."""
         assert ex.finished is not None
+        restarted = self._restarted
         deadline = time.monotonic() + timeout
         while True:
             if progress is not None:
@@ -409,7 +479,11 @@ class KernelSession:
             step = (
                 min(PROGRESS_EVERY, deadline - time.monotonic()) if progress else deadline - time.monotonic()
             )
-            await asyncio.wait({ex.finished, self._dead}, timeout=max(step, 0), return_when="FIRST_COMPLETED")
+            await asyncio.wait(
+                {ex.finished, self._dead, restarted}, timeout=max(step, 0), return_when="FIRST_COMPLETED"
+            )
+            if restarted.done() or ex.lost is not None:
+                return "restarted"
             if ex.finished.done():
                 return "done"
             if self._dead.done():

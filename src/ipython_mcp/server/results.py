@@ -60,6 +60,9 @@ def status_text(session: KernelSession, status: KernelStatus) -> str:
     lines.append(f"Connection file: {session.conn.path}")
     if session.launched is not None:
         lines.append("Started by this server (restart_kernel can restart it).")
+    if session.restarts:
+        times = "once" if session.restarts == 1 else f"{session.restarts} times"
+        lines.append(f"Restarted by another client {times} while connected: state from before is gone.")
     return "\n".join(lines)
 
 
