@@ -147,18 +147,6 @@ async def test_two_hundred_thousand_lines_keep_head_and_tail(
     assert "lines) omitted" in text
 
 
-async def test_input_is_refused_cleanly_and_the_kernel_stays_usable(
-    assistant: Assistant, shared_kernel: IdeKernel
-) -> None:
-    await connect(assistant, shared_kernel)
-    started = time.monotonic()
-    result = await assistant.call("execute_code", code="name = input('Your name? ')", timeout=20)
-    assert time.monotonic() - started < 10
-    assert result.is_error
-    assert "input() is not available" in texts(result)
-    assert await assistant.text("execute_code", code="1 + 1") == "2"
-
-
 async def test_timeout_interrupts_a_runaway_loop_and_the_kernel_stays_usable(
     assistant: Assistant, shared_kernel: IdeKernel
 ) -> None:

@@ -6,9 +6,14 @@ import asyncio
 import os
 import re
 from pathlib import Path
+from typing import Any
 
+import mcp
 from conftest import Assistant, IdeKernel, texts
 from jupyter_client.manager import AsyncKernelManager
+
+from ipython_mcp.server import build_server
+from ipython_mcp.settings import Settings
 
 COUNTDOWN = "import time\nfor i in range(10):\n    print('tick', i, flush=True)\n    time.sleep(1)"
 
@@ -148,3 +153,52 @@ async def test_a_restart_from_the_ide_is_followed_and_told(assistant: Assistant,
         assert await assistant.text("execute_code", code="state = 'after'; state") == "'after'"
     finally:
         await manager.shutdown_kernel(now=True)
+
+
+ASK_NAME = "name = input('Your name? ')\nprint('hello', name)"
+
+
+async def test_input_is_answered_by_the_user_through_elicitation(
+    settings: Settings, shared_kernel: IdeKernel
+) -> None:
+    asked: list[str] = []
+
+    async def user(context: Any, params: mcp.types.ElicitRequestParams) -> mcp.types.ElicitResult:
+        asked.append(params.message)
+        answer = "s3cret" if "password" in params.message else "Ada"
+        return mcp.types.ElicitResult(action="accept", content={"answer": answer})
+
+    async with mcp.Client(build_server(settings), elicitation_callback=user) as client:
+        assistant = Assistant(client, Path(settings.runtime_dir))
+        await assistant.text("connect_to_kernel", connection_file=str(shared_kernel.path))
+        assert (await assistant.text("execute_code", code=ASK_NAME)).startswith("hello Ada\n")
+        assert "asks for input: 'Your name? '" in asked[0]
+
+        # A secret is not asked through a form: the user types it in their IDE.
+        result = await assistant.call("execute_code", code="import getpass\nlen(getpass.getpass('Token: '))")
+        assert "0" in texts(result) and "only the user may type it" in texts(result) and len(asked) == 1
+
+
+async def test_input_without_elicitation_is_answered_by_send_input(
+    assistant: Assistant, shared_kernel: IdeKernel
+) -> None:
+    await assistant.text("connect_to_kernel", connection_file=str(shared_kernel.path))
+    waiting = await assistant.call("execute_code", code=ASK_NAME)
+    assert waiting.is_error and "Waiting for input: 'Your name? '" in texts(waiting)
+    execution_id = re.search(r"\(execution (e\d+)\)", texts(waiting)).group(1)
+    answered = await assistant.call("send_input", text="Bob", execution_id=execution_id)
+    assert not answered.is_error and "hello Bob" in texts(answered)
+    assert f"Execution {execution_id} has finished (ok)." in texts(answered)
+    assert "nothing was sent" in await assistant.error("send_input", text="again")
+
+
+async def test_unanswered_input_gets_an_empty_answer_and_the_kernel_stays_usable(
+    assistant: Assistant, shared_kernel: IdeKernel
+) -> None:
+    await assistant.text("connect_to_kernel", connection_file=str(shared_kernel.path))
+    waiting = await assistant.call("execute_code", code=ASK_NAME, timeout=1)
+    assert "Waiting for input" in texts(waiting) and "within 1 s it gets an empty one" in texts(waiting)
+    ended = texts(await assistant.call("wait_for_execution", timeout=20))
+    assert "Nobody answered input('Your name? ') within 1 s: it got ''." in ended
+    assert "hello \n" in ended and "has finished (ok)" in ended
+    assert await assistant.text("execute_code", code="1 + 1") == "2"

@@ -32,6 +32,7 @@ TOOLS = {
     "wait_for_execution",
     "read_output",
     "search_output",
+    "send_input",
 }
 
 

@@ -13,9 +13,13 @@ from ..rendering import Block, Image, OutputLog, Text, image_of, transcript_text
 from .router import Activity
 from .transcript import Transcript
 
-ExecutionStatus = Literal["ok", "error", "aborted", "timeout", "queued", "died", "running", "restarted"]
+ExecutionStatus = Literal[
+    "ok", "error", "aborted", "timeout", "queued", "died", "running", "restarted", "input"
+]
 OnTimeout = Literal["interrupt", "continue"]
 IfBusy = Literal["wait", "fail"]
+Ask = Callable[["InputRequest"], Awaitable[str | None]]
+"""Asks the user (not the model) to answer input(); None if they would not."""
 Progress = Callable[[float, str], Awaitable[None]]
 """Told (seconds since the call began, what is happening) while a call waits."""
 
@@ -40,6 +44,14 @@ class ExecutionResult:
     @property
     def is_error(self) -> bool:
         return self.status != "ok"
+
+
+@dataclass(frozen=True, slots=True)
+class InputRequest:
+    """An input() or getpass() the code waits on."""
+
+    prompt: str
+    password: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +82,14 @@ class Execution:
         self.waited = 0.0
         """Seconds the code waited in the kernel's queue before it started."""
         self.execution_count: int | None = None
+        self.input: InputRequest | None = None
+        """The input() the code waits on, until it is answered."""
+        self.asks = asyncio.Event()
+        """Set while the code waits on input()."""
+        self.input_deadline: float | None = None
+        """When an input() put to the model gets an empty answer if it has none by then."""
+        self.notes: list[str] = []
+        """What happened on the way (input answered for it), told with the next result."""
         self.lost: str | None = None
         """Why its end will never come (the kernel restarted under it), if so."""
         self.finished: asyncio.Future[dict[str, Any]] | None = None
@@ -77,13 +97,13 @@ class Execution:
 
     def request_content(self) -> dict[str, Any]:
         # stop_on_error=False: an error of ours must never abort the cells the user queued.
-        # allow_stdin=False: input() raises at once instead of blocking the kernel.
+        # allow_stdin=True: input() asks us on the stdin channel; the session always answers.
         return {
             "code": self.code,
             "silent": False,
             "store_history": True,
             "user_expressions": {},
-            "allow_stdin": False,
+            "allow_stdin": True,
             "stop_on_error": False,
         }
 
@@ -94,6 +114,9 @@ class Execution:
                 self._start()
             elif state == "idle":
                 self.idle.set()
+        elif msg_type == "input_request":
+            self.input = InputRequest(str(content.get("prompt", "")), bool(content.get("password")))
+            self.asks.set()
         elif msg_type == "execute_input":
             self._start()
             self.execution_count = content.get("execution_count")
@@ -118,7 +141,8 @@ class Execution:
         timed_out: tuple[float, InterruptReport] | None = None,
     ) -> ExecutionResult:
         """The outputs so far and the outcome: from the kernel's reply, or as the caller says."""
-        notes = list(notes or [])
+        notes = [*self.notes, *(notes or [])]
+        self.notes = []
         if reply is not None:
             content = reply["content"]
             status = _reply_status(content)
@@ -153,7 +177,8 @@ class Execution:
     ) -> ExecutionResult:
         """What was printed since the model last read this execution, and how it stands: from
         the kernel's reply once it came, else as the caller says."""
-        notes = list(notes or [])
+        notes = [*self.notes, *(notes or [])]
+        self.notes = []
         done = reply is not None
         text = self.transcript.excerpt(self.read_upto, self.log.budget, self.more_hint)
         # A line still being written (a progress bar) is shown, and shown again next time.
@@ -186,6 +211,20 @@ def timeout_note(timeout: float, report: InterruptReport) -> str:
         f"Timed out after {timeout:g} s; the kernel did not stop after {how}: it may be inside "
         "code that ignores interrupts. It is still busy; call interrupt_kernel again or "
         "restart_kernel."
+    )
+
+
+def input_note(ex: Execution, limit: float) -> str:
+    assert ex.input is not None
+    if ex.input.password:
+        return (
+            f"The code asked for a password ({ex.input.prompt!r}): only the user may type it, in "
+            "their IDE, so it got an empty answer here. Ask the user to run this part themselves."
+        )
+    return (
+        f"Waiting for input: {ex.input.prompt!r} (execution {ex.id}). Call send_input with the "
+        f"answer; if none comes within {limit:g} s it gets an empty one, so the kernel is never "
+        "left waiting."
     )
 
 

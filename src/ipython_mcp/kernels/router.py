@@ -87,6 +87,7 @@ class MessageRouter:
             ("shell", client.shell_channel, self._on_reply),
             ("control", client.control_channel, self._on_reply),
             ("iopub", client.iopub_channel, self._on_iopub),
+            ("stdin", client.stdin_channel, self._on_stdin),
         ):
             self._tasks.append(asyncio.create_task(self._read(name, channel, handler)))
 
@@ -195,6 +196,14 @@ class MessageRouter:
         future = self._replies.pop(parent_id, None)
         if future is not None and not future.done():
             future.set_result(msg)
+
+    def _on_stdin(self, msg: dict[str, Any]) -> None:
+        """input() in our code: the kernel asks on the stdin channel of the client that sent it."""
+        sink = self._sinks.get((msg["parent_header"] or {}).get("msg_id", ""))
+        if sink is not None:
+            sink(msg["header"]["msg_type"], msg["content"])
+        else:  # not ours to answer, and nobody else can: never leave the kernel waiting
+            self.send("stdin", "input_reply", {"value": ""})
 
     def _on_iopub(self, msg: dict[str, Any]) -> None:
         self.iopub_seen.set()

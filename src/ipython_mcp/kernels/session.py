@@ -26,12 +26,14 @@ from ..settings import Settings
 from . import processes
 from .connection_files import ConnectionFile
 from .execution import (
+    Ask,
     Execution,
     ExecutionResult,
     IfBusy,
     InterruptReport,
     OnTimeout,
     Progress,
+    input_note,
     queued_note,
     running_note,
     timeout_note,
@@ -317,20 +319,28 @@ class KernelSession:
         on_timeout: OnTimeout = "interrupt",
         if_busy: IfBusy = "wait",
         progress: Progress | None = None,
+        ask: Ask | None = None,
     ) -> ExecutionResult:
         """Run code as the assistant; always returns, whatever the kernel does.
 
         Past the timeout the code is interrupted, or with on_timeout="continue" left running
         in the background for wait_for_execution. With if_busy="fail", a kernel busy with
-        another client's cell is not sent the code at all. A restart of the kernel since the
-        last result is told first."""
+        another client's cell is not sent the code at all. input() is answered by the user
+        through `ask` where the client can ask them, else by the model with send_input. A
+        restart of the kernel since the last result is told first."""
         self.check_alive()
         restarted = self.take_restart_notice()
-        result = await self._execute(code, timeout, on_timeout, if_busy, progress)
+        result = await self._execute(code, timeout, on_timeout, if_busy, progress, ask)
         return dataclasses.replace(result, notes=[*restarted, *result.notes])
 
     async def _execute(
-        self, code: str, timeout: float, on_timeout: OnTimeout, if_busy: IfBusy, progress: Progress | None
+        self,
+        code: str,
+        timeout: float,
+        on_timeout: OnTimeout,
+        if_busy: IfBusy,
+        progress: Progress | None,
+        ask: Ask | None,
     ) -> ExecutionResult:
         started = time.monotonic()
         await self._settled.wait()
@@ -352,8 +362,10 @@ class KernelSession:
         self._in_flight.add(msg_id)
         background = False
         try:
-            remaining = max(0.0, timeout - (time.monotonic() - started))
-            outcome = await self._wait(ex, remaining, progress)
+            outcome = await self._follow(ex, started + timeout, progress, ask)
+            if outcome == "input":  # for the model to answer with send_input
+                background = True
+                return ex.result(None, status="input", notes=[input_note(ex, timeout)])
             if outcome == "timeout" and on_timeout == "continue":
                 background = True
                 return ex.result(None, status="running", notes=[running_note(ex, timeout)])
@@ -388,15 +400,24 @@ class KernelSession:
         return ex.result(None, status="queued", notes=[queued_note(timeout, self.router.current())])
 
     async def wait_for(
-        self, execution_id: str | None, timeout: float, progress: Progress | None = None
+        self,
+        execution_id: str | None,
+        timeout: float,
+        progress: Progress | None = None,
+        ask: Ask | None = None,
     ) -> ExecutionResult:
         """What an execution printed since the model last read it, and its end once it came."""
         self.check_alive()
         ex = self.execution(execution_id)
         if ex.finished is not None and not ex.finished.done():
-            outcome = await self._wait(ex, timeout, progress)
+            outcome = await self._follow(ex, time.monotonic() + timeout, progress, ask)
             if outcome == "died":
                 return ex.unread(None, status="died", notes=[f"{self.death} {self.recovery_hint()}"])
+            if outcome == "input":
+                return ex.unread(None, status="input", notes=[input_note(ex, timeout)])
+        if ex.input is not None and ex.input_deadline is not None:  # still for the model to answer
+            left = max(0.0, ex.input_deadline - time.monotonic())
+            return ex.unread(None, status="input", notes=[input_note(ex, left)])
         if ex.lost is not None:
             return ex.unread(None, status="restarted", notes=[ex.lost, *self.take_restart_notice()])
         if ex.finished is None or not ex.finished.done():
@@ -404,6 +425,71 @@ class KernelSession:
         if ex.finished.cancelled() or ex.finished.exception() is not None:
             return ex.unread(None, status="died", notes=["Its end was not seen: the connection closed."])
         return ex.unread(ex.finished.result())
+
+    async def send_input(
+        self, text: str, execution_id: str | None, timeout: float, progress: Progress | None = None
+    ) -> ExecutionResult:
+        """Answer the input() an execution waits on, then follow it as wait_for does."""
+        self.check_alive()
+        waiting = [ex for ex in self.executions.values() if ex.input is not None]
+        if execution_id is not None:
+            waiting = [ex for ex in waiting if ex.id == execution_id]
+        if not waiting:
+            raise NoSuchExecution(
+                f"No code of the assistant waits for input in kernel {self.name}"
+                + (f" as execution {execution_id}" if execution_id else "")
+                + ": nothing was sent. An unanswered input() gets an empty answer at its deadline."
+            )
+        self._answer(waiting[-1], text)
+        return await self.wait_for(waiting[-1].id, timeout, progress)
+
+    async def _follow(
+        self, ex: Execution, deadline: float, progress: Progress | None, ask: Ask | None
+    ) -> str:
+        """_wait, answering the code's input() requests on the way: through `ask` (the user)
+        when there is one; otherwise "input" is returned, for the caller to answer, and the
+        request gets an empty answer if nobody does by the deadline. A password prompt gets
+        an empty answer at once: a secret must not go through a form or the model."""
+        while True:
+            outcome = await self._wait(ex, max(0.0, deadline - time.monotonic()), progress)
+            if outcome != "input" or ex.input is None:
+                return outcome
+            request = ex.input
+            if request.password:  # a secret never goes through a form or the model
+                ex.notes.append(input_note(ex, 0))
+                self._answer(ex, "")
+            elif ask is not None:
+                try:
+                    value = await asyncio.wait_for(ask(request), max(0.0, deadline - time.monotonic()))
+                except Exception:  # timed out, or the client failed to ask
+                    value = None
+                if value is None:
+                    ex.notes.append(f"input({request.prompt!r}) was not answered by the user: it got ''.")
+                self._answer(ex, value or "")
+            else:
+                self._guard_input(ex, max(0.0, deadline - time.monotonic()))
+                return "input"
+
+    def _answer(self, ex: Execution, value: str) -> None:
+        self.router.send("stdin", "input_reply", {"value": value})
+        ex.input = None
+        ex.input_deadline = None
+        ex.asks.clear()
+
+    def _guard_input(self, ex: Execution, limit: float) -> None:
+        """Answer the input() empty if the model has not answered it within `limit` s."""
+        request = ex.input
+        ex.input_deadline = time.monotonic() + limit
+
+        async def guard() -> None:
+            await asyncio.sleep(limit)
+            if ex.input is request and self.death is None:
+                ex.notes.append(f"Nobody answered input({request.prompt!r}) within {limit:.0f} s: it got ''.")
+                self._answer(ex, "")
+
+        task = asyncio.create_task(guard())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def execution(self, execution_id: str | None) -> Execution:
         """A recent execution of this session by id; by default the latest one still running."""
@@ -479,15 +565,28 @@ class KernelSession:
             step = (
                 min(PROGRESS_EVERY, deadline - time.monotonic()) if progress else deadline - time.monotonic()
             )
-            await asyncio.wait(
-                {ex.finished, self._dead, restarted}, timeout=max(step, 0), return_when="FIRST_COMPLETED"
+            # An input() already put to the model waits for its answer (or its deadline) here.
+            asks = (
+                asyncio.ensure_future(ex.asks.wait())
+                if ex.input_deadline is None
+                else asyncio.get_running_loop().create_future()
             )
+            try:
+                await asyncio.wait(
+                    {ex.finished, self._dead, restarted, asks},
+                    timeout=max(step, 0),
+                    return_when="FIRST_COMPLETED",
+                )
+            finally:
+                asks.cancel()
             if restarted.done() or ex.lost is not None:
                 return "restarted"
             if ex.finished.done():
                 return "done"
             if self._dead.done():
                 return "died"
+            if ex.asks.is_set() and ex.input_deadline is None:
+                return "input"
             if time.monotonic() >= deadline:
                 return "timeout"
 

@@ -5,6 +5,7 @@ some argument descriptions are built from the settings at run time.
 """
 
 import contextlib
+import dataclasses
 import functools
 import logging
 import re
@@ -15,13 +16,22 @@ from typing import Annotated, Any, Literal, ParamSpec, TypeVar
 import anyio
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp_types import CallToolResult, ToolAnnotations
-from pydantic import Field
+from mcp_types import (
+    CallToolResult,
+    ElicitRequest,
+    ElicitRequestFormParams,
+    ElicitResult,
+    InputRequiredResult,
+    ToolAnnotations,
+)
+from mcp_types.version import is_version_at_least
+from pydantic import BaseModel, Field
 
 from .. import __version__
 from ..errors import IPythonMCPError, KernelBusy, KernelSideError
-from ..kernels.execution import Progress
+from ..kernels.execution import Ask, ExecutionResult, InputRequest, Progress
 from ..kernels.registry import KernelRegistry
+from ..kernels.session import KernelSession
 from ..rendering import strip_ansi
 from ..settings import Settings
 from . import results
@@ -183,7 +193,7 @@ def build_server(settings: Settings, registry: KernelRegistry | None = None) -> 
             ),
         ] = "wait",
         kernel: KernelArg = None,
-    ) -> CallToolResult:
+    ) -> CallToolResult | InputRequiredResult:
         """Run code in the kernel, as a cell the user could have typed, and return its output.
 
         Returns printed output (stderr marked), the value of the last expression, displayed
@@ -191,17 +201,21 @@ def build_server(settings: Settings, registry: KernelRegistry | None = None) -> 
         traceback with is_error set. Long output keeps its beginning and end; read_output
         returns the rest. Past the timeout the code is interrupted with its partial output
         returned, or with on_timeout='continue' keeps running and wait_for_execution
-        collects it. input() is not available: put values in the code. State persists
-        between calls and is shared with the user's IDE."""
+        collects it. input() is asked of the user where the client can, else the result
+        says "Waiting for input" and send_input answers it. State persists between calls
+        and is shared with the user's IDE."""
         session = registry.get(kernel)
+        if (answered := await _answer_from_user(ctx, session, timeout or settings.timeout)) is not None:
+            return _reply(ctx, session, answered)
         result = await session.execute(
             code,
             timeout=timeout or settings.timeout,
             on_timeout=on_timeout,
             if_busy=if_busy,
             progress=_progress(ctx),
+            ask=_asker(ctx),
         )
-        return results.execution_result(result)
+        return _reply(ctx, session, result)
 
     @tool(READ_ONLY)
     async def wait_for_execution(
@@ -214,12 +228,34 @@ def build_server(settings: Settings, registry: KernelRegistry | None = None) -> 
             float, Field(description="Seconds to wait for it to finish before returning.", gt=0)
         ] = 30,
         kernel: KernelArg = None,
-    ) -> CallToolResult:
+    ) -> CallToolResult | InputRequiredResult:
         """Wait for code left running by execute_code(on_timeout='continue'): returns what it
         printed since the last read, and its final status once it has finished. It is never
         interrupted by this call; interrupt_kernel stops it."""
         session = registry.with_execution(execution_id, kernel)
-        result = await session.wait_for(execution_id, timeout, progress=_progress(ctx))
+        if (answered := await _answer_from_user(ctx, session, timeout)) is not None:
+            return _reply(ctx, session, answered)
+        result = await session.wait_for(execution_id, timeout, progress=_progress(ctx), ask=_asker(ctx))
+        return _reply(ctx, session, result)
+
+    @tool(CHANGES_STATE)
+    async def send_input(
+        ctx: Context,
+        text: Annotated[str, Field(description="The answer, without a trailing newline.")],
+        execution_id: Annotated[
+            str | None,
+            Field(description="Id of the execution waiting for input. Default: the latest one."),
+        ] = None,
+        timeout: Annotated[  # noqa: ASYNC109 - the tool's argument, not an asyncio timeout
+            float | None,
+            Field(description=f"Seconds to wait for the code after. Default: {settings.timeout:g}.", gt=0),
+        ] = None,
+        kernel: KernelArg = None,
+    ) -> CallToolResult:
+        """Answer the input() the assistant's code waits on (a result said "Waiting for
+        input"), then return what the code printed next, like wait_for_execution."""
+        session = registry.with_execution(execution_id, kernel)
+        result = await session.send_input(text, execution_id, timeout or settings.timeout, _progress(ctx))
         return results.execution_result(result)
 
     @tool(READ_ONLY)
@@ -395,3 +431,71 @@ def _progress(ctx: Context) -> Progress:
             await ctx.report_progress(round(elapsed, 1), None, message)
 
     return report
+
+
+class _Answer(BaseModel):
+    answer: str = Field(description="What to type at the prompt")
+
+
+ELICITATION_PROTOCOL = "2026-07-28"
+"""From this protocol on, a tool asks the user by returning InputRequiredResult; the client
+answers by calling it again. Before it, the tool sends an elicitation request mid-call."""
+
+
+def _can_elicit(ctx: Context) -> bool:
+    elicitation = ctx.client_capabilities.elicitation if ctx.client_capabilities else None
+    return elicitation is not None and (elicitation.form is not None or elicitation.url is None)
+
+
+def _elicits_by_result(ctx: Context) -> bool:
+    version = ctx.protocol_version
+    return _can_elicit(ctx) and version is not None and is_version_at_least(version, ELICITATION_PROTOCOL)
+
+
+def _question(prompt: str) -> str:
+    return f"Code the assistant runs in your Python kernel asks for input: {prompt!r}"
+
+
+def _asker(ctx: Context) -> Ask | None:
+    """Asks the user through the client in the middle of the call, on protocols that allow
+    it; the answer goes to the kernel, not to the model."""
+    if not _can_elicit(ctx) or _elicits_by_result(ctx):
+        return None
+
+    async def ask(request: InputRequest) -> str | None:
+        result = await ctx.elicit(_question(request.prompt), _Answer)
+        return result.data.answer if result.action == "accept" else None
+
+    return ask
+
+
+async def _answer_from_user(ctx: Context, session: KernelSession, wait: float) -> ExecutionResult | None:
+    """On a call the client repeats with the user's answer to our InputRequiredResult: give
+    the answer to the input() waiting for it and go on following the code."""
+    if not ctx.request_state:
+        return None
+    response = (ctx.input_responses or {}).get("input")
+    answer = None
+    if isinstance(response, ElicitResult) and response.action == "accept":
+        answer = str((response.content or {}).get("answer", ""))
+    result = await session.send_input(answer or "", ctx.request_state, wait, _progress(ctx))
+    if answer is None:
+        result = dataclasses.replace(
+            result, notes=["The user gave no answer: input() got ''.", *result.notes]
+        )
+    return result
+
+
+def _reply(
+    ctx: Context, session: KernelSession, result: ExecutionResult
+) -> CallToolResult | InputRequiredResult:
+    """The result; or, when the code waits for input and the client can ask its user by
+    answering a result, the question for the user (the model never sees the answer)."""
+    if result.status == "input" and _elicits_by_result(ctx):
+        request = session.execution(result.execution_id).input
+        if request is not None:
+            schema = {"type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"]}
+            question = ElicitRequest(params=ElicitRequestFormParams(message=_question(request.prompt),
+                                                                    requested_schema=schema))  # fmt: skip
+            return InputRequiredResult(input_requests={"input": question}, request_state=result.execution_id)
+    return results.execution_result(result)
