@@ -82,7 +82,7 @@ class KernelRegistry:
         """The session an execution id belongs to (ids are unique in this server), else `kernel`'s."""
         if execution_id is not None and kernel is None:
             for session in self._sessions.values():
-                if execution_id in session.executions:
+                if execution_id in session.runner.executions:
                     return session
         return self.get(kernel)
 

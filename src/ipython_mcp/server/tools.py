@@ -207,7 +207,7 @@ def build_server(settings: Settings, registry: KernelRegistry | None = None) -> 
         session = registry.get(kernel)
         if (answered := await _answer_from_user(ctx, session, timeout or settings.timeout)) is not None:
             return _reply(ctx, session, answered)
-        result = await session.execute(
+        result = await session.runner.execute(
             code,
             timeout=timeout or settings.timeout,
             on_timeout=on_timeout,
@@ -235,7 +235,9 @@ def build_server(settings: Settings, registry: KernelRegistry | None = None) -> 
         session = registry.with_execution(execution_id, kernel)
         if (answered := await _answer_from_user(ctx, session, timeout)) is not None:
             return _reply(ctx, session, answered)
-        result = await session.wait_for(execution_id, timeout, progress=_progress(ctx), ask=_asker(ctx))
+        result = await session.runner.wait_for(
+            execution_id, timeout, progress=_progress(ctx), ask=_asker(ctx)
+        )
         return _reply(ctx, session, result)
 
     @tool(CHANGES_STATE)
@@ -255,7 +257,9 @@ def build_server(settings: Settings, registry: KernelRegistry | None = None) -> 
         """Answer the input() the assistant's code waits on (a result said "Waiting for
         input"), then return what the code printed next, like wait_for_execution."""
         session = registry.with_execution(execution_id, kernel)
-        result = await session.send_input(text, execution_id, timeout or settings.timeout, _progress(ctx))
+        result = await session.runner.send_input(
+            text, execution_id, timeout or settings.timeout, _progress(ctx)
+        )
         return results.execution_result(result)
 
     @tool(READ_ONLY)
@@ -269,7 +273,7 @@ def build_server(settings: Settings, registry: KernelRegistry | None = None) -> 
         out of long output, as its notice says. Carriage returns are applied as a terminal
         shows them."""
         session = registry.with_execution(execution_id, kernel)
-        ex = session.execution(execution_id)
+        ex = session.runner.execution(execution_id)
         return results.output_lines(ex, offset, limit, settings.max_output_chars)
 
     @tool(READ_ONLY)
@@ -282,7 +286,7 @@ def build_server(settings: Settings, registry: KernelRegistry | None = None) -> 
         """Find the lines of an execution's whole output that match a regular expression,
         with their line numbers for read_output."""
         session = registry.with_execution(execution_id, kernel)
-        ex = session.execution(execution_id)
+        ex = session.runner.execution(execution_id)
         try:
             compiled = re.compile(pattern)
         except re.error as exc:
@@ -478,7 +482,7 @@ async def _answer_from_user(ctx: Context, session: KernelSession, wait: float) -
     answer = None
     if isinstance(response, ElicitResult) and response.action == "accept":
         answer = str((response.content or {}).get("answer", ""))
-    result = await session.send_input(answer or "", ctx.request_state, wait, _progress(ctx))
+    result = await session.runner.send_input(answer or "", ctx.request_state, wait, _progress(ctx))
     if answer is None:
         result = dataclasses.replace(
             result, notes=["The user gave no answer: input() got ''.", *result.notes]
@@ -492,7 +496,7 @@ def _reply(
     """The result; or, when the code waits for input and the client can ask its user by
     answering a result, the question for the user (the model never sees the answer)."""
     if result.status == "input" and _elicits_by_result(ctx):
-        request = session.execution(result.execution_id).input
+        request = session.runner.execution(result.execution_id).input
         if request is not None:
             schema = {"type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"]}
             question = ElicitRequest(params=ElicitRequestFormParams(message=_question(request.prompt),

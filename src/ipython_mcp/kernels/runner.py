@@ -1,0 +1,358 @@
+"""The assistant's code in one kernel: executions, their whole outputs, input(), waiting.
+
+Every call returns, whatever the kernel does: past its timeout the code is interrupted or
+left running for wait_for_execution, a dead or restarted kernel ends the wait at once, and an
+input() nobody answers gets an empty answer, so the kernel is never left blocked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import time
+from typing import TYPE_CHECKING, Any
+
+from ..errors import IPythonMCPError, KernelBusy, NoSuchExecution
+from .execution import (
+    Ask,
+    Execution,
+    ExecutionResult,
+    IfBusy,
+    OnTimeout,
+    Progress,
+    input_note,
+    queued_note,
+    running_note,
+    timeout_note,
+    waited_note,
+)
+
+if TYPE_CHECKING:
+    from .session import KernelSession
+
+IDLE_GRACE = 1.0
+"""Seconds to wait for the iopub idle status after the reply (the last outputs may trail it)."""
+PROGRESS_EVERY = 0.5
+"""Seconds between two progress notifications of a waiting call."""
+EXECUTIONS_KEPT = 20
+"""Recent executions whose whole output stays readable."""
+
+
+class CodeRunner:
+    """The executions of the assistant in one KernelSession."""
+
+    def __init__(self, session: KernelSession) -> None:
+        self._session = session
+        self._router = session.router
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._in_flight: set[str] = set()  # msg_ids of executions whose call still waits
+        self._supervised: set[str] = set()  # msg_ids of executions whose call gave up on them
+        self.executions: dict[str, Execution] = {}
+        """The recent executions of the assistant, oldest first, for read_output and waiting."""
+
+    def ours(self) -> set[str]:
+        """The requests of ours the kernel may still be running, for closing to stop them."""
+        return self._in_flight | self._supervised
+
+    def restarted(self) -> None:
+        """The kernel was replaced: the replies to what ran in the old one will never come."""
+        for ex in self.executions.values():
+            if ex.finished is not None and not ex.finished.done():
+                ex.lost = f"The kernel was restarted while execution {ex.id} ran: it did not finish."
+                ex.finished.cancel()
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for ex in self.executions.values():
+            ex.transcript.close()
+
+    async def execute(
+        self,
+        code: str,
+        *,
+        timeout: float,
+        on_timeout: OnTimeout = "interrupt",
+        if_busy: IfBusy = "wait",
+        progress: Progress | None = None,
+        ask: Ask | None = None,
+    ) -> ExecutionResult:
+        """Run code as the assistant; always returns, whatever the kernel does.
+
+        Past the timeout the code is interrupted, or with on_timeout="continue" left running
+        in the background for wait_for_execution. With if_busy="fail", a kernel busy with
+        another client's cell is not sent the code at all. input() is answered by the user
+        through `ask` where the client can ask them, else by the model with send_input. A
+        restart of the kernel since the last result is told first."""
+        self._session.check_alive()
+        restarted = self._session.take_restart_notice()
+        result = await self._execute(code, timeout, on_timeout, if_busy, progress, ask)
+        return dataclasses.replace(result, notes=[*restarted, *result.notes])
+
+    async def _execute(
+        self,
+        code: str,
+        timeout: float,
+        on_timeout: OnTimeout,
+        if_busy: IfBusy,
+        progress: Progress | None,
+        ask: Ask | None,
+    ) -> ExecutionResult:
+        started = time.monotonic()
+        await self._session.settled.wait()
+        if if_busy == "fail":
+            await self._router.catch_up()  # the IDE may have seen its cell start before we did
+        running = self._router.current()
+        if running is not None and not running.ours and if_busy == "fail":
+            raise KernelBusy(
+                f"The kernel is busy running {running.describe()}; the code was not sent "
+                "(if_busy='fail'). Call again with if_busy='wait' to run it when the kernel is "
+                "free, or interrupt_kernel to stop the cell."
+            )
+        ex = Execution(code, self._session.settings.max_output_chars)
+        msg_id, reply_future = self._router.request(
+            "shell", "execute_request", ex.request_content(), sink=ex.on_message
+        )
+        finished = ex.finished = asyncio.ensure_future(self._finished(ex, reply_future))
+        self._keep(ex)
+        self._in_flight.add(msg_id)
+        background = False
+        try:
+            outcome = await self._follow(ex, started + timeout, progress, ask)
+            if outcome == "input":  # for the model to answer with send_input
+                background = True
+                return ex.result(None, status="input", notes=[input_note(ex, timeout)])
+            if outcome == "timeout" and on_timeout == "continue":
+                background = True
+                return ex.result(None, status="running", notes=[running_note(ex, timeout)])
+            if outcome == "timeout" and ex.started.is_set():
+                report = await self._session.interrupt(only={msg_id})
+                if finished.done():
+                    # With no step taken, it ended on its own just as the time ran out.
+                    timed_out = (timeout, report) if report.steps else None
+                    return ex.result(finished.result(), timed_out=timed_out)
+                return ex.result(None, status="timeout", notes=[timeout_note(timeout, report)])
+        except asyncio.CancelledError:
+            # The caller is gone (the client cancelled, or the server is stopping): stop the code
+            # in a task of our own, which close() waits for, so the kernel is not left running it.
+            if not finished.done():
+                self._supervise(msg_id, ex, limit=0.0)
+            raise
+        finally:
+            self._in_flight.discard(msg_id)
+            if not finished.done() and not background:
+                finished.cancel()
+        notes = waited_note(ex, running)
+        if outcome == "done":
+            return ex.result(finished.result(), notes=notes)
+        if outcome == "died":
+            self._router.forget(msg_id)
+            return ex.result(None, status="died", notes=[self._session.death_note()])
+        if outcome == "restarted":
+            self._router.forget(msg_id)
+            return ex.result(None, status="restarted", notes=self._session.take_restart_notice())
+        # Timed out before it started: the kernel is running somebody else's cell.
+        self._supervise(msg_id, ex, limit=timeout)
+        return ex.result(None, status="queued", notes=[queued_note(timeout, self._router.current())])
+
+    async def wait_for(
+        self,
+        execution_id: str | None,
+        timeout: float,
+        progress: Progress | None = None,
+        ask: Ask | None = None,
+    ) -> ExecutionResult:
+        """What an execution printed since the model last read it, and its end once it came."""
+        self._session.check_alive()
+        ex = self.execution(execution_id)
+        if ex.finished is not None and not ex.finished.done():
+            outcome = await self._follow(ex, time.monotonic() + timeout, progress, ask)
+            if outcome == "died":
+                return ex.unread(None, status="died", notes=[self._session.death_note()])
+            if outcome == "input":
+                return ex.unread(None, status="input", notes=[input_note(ex, timeout)])
+        if ex.input is not None and ex.input_deadline is not None:  # still for the model to answer
+            left = max(0.0, ex.input_deadline - time.monotonic())
+            return ex.unread(None, status="input", notes=[input_note(ex, left)])
+        if ex.lost is not None:
+            return ex.unread(None, status="restarted", notes=[ex.lost, *self._session.take_restart_notice()])
+        if ex.finished is None or not ex.finished.done():
+            return ex.unread(None, status="running", notes=[running_note(ex, timeout, again=True)])
+        if ex.finished.cancelled() or ex.finished.exception() is not None:
+            return ex.unread(None, status="died", notes=["Its end was not seen: the connection closed."])
+        return ex.unread(ex.finished.result())
+
+    async def send_input(
+        self, text: str, execution_id: str | None, timeout: float, progress: Progress | None = None
+    ) -> ExecutionResult:
+        """Answer the input() an execution waits on, then follow it as wait_for does."""
+        self._session.check_alive()
+        waiting = [ex for ex in self.executions.values() if ex.input is not None]
+        if execution_id is not None:
+            waiting = [ex for ex in waiting if ex.id == execution_id]
+        if not waiting:
+            raise NoSuchExecution(
+                f"No code of the assistant waits for input in kernel {self._session.name}"
+                + (f" as execution {execution_id}" if execution_id else "")
+                + ": nothing was sent. An unanswered input() gets an empty answer at its deadline."
+            )
+        self._answer(waiting[-1], text)
+        return await self.wait_for(waiting[-1].id, timeout, progress)
+
+    async def _follow(
+        self, ex: Execution, deadline: float, progress: Progress | None, ask: Ask | None
+    ) -> str:
+        """_wait, answering the code's input() requests on the way: through `ask` (the user)
+        when there is one; otherwise "input" is returned, for the caller to answer, and the
+        request gets an empty answer if nobody does by the deadline. A password prompt gets
+        an empty answer at once: a secret must not go through a form or the model."""
+        while True:
+            outcome = await self._wait(ex, max(0.0, deadline - time.monotonic()), progress)
+            if outcome != "input" or ex.input is None:
+                return outcome
+            request = ex.input
+            if request.password:  # a secret never goes through a form or the model
+                ex.notes.append(input_note(ex, 0))
+                self._answer(ex, "")
+            elif ask is not None:
+                try:
+                    value = await asyncio.wait_for(ask(request), max(0.0, deadline - time.monotonic()))
+                except Exception:  # timed out, or the client failed to ask
+                    value = None
+                if value is None:
+                    ex.notes.append(f"input({request.prompt!r}) was not answered by the user: it got ''.")
+                self._answer(ex, value or "")
+            else:
+                self._guard_input(ex, max(0.0, deadline - time.monotonic()))
+                return "input"
+
+    def _answer(self, ex: Execution, value: str) -> None:
+        self._router.send("stdin", "input_reply", {"value": value})
+        ex.input = None
+        ex.input_deadline = None
+        ex.asks.clear()
+
+    def _guard_input(self, ex: Execution, limit: float) -> None:
+        """Answer the input() empty if the model has not answered it within `limit` s."""
+        request = ex.input
+        ex.input_deadline = time.monotonic() + limit
+
+        async def guard() -> None:
+            await asyncio.sleep(limit)
+            if ex.input is request and self._session.death is None:
+                ex.notes.append(f"Nobody answered input({request.prompt!r}) within {limit:.0f} s: it got ''.")
+                self._answer(ex, "")
+
+        task = asyncio.create_task(guard())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def execution(self, execution_id: str | None) -> Execution:
+        """A recent execution of this session by id; by default the latest one still running."""
+        if execution_id is None:
+            running = [ex for ex in self.executions.values() if ex.finished and not ex.finished.done()]
+            if not running:
+                raise NoSuchExecution(
+                    "No execution of the assistant is running in the background in kernel "
+                    f"{self._session.name}. Pass the id an execute_code result gave (e.g. 'e3')."
+                )
+            return running[-1]
+        ex = self.executions.get(execution_id)
+        if ex is None:
+            kept = ", ".join(self.executions) or "none"
+            raise NoSuchExecution(
+                f"No execution {execution_id!r} in kernel {self._session.name}: only the last "
+                f"{EXECUTIONS_KEPT} are kept (kept: {kept})."
+            )
+        return ex
+
+    def _keep(self, ex: Execution) -> None:
+        """Remember an execution for read_output; forget the oldest finished ones beyond the limit."""
+        self.executions[ex.id] = ex
+        for old in list(self.executions.values()):
+            if len(self.executions) <= EXECUTIONS_KEPT:
+                break
+            if old.finished is None or old.finished.done():
+                old.transcript.close()
+                del self.executions[old.id]
+
+    def _supervise(self, msg_id: str, ex: Execution, *, limit: float) -> None:
+        """Interrupt code of ours that nobody waits for any more once it has run `limit` s."""
+
+        async def supervise() -> None:
+            started = asyncio.ensure_future(ex.started.wait())
+            try:
+                await asyncio.wait({started, self._session.dead}, return_when="FIRST_COMPLETED")
+            finally:
+                started.cancel()
+            if self._session.dead.done():
+                return
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(ex.idle.wait(), limit)
+                return
+            with contextlib.suppress(IPythonMCPError):
+                await self._session.interrupt(only={msg_id})
+
+        task = asyncio.create_task(supervise())
+        self._tasks.add(task)
+        self._supervised.add(msg_id)
+
+        def done(task: asyncio.Task[None]) -> None:
+            self._tasks.discard(task)
+            self._supervised.discard(msg_id)
+
+        task.add_done_callback(done)
+
+    async def _finished(self, ex: Execution, reply_future: asyncio.Future[dict[str, Any]]) -> dict[str, Any]:
+        reply = await reply_future
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(ex.idle.wait(), IDLE_GRACE)
+        return reply
+
+    async def _wait(self, ex: Execution, timeout: float, progress: Progress | None) -> str:
+        """Wait for an execution to finish, for the kernel to die or restart, or for the
+        timeout; tell `progress` what is happening every PROGRESS_EVERY seconds meanwhile."""
+        assert ex.finished is not None
+        restarted = self._session.restarted_signal
+        deadline = time.monotonic() + timeout
+        while True:
+            if progress is not None:
+                await progress(time.monotonic() - ex.since, self._doing(ex))
+            step = (
+                min(PROGRESS_EVERY, deadline - time.monotonic()) if progress else deadline - time.monotonic()
+            )
+            # An input() already put to the model waits for its answer (or its deadline) here.
+            asks = (
+                asyncio.ensure_future(ex.asks.wait())
+                if ex.input_deadline is None
+                else asyncio.get_running_loop().create_future()
+            )
+            try:
+                await asyncio.wait(
+                    {ex.finished, self._session.dead, restarted, asks},
+                    timeout=max(step, 0),
+                    return_when="FIRST_COMPLETED",
+                )
+            finally:
+                asks.cancel()
+            if restarted.done() or ex.lost is not None:
+                return "restarted"
+            if ex.finished.done():
+                return "done"
+            if self._session.dead.done():
+                return "died"
+            if ex.asks.is_set() and ex.input_deadline is None:
+                return "input"
+            if time.monotonic() >= deadline:
+                return "timeout"
+
+    def _doing(self, ex: Execution) -> str:
+        if not ex.started.is_set():
+            running = self._router.current()
+            if running is not None and not running.ours:
+                return f"waiting for {running.describe()} to finish"
+            return "waiting for the kernel to start it"
+        line = ex.log.last_line
+        return f"running {time.monotonic() - ex.since:.0f} s" + (f": {line}" if line else "")
