@@ -84,8 +84,8 @@ class Execution:
         self.execution_count: int | None = None
         self.input: InputRequest | None = None
         """The input() the code waits on, until it is answered."""
-        self.asks = asyncio.Event()
-        """Set while the code waits on input()."""
+        self.asked: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        """Done once the code asks for input (a fresh one after each answer)."""
         self.input_deadline: float | None = None
         """When an input() put to the model gets an empty answer if it has none by then."""
         self.notes: list[str] = []
@@ -116,7 +116,8 @@ class Execution:
                 self.idle.set()
         elif msg_type == "input_request":
             self.input = InputRequest(str(content.get("prompt", "")), bool(content.get("password")))
-            self.asks.set()
+            if not self.asked.done():
+                self.asked.set_result(None)
         elif msg_type == "execute_input":
             self._start()
             self.execution_count = content.get("execution_count")

@@ -232,7 +232,7 @@ class CodeRunner:
         self._router.send("stdin", "input_reply", {"value": value})
         ex.input = None
         ex.input_deadline = None
-        ex.asks.clear()
+        ex.asked = asyncio.get_running_loop().create_future()
 
     def _guard_input(self, ex: Execution, limit: float) -> None:
         """Answer the input() empty if the model has not answered it within `limit` s."""
@@ -317,33 +317,27 @@ class CodeRunner:
         assert ex.finished is not None
         restarted = self._session.restarted_signal
         deadline = time.monotonic() + timeout
+        next_report = time.monotonic() + PROGRESS_EVERY  # calls that end quickly report nothing
         while True:
-            if progress is not None:
-                await progress(time.monotonic() - ex.since, self._doing(ex))
-            step = (
-                min(PROGRESS_EVERY, deadline - time.monotonic()) if progress else deadline - time.monotonic()
-            )
+            now = time.monotonic()
+            if progress is not None and now >= next_report:
+                await progress(now - ex.since, self._doing(ex))
+                next_report = now + PROGRESS_EVERY
+            step = min(next_report, deadline) - now if progress else deadline - now
             # An input() already put to the model waits for its answer (or its deadline) here.
-            asks = (
-                asyncio.ensure_future(ex.asks.wait())
-                if ex.input_deadline is None
-                else asyncio.get_running_loop().create_future()
+            asks = ex.asked if ex.input_deadline is None else self._session.dead
+            await asyncio.wait(
+                {ex.finished, self._session.dead, restarted, asks},
+                timeout=max(step, 0),
+                return_when="FIRST_COMPLETED",
             )
-            try:
-                await asyncio.wait(
-                    {ex.finished, self._session.dead, restarted, asks},
-                    timeout=max(step, 0),
-                    return_when="FIRST_COMPLETED",
-                )
-            finally:
-                asks.cancel()
             if restarted.done() or ex.lost is not None:
                 return "restarted"
             if ex.finished.done():
                 return "done"
             if self._session.dead.done():
                 return "died"
-            if ex.asks.is_set() and ex.input_deadline is None:
+            if ex.input is not None and ex.input_deadline is None:
                 return "input"
             if time.monotonic() >= deadline:
                 return "timeout"
