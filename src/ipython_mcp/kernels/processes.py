@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import itertools
 import os
 import signal
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -200,3 +202,15 @@ def working_dir(proc: psutil.Process) -> str | None:
         return proc.cwd()
     except psutil.Error:
         return None
+
+
+def release_free_memory() -> None:
+    """Hand memory freed by Python back to the system (glibc keeps it otherwise).
+
+    Receiving a huge output decodes messages of many megabytes each; once freed, glibc's
+    allocator keeps most of that in fragmented arenas, so the server's RSS stayed ~60 MB
+    higher after a 100 MB output. Elsewhere this does nothing."""
+    if not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)

@@ -14,6 +14,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ..errors import IPythonMCPError, KernelBusy, NoSuchExecution
+from . import processes
 from .execution import (
     Ask,
     Execution,
@@ -35,6 +36,8 @@ IDLE_GRACE = 1.0
 """Seconds to wait for the iopub idle status after the reply (the last outputs may trail it)."""
 PROGRESS_EVERY = 0.5
 """Seconds between two progress notifications of a waiting call."""
+BIG_OUTPUT = 8 << 20
+"""Bytes of output after which the memory freed while receiving it is handed back to the system."""
 EXECUTIONS_KEPT = 20
 """Recent executions whose whole output stays readable."""
 
@@ -309,6 +312,8 @@ class CodeRunner:
         reply = await reply_future
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(ex.idle.wait(), IDLE_GRACE)
+        if ex.transcript.size > BIG_OUTPUT:
+            processes.release_free_memory()
         return reply
 
     async def _wait(self, ex: Execution, timeout: float, progress: Progress | None) -> str:

@@ -37,6 +37,11 @@ class Transcript:
         return self._complete + (1 if self._line else 0)
 
     @property
+    def size(self) -> int:
+        """Bytes of the lines ended so far."""
+        return self._size
+
+    @property
     def ended_lines(self) -> int:
         """How many lines are ended by a newline (the last one may still change if not)."""
         return self._complete
