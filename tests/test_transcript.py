@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import re
 
+import pytest
+import regex
+
 from ipython_mcp.kernels.transcript import MEMORY_BYTES, Transcript
 
 
@@ -22,7 +25,7 @@ def test_pages_and_searches_beyond_memory_exactly() -> None:
     assert MEMORY_BYTES < 6_000 * 500  # so the lines are read back from the temporary file
     assert transcript.read(4_097, 3) == [f"row {n:04d} " + "y" * 500 for n in (4097, 4098, 4099)]
     assert transcript.read(5_999, 10)[0].startswith("row 5999 ") and transcript.read(6_000, 10) == []
-    hits, count = transcript.search(re.compile(r"^row (0123|4567) "), 1)
+    hits, count = transcript.search(regex.compile(r"^row (0123|4567) "), 1, seconds=5)
     assert count == 2 and hits == [(123, "row 0123 " + "y" * 500)]
     transcript.close()
 
@@ -40,3 +43,10 @@ def test_an_excerpt_keeps_head_and_tail_and_says_how_to_read_the_rest() -> None:
     first, count = map(int, re.search(r"offset=(\d+), limit=(\d+)", notice).groups())
     assert str(first - 1) in lines and str(first + count) in lines  # exactly the lines in between
     assert transcript.excerpt(995, 400, lambda *_: "") == "995\n996\n997\n998\n999"
+
+
+def test_a_pattern_that_backtracks_without_end_is_stopped() -> None:
+    transcript = Transcript()
+    transcript.add("a" * 80 + "\n")
+    with pytest.raises(TimeoutError):
+        transcript.search(regex.compile(r"(a|aa)+b"), 10, seconds=0.2)

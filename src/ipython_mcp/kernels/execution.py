@@ -76,6 +76,7 @@ class Execution:
         """Lines of the transcript the model has been given by wait_for_execution."""
         self.new_images: list[Image] = []
         """Images since the model last read this execution's output."""
+        self._before_read: tuple[int, list[str], list[Image]] = (0, [], [])
         self.started = asyncio.Event()
         self.idle = asyncio.Event()
         self.since = time.monotonic()
@@ -114,6 +115,7 @@ class Execution:
                 self._start()
             elif state == "idle":
                 self.idle.set()
+                self.input = self.input_deadline = None  # finished: it waits for nothing now
         elif msg_type == "input_request":
             self.input = InputRequest(str(content.get("prompt", "")), bool(content.get("password")))
             if not self.asked.done():
@@ -164,6 +166,7 @@ class Execution:
                 "(or ask the user for them)."
             )
         assert status is not None
+        self._before_read = (self.read_upto, notes, self.new_images)
         # What the log leaves out is for read_output; wait_for_execution goes on after it.
         self.read_upto = self.transcript.lines if reply is not None else self.transcript.ended_lines
         self.new_images = []
@@ -180,6 +183,7 @@ class Execution:
         the kernel's reply once it came, else as the caller says."""
         notes = [*self.notes, *(notes or [])]
         self.notes = []
+        self._before_read = (self.read_upto, notes, self.new_images)
         done = reply is not None
         text = self.transcript.excerpt(self.read_upto, self.log.budget, self.more_hint)
         # A line still being written (a progress bar) is shown, and shown again next time.
@@ -194,6 +198,11 @@ class Execution:
             notes.append(f"Execution {self.id} has finished ({status}).")
         assert status is not None
         return ExecutionResult(blocks, status, self.execution_count, notes, self.id)
+
+    def rewind(self) -> None:
+        """Undo the last result's reading: it was not shown to the model after all."""
+        self.read_upto, notes, self.new_images = self._before_read
+        self.notes = [n for n in notes if not n.startswith("Waiting for input")]
 
     def more_hint(self, first_line: int, lines: int) -> str:
         """The call that returns the part of the output a result leaves out."""
@@ -224,7 +233,7 @@ def input_note(ex: Execution, limit: float) -> str:
         )
     return (
         f"Waiting for input: {ex.input.prompt!r} (execution {ex.id}). Call send_input with the "
-        f"answer; if none comes within {limit:g} s it gets an empty one, so the kernel is never "
+        f"answer; if none comes within {limit:.0f} s it gets an empty one, so the kernel is never "
         "left waiting."
     )
 

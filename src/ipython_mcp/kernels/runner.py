@@ -20,6 +20,7 @@ from .execution import (
     Execution,
     ExecutionResult,
     IfBusy,
+    InputRequest,
     OnTimeout,
     Progress,
     input_note,
@@ -64,6 +65,7 @@ class CodeRunner:
             if ex.finished is not None and not ex.finished.done():
                 ex.lost = f"The kernel was restarted while execution {ex.id} ran: it did not finish."
                 ex.finished.cancel()
+            ex.input = ex.input_deadline = None
 
     async def close(self) -> None:
         for task in self._tasks:
@@ -90,8 +92,8 @@ class CodeRunner:
         through `ask` where the client can ask them, else by the model with send_input. A
         restart of the kernel since the last result is told first."""
         self._session.check_alive()
-        restarted = self._session.take_restart_notice()
         result = await self._execute(code, timeout, on_timeout, if_busy, progress, ask)
+        restarted = self._session.take_restart_notice()
         return dataclasses.replace(result, notes=[*restarted, *result.notes])
 
     async def _execute(
@@ -108,7 +110,7 @@ class CodeRunner:
         if if_busy == "fail":
             await self._router.catch_up()  # the IDE may have seen its cell start before we did
         running = self._router.current()
-        if running is not None and not running.ours and if_busy == "fail":
+        if running is not None and if_busy == "fail":
             raise KernelBusy(
                 f"The kernel is busy running {running.describe()}; the code was not sent "
                 "(if_busy='fail'). Call again with if_busy='wait' to run it when the kernel is "
@@ -118,20 +120,24 @@ class CodeRunner:
         msg_id, reply_future = self._router.request(
             "shell", "execute_request", ex.request_content(), sink=ex.on_message
         )
+        # It resolves however the execution ends: reply, kernel death (the router fails it) or
+        # restart (restarted() cancels it); a caller that stops waiting leaves it be.
         finished = ex.finished = asyncio.ensure_future(self._finished(ex, reply_future))
+        finished.add_done_callback(_retrieve)
         self._keep(ex)
         self._in_flight.add(msg_id)
-        background = False
         try:
             outcome = await self._follow(ex, started + timeout, progress, ask)
             if outcome == "input":  # for the model to answer with send_input
-                background = True
+                if on_timeout == "interrupt":  # the answer must not free it from its timeout
+                    self._supervise(msg_id, ex, limit=max(0.0, started + timeout - time.monotonic()))
                 return ex.result(None, status="input", notes=[input_note(ex, timeout)])
             if outcome == "timeout" and on_timeout == "continue":
-                background = True
                 return ex.result(None, status="running", notes=[running_note(ex, timeout)])
             if outcome == "timeout" and ex.started.is_set():
                 report = await self._session.interrupt(only={msg_id})
+                if ex.lost is not None:  # restarted meanwhile
+                    return ex.result(None, status="restarted", notes=self._session.take_restart_notice())
                 if finished.done():
                     # With no step taken, it ended on its own just as the time ran out.
                     timed_out = (timeout, report) if report.steps else None
@@ -145,8 +151,6 @@ class CodeRunner:
             raise
         finally:
             self._in_flight.discard(msg_id)
-            if not finished.done() and not background:
-                finished.cancel()
         notes = waited_note(ex, running)
         if outcome == "done":
             return ex.result(finished.result(), notes=notes)
@@ -220,10 +224,9 @@ class CodeRunner:
                 ex.notes.append(input_note(ex, 0))
                 self._answer(ex, "")
             elif ask is not None:
-                try:
-                    value = await asyncio.wait_for(ask(request), max(0.0, deadline - time.monotonic()))
-                except Exception:  # timed out, or the client failed to ask
-                    value = None
+                value = await self._ask_user(ex, ask, request, deadline)
+                if ex.input is not request:  # it stopped waiting meanwhile: interrupted, died
+                    continue
                 if value is None:
                     ex.notes.append(f"input({request.prompt!r}) was not answered by the user: it got ''.")
                 self._answer(ex, value or "")
@@ -231,26 +234,63 @@ class CodeRunner:
                 self._guard_input(ex, max(0.0, deadline - time.monotonic()))
                 return "input"
 
+    async def _ask_user(self, ex: Execution, ask: Ask, request: InputRequest, deadline: float) -> str | None:
+        """The user's answer; None if they gave none by the deadline, or if the code stopped
+        waiting (interrupted, kernel dead or restarted) before they did."""
+        asking = asyncio.ensure_future(ask(request))
+        assert ex.finished is not None
+        try:
+            await asyncio.wait(
+                {asking, ex.finished, self._session.dead, self._session.restarted_signal},
+                timeout=max(0.0, deadline - time.monotonic()),
+                return_when="FIRST_COMPLETED",
+            )
+        finally:
+            if not asking.done():
+                asking.cancel()
+        if asking.cancelled() or asking.exception() is not None:
+            return None
+        return asking.result()
+
+    def answer_pending(self) -> None:
+        """Answer every input() still waiting with '': for when nobody can answer any more."""
+        for ex in self.executions.values():
+            if ex.input is not None:
+                self._answer(ex, "")
+
     def _answer(self, ex: Execution, value: str) -> None:
-        self._router.send("stdin", "input_reply", {"value": value})
+        # ipykernel takes an input_reply from any client: one sent when our code no longer waits
+        # would answer the user's own input(). So only while it is ours that waits.
+        if ex.input is not None and ex.lost is None and not (ex.finished and ex.finished.done()):
+            self._router.send("stdin", "input_reply", {"value": value})
         ex.input = None
         ex.input_deadline = None
         ex.asked = asyncio.get_running_loop().create_future()
 
     def _guard_input(self, ex: Execution, limit: float) -> None:
-        """Answer the input() empty if the model has not answered it within `limit` s."""
+        """Answer the input() empty if nobody has answered it by its deadline (`limit` s from
+        now, or later if wait_for_user moves it)."""
         request = ex.input
         ex.input_deadline = time.monotonic() + limit
 
         async def guard() -> None:
-            await asyncio.sleep(limit)
-            if ex.input is request and self._session.death is None:
-                ex.notes.append(f"Nobody answered input({request.prompt!r}) within {limit:.0f} s: it got ''.")
-                self._answer(ex, "")
+            while ex.input is request and ex.input_deadline is not None:
+                left = ex.input_deadline - time.monotonic()
+                if left <= 0:
+                    if self._session.death is None:
+                        ex.notes.append(f"Nobody answered input({request.prompt!r}) in time: it got ''.")
+                        self._answer(ex, "")
+                    return
+                await asyncio.sleep(left)
 
         task = asyncio.create_task(guard())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def wait_for_user(self, ex: Execution, seconds: float) -> None:
+        """Give the user at least `seconds` to answer the input() put to them out of band."""
+        if ex.input is not None and ex.input_deadline is not None:
+            ex.input_deadline = max(ex.input_deadline, time.monotonic() + seconds)
 
     def execution(self, execution_id: str | None) -> Execution:
         """A recent execution of this session by id; by default the latest one still running."""
@@ -355,3 +395,9 @@ class CodeRunner:
             return "waiting for the kernel to start it"
         line = ex.log.last_line
         return f"running {time.monotonic() - ex.since:.0f} s" + (f": {line}" if line else "")
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    # An execution nobody waits for any more may end in an error (the kernel died): not a bug.
+    if not future.cancelled():
+        future.exception()

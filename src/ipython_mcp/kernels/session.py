@@ -391,6 +391,8 @@ class KernelSession:
                 await self.interrupt(only=ours)
         with contextlib.suppress(Exception):
             await self.inspector.close()
+        if self.death is None:
+            self.runner.answer_pending()  # nobody is left to answer: never leave input() waiting
         self._end(f"The connection to kernel {self.name} was closed.")
         if self._watcher is not None:
             self._watcher.cancel()

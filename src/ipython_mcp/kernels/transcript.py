@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import re
 import tempfile
+import time
 from collections.abc import Callable, Iterator
+
+import regex
 
 MEMORY_BYTES = 1 << 20
 INDEX_EVERY = 1024
@@ -100,11 +103,17 @@ class Transcript:
         notice = f"[... {left_out:,} lines left out; {more(first, left_out)} ...]"
         return "\n".join([*head, notice, *tail])
 
-    def search(self, pattern: re.Pattern[str], limit: int) -> tuple[list[tuple[int, str]], int]:
-        """The first `limit` matching lines as (number, line), and how many lines match in all."""
+    def search(
+        self, pattern: regex.Pattern[str], limit: int, seconds: float
+    ) -> tuple[list[tuple[int, str]], int]:
+        """The first `limit` matching lines as (number, line), and how many lines match in all.
+
+        A pattern that backtracks without end must not stall the server: past `seconds` in all,
+        TimeoutError."""
         hits, count = [], 0
+        deadline = time.monotonic() + seconds
         for number, line in self._lines_from(0):
-            if pattern.search(line):
+            if pattern.search(line, timeout=max(deadline - time.monotonic(), 0.001)):
                 count += 1
                 if len(hits) < limit:
                     hits.append((number, line))

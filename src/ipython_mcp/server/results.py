@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
+import regex
 from mcp_types import CallToolResult, ImageContent, TextContent
 
 from ..kernels.execution import Execution, ExecutionResult, InterruptReport
@@ -311,8 +311,10 @@ def output_lines(ex: Execution, offset: int, limit: int, budget: int) -> str:
     return header + "\n" + "\n".join(lines) + more
 
 
-def output_matches(ex: Execution, pattern: re.Pattern[str], limit: int, budget: int) -> str:
-    hits, count = ex.transcript.search(pattern, limit)
+def output_matches(
+    ex: Execution, pattern: regex.Pattern[str], limit: int, budget: int, seconds: float
+) -> str:
+    hits, count = ex.transcript.search(pattern, limit, seconds)
     if not hits:
         return f"No line of the output of execution {ex.id} ({ex.transcript.lines:,} lines) matches."
     width = max(80, min(300, budget // max(len(hits), 1)))

@@ -8,12 +8,12 @@ import contextlib
 import dataclasses
 import functools
 import logging
-import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, Literal, ParamSpec, TypeVar
 
 import anyio
+import regex
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import (
@@ -28,7 +28,7 @@ from mcp_types.version import is_version_at_least
 from pydantic import BaseModel, Field
 
 from .. import __version__
-from ..errors import IPythonMCPError, KernelBusy, KernelSideError
+from ..errors import IPythonMCPError, KernelBusy, KernelSideError, NoSuchExecution
 from ..kernels.execution import Ask, ExecutionResult, InputRequest, Progress
 from ..kernels.registry import KernelRegistry
 from ..kernels.session import KernelSession
@@ -204,9 +204,9 @@ def build_server(settings: Settings, registry: KernelRegistry | None = None) -> 
         collects it. input() is asked of the user where the client can, else the result
         says "Waiting for input" and send_input answers it. State persists between calls
         and is shared with the user's IDE."""
+        if (answered := await _answer_from_user(ctx, registry, timeout or settings.timeout)) is not None:
+            return answered
         session = registry.get(kernel)
-        if (answered := await _answer_from_user(ctx, session, timeout or settings.timeout)) is not None:
-            return _reply(ctx, session, answered)
         result = await session.runner.execute(
             code,
             timeout=timeout or settings.timeout,
@@ -232,9 +232,9 @@ def build_server(settings: Settings, registry: KernelRegistry | None = None) -> 
         """Wait for code left running by execute_code(on_timeout='continue'): returns what it
         printed since the last read, and its final status once it has finished. It is never
         interrupted by this call; interrupt_kernel stops it."""
+        if (answered := await _answer_from_user(ctx, registry, timeout)) is not None:
+            return answered
         session = registry.with_execution(execution_id, kernel)
-        if (answered := await _answer_from_user(ctx, session, timeout)) is not None:
-            return _reply(ctx, session, answered)
         result = await session.runner.wait_for(
             execution_id, timeout, progress=_progress(ctx), ask=_asker(ctx)
         )
@@ -288,10 +288,16 @@ def build_server(settings: Settings, registry: KernelRegistry | None = None) -> 
         session = registry.with_execution(execution_id, kernel)
         ex = session.runner.execution(execution_id)
         try:
-            compiled = re.compile(pattern)
-        except re.error as exc:
+            compiled = regex.compile(pattern)
+        except regex.error as exc:
             raise ToolError(f"{pattern!r} is not a valid regular expression: {exc}.") from None
-        return results.output_matches(ex, compiled, limit, settings.max_output_chars)
+        try:
+            return results.output_matches(ex, compiled, limit, settings.max_output_chars, SEARCH_SECONDS)
+        except TimeoutError:
+            raise ToolError(
+                f"Searching for {pattern!r} took over {SEARCH_SECONDS:g} s and was stopped: the "
+                "pattern backtracks too much. Use a simpler one."
+            ) from None
 
     @tool(READ_ONLY)
     async def kernel_status(kernel: KernelArg = None) -> str:
@@ -441,6 +447,10 @@ class _Answer(BaseModel):
     answer: str = Field(description="What to type at the prompt")
 
 
+SEARCH_SECONDS = 3.0
+"""Longest time search_output may take; a pathological pattern is stopped after it."""
+USER_ANSWER = 300.0
+"""Seconds the user gets to answer a question put to them through the client."""
 ELICITATION_PROTOCOL = "2026-07-28"
 """From this protocol on, a tool asks the user by returning InputRequiredResult; the client
 answers by calling it again. Before it, the tool sends an elicitation request mid-call."""
@@ -473,21 +483,28 @@ def _asker(ctx: Context) -> Ask | None:
     return ask
 
 
-async def _answer_from_user(ctx: Context, session: KernelSession, wait: float) -> ExecutionResult | None:
+async def _answer_from_user(
+    ctx: Context, registry: KernelRegistry, wait: float
+) -> CallToolResult | InputRequiredResult | None:
     """On a call the client repeats with the user's answer to our InputRequiredResult: give
-    the answer to the input() waiting for it and go on following the code."""
+    the answer to the input() waiting for it and go on following the code. The execution is
+    the one named in the (sealed) request state, whichever kernel is the default now."""
     if not ctx.request_state:
         return None
+    session = registry.with_execution(ctx.request_state, None)
     response = (ctx.input_responses or {}).get("input")
     answer = None
     if isinstance(response, ElicitResult) and response.action == "accept":
         answer = str((response.content or {}).get("answer", ""))
-    result = await session.runner.send_input(answer or "", ctx.request_state, wait, _progress(ctx))
-    if answer is None:
-        result = dataclasses.replace(
-            result, notes=["The user gave no answer: input() got ''.", *result.notes]
-        )
-    return result
+    try:
+        result = await session.runner.send_input(answer or "", ctx.request_state, wait, _progress(ctx))
+        note = "" if answer is not None else "The user gave no answer: input() got ''."
+    except NoSuchExecution:  # it stopped waiting first (deadline, interrupt): say so, go on
+        result = await session.runner.wait_for(ctx.request_state, wait, _progress(ctx))
+        note = "The user's answer came after input() had stopped waiting; it was not used."
+    if note:
+        result = dataclasses.replace(result, notes=[note, *result.notes])
+    return _reply(ctx, session, result)
 
 
 def _reply(
@@ -496,8 +513,11 @@ def _reply(
     """The result; or, when the code waits for input and the client can ask its user by
     answering a result, the question for the user (the model never sees the answer)."""
     if result.status == "input" and _elicits_by_result(ctx):
-        request = session.runner.execution(result.execution_id).input
+        ex = session.runner.execution(result.execution_id)
+        request = ex.input
         if request is not None:
+            ex.rewind()  # the model sees none of this result: the resumed call shows it
+            session.runner.wait_for_user(ex, USER_ANSWER)
             schema = {"type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"]}
             question = ElicitRequest(params=ElicitRequestFormParams(message=_question(request.prompt),
                                                                     requested_schema=schema))  # fmt: skip
