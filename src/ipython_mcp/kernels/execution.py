@@ -68,6 +68,8 @@ class Execution:
 
     def __init__(self, code: str, budget: int) -> None:
         self.id = f"e{next(_NUMBERS)}"
+        self.msg_id = ""
+        """The id of its execute_request, once sent."""
         self.code = code
         self.log = OutputLog(text_budget=budget)
         self.transcript = Transcript()

@@ -65,6 +65,7 @@ class CodeRunner:
             if ex.finished is not None and not ex.finished.done():
                 ex.lost = f"The kernel was restarted while execution {ex.id} ran: it did not finish."
                 ex.finished.cancel()
+                self._router.forget(ex.msg_id)
             ex.input = ex.input_deadline = None
 
     async def close(self) -> None:
@@ -120,6 +121,7 @@ class CodeRunner:
         msg_id, reply_future = self._router.request(
             "shell", "execute_request", ex.request_content(), sink=ex.on_message
         )
+        ex.msg_id = msg_id
         # It resolves however the execution ends: reply, kernel death (the router fails it) or
         # restart (restarted() cancels it); a caller that stops waiting leaves it be.
         finished = ex.finished = asyncio.ensure_future(self._finished(ex, reply_future))
@@ -326,11 +328,12 @@ class CodeRunner:
 
         async def supervise() -> None:
             started = asyncio.ensure_future(ex.started.wait())
-            try:
-                await asyncio.wait({started, self._session.dead}, return_when="FIRST_COMPLETED")
+            assert ex.finished is not None
+            try:  # a restart ends it too: restarted() cancels `finished`
+                await asyncio.wait({started, self._session.dead, ex.finished}, return_when="FIRST_COMPLETED")
             finally:
                 started.cancel()
-            if self._session.dead.done():
+            if self._session.dead.done() or ex.lost is not None:
                 return
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(ex.idle.wait(), limit)
