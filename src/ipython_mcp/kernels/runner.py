@@ -132,7 +132,9 @@ class CodeRunner:
             outcome = await self._follow(ex, started + timeout, progress, ask)
             if outcome == "input":  # for the model to answer with send_input
                 if on_timeout == "interrupt":  # the answer must not free it from its timeout
-                    self._supervise(msg_id, ex, limit=max(0.0, started + timeout - time.monotonic()))
+                    # Counted from the input's deadline on: waiting for the answer is not running.
+                    answer_by = (ex.input_deadline or time.monotonic()) - time.monotonic()
+                    self._supervise(msg_id, ex, limit=max(0.0, answer_by) + timeout)
                 return ex.result(None, status="input", notes=[input_note(ex, timeout)])
             if outcome == "timeout" and on_timeout == "continue":
                 return ex.result(None, status="running", notes=[running_note(ex, timeout)])
