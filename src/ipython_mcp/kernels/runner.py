@@ -133,6 +133,7 @@ class CodeRunner:
             if outcome == "input":  # for the model to answer with send_input
                 if on_timeout == "interrupt":  # the answer must not free it from its timeout
                     # Counted from the input's deadline on: waiting for the answer is not running.
+                    # Counted from the input's deadline on: waiting for the answer is not running.
                     answer_by = (ex.input_deadline or time.monotonic()) - time.monotonic()
                     self._supervise(msg_id, ex, limit=max(0.0, answer_by) + timeout)
                 return ex.result(None, status="input", notes=[input_note(ex, timeout)])
@@ -354,7 +355,24 @@ class CodeRunner:
         task.add_done_callback(done)
 
     async def _finished(self, ex: Execution, reply_future: asyncio.Future[dict[str, Any]]) -> dict[str, Any]:
-        reply = await reply_future
+        """The kernel's reply, once its outputs are in. An interrupt that lands as a cell ends
+        can take the reply with it (ipykernel goes idle and sends none): then the idle status
+        ends the execution, after a grace period for a reply that is merely late."""
+        idle = asyncio.ensure_future(ex.idle.wait())
+        try:
+            await asyncio.wait({reply_future, idle}, return_when="FIRST_COMPLETED")
+        finally:
+            idle.cancel()
+        if not reply_future.done():
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.shield(reply_future), IDLE_GRACE * 2)
+        if not reply_future.done():
+            ex.notes.append(
+                "The kernel finished this code but sent no reply (an interrupt came as it ended)."
+            )
+            status = "error" if ex.log.error is not None else "ok"
+            return {"content": {"status": status, "execution_count": ex.execution_count}}
+        reply = reply_future.result()
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(ex.idle.wait(), IDLE_GRACE)
         if ex.transcript.size > BIG_OUTPUT:
