@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx2
 import mcp
 import pytest
 from jupyter_client.asynchronous import AsyncKernelClient
@@ -215,6 +216,96 @@ class Assistant:
         result = await self.call(tool, **arguments)
         assert result.is_error, texts(result)
         return texts(result)
+
+
+EMPTY_NOTEBOOK = {"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+
+
+@dataclass
+class NotebookServer:
+    """A real Jupyter Server with a base URL prefix, as JupyterHub serves each user."""
+
+    url: str
+    token: str
+    pid: int
+    runtime_dir: Path
+    root: Path
+    process: subprocess.Popen[bytes]
+
+    def rest(self) -> httpx2.AsyncClient:
+        return httpx2.AsyncClient(
+            base_url=self.url, headers={"Authorization": f"token {self.token}"}, timeout=30
+        )
+
+    async def open_notebook(self, path: str) -> tuple[str, Path]:
+        """Open a notebook as JupyterLab does (a session starts its kernel): (session id, connection file)."""
+        target = self.root / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(EMPTY_NOTEBOOK))
+        async with self.rest() as rest:
+            reply = await rest.post(
+                "api/sessions",
+                json={"path": path, "name": target.name, "type": "notebook", "kernel": {"name": "python3"}},
+            )
+        reply.raise_for_status()
+        session = reply.json()
+        return session["id"], self.runtime_dir / f"kernel-{session['kernel']['id']}.json"
+
+    async def close_notebook(self, session_id: str) -> None:
+        async with self.rest() as rest:
+            (await rest.delete(f"api/sessions/{session_id}")).raise_for_status()
+
+    def stop(self) -> None:
+        """Stop the server the way Ctrl+C does: it shuts its kernels down first."""
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+@asynccontextmanager
+async def jupyter_server(
+    runtime_dir: Path, root: Path, *args: str, port: int = 0, token: str | None = None
+) -> AsyncIterator[NotebookServer]:
+    """`jupyter server` on 127.0.0.1 with a token and the base URL /user/alice/."""
+    token = token or secrets.token_hex(24)
+    log_path = root.parent / f"jupyter-server-{root.name}-{port}.log"
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "jupyter_server",
+                "--allow-root",
+                "--no-browser",
+                "--ip=127.0.0.1",
+                f"--port={port}",
+                "--ServerApp.port_retries=0",
+                f"--IdentityProvider.token={token}",
+                "--ServerApp.base_url=/user/alice/",
+                f"--ServerApp.root_dir={root}",
+                *args,
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={
+                **os.environ,
+                "JUPYTER_RUNTIME_DIR": str(runtime_dir),
+                "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+            },
+        )
+    info_file = runtime_dir / f"jpserver-{process.pid}.json"
+    await wait_until(lambda: info_file.exists() or process.poll() is not None, timeout=60)
+    assert process.poll() is None, log_path.read_text()
+    await wait_until(lambda: bool(info_file.read_text().strip()), timeout=10)
+    info = json.loads(info_file.read_text())
+    server = NotebookServer(info["url"], token, process.pid, runtime_dir, root, process)
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 def assert_no_secret(text: str, runtime_dir: Path) -> None:

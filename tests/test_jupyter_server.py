@@ -3,57 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
-import secrets
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
-import httpx2
 import mcp
 import pytest
-from conftest import Assistant, ide_client, wait_until
+from conftest import Assistant, NotebookServer, ide_client, jupyter_server
 
 from ipython_mcp.server import build_server
 from ipython_mcp.settings import Settings
-
-EMPTY_NOTEBOOK = {"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
-
-
-@dataclass
-class NotebookServer:
-    """A Jupyter Server with a base URL prefix, as JupyterHub serves each user."""
-
-    url: str
-    token: str
-    pid: int
-    runtime_dir: Path
-    root: Path
-
-    def rest(self) -> httpx2.AsyncClient:
-        return httpx2.AsyncClient(
-            base_url=self.url, headers={"Authorization": f"token {self.token}"}, timeout=30
-        )
-
-    async def open_notebook(self, path: str) -> tuple[str, Path]:
-        """Open a notebook as JupyterLab does (a session starts its kernel): (session id, connection file)."""
-        target = self.root / path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(json.dumps(EMPTY_NOTEBOOK))
-        async with self.rest() as rest:
-            reply = await rest.post(
-                "api/sessions",
-                json={"path": path, "name": target.name, "type": "notebook", "kernel": {"name": "python3"}},
-            )
-        reply.raise_for_status()
-        session = reply.json()
-        return session["id"], self.runtime_dir / f"kernel-{session['kernel']['id']}.json"
-
-    async def close_notebook(self, session_id: str) -> None:
-        async with self.rest() as rest:
-            (await rest.delete(f"api/sessions/{session_id}")).raise_for_status()
 
 
 @pytest.fixture(scope="module")
@@ -65,43 +23,8 @@ def server_runtime_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 async def notebook_server(
     server_runtime_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[NotebookServer]:
-    root = tmp_path_factory.mktemp("notebooks")
-    token = secrets.token_hex(24)
-    log = (root.parent / "jupyter-server.log").open("wb")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "jupyter_server",
-            "--allow-root",
-            "--no-browser",
-            "--ip=127.0.0.1",
-            "--port=0",
-            f"--IdentityProvider.token={token}",
-            "--ServerApp.base_url=/user/alice/",
-            f"--ServerApp.root_dir={root}",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env={
-            **os.environ,
-            "JUPYTER_RUNTIME_DIR": str(server_runtime_dir),
-            "PYDEVD_DISABLE_FILE_VALIDATION": "1",
-        },
-    )
-    info_file = server_runtime_dir / f"jpserver-{process.pid}.json"
-    await wait_until(lambda: info_file.exists() or process.poll() is not None, timeout=60)
-    assert process.poll() is None, (root.parent / "jupyter-server.log").read_text()
-    await wait_until(lambda: bool(info_file.read_text().strip()), timeout=10)
-    info = json.loads(info_file.read_text())
-    yield NotebookServer(info["url"], token, process.pid, server_runtime_dir, root)
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-    log.close()
+    async with jupyter_server(server_runtime_dir, tmp_path_factory.mktemp("notebooks")) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
@@ -173,7 +96,7 @@ async def test_unknown_and_ambiguous_notebooks_get_clear_errors(
     second, _ = await notebook_server.open_notebook("deep/other.ipynb")
     try:
         error = await server_assistant.error("connect_to_kernel", connection_file="other.ipynb")
-        assert "2 open notebooks match 'other.ipynb'" in error
+        assert "2 kernels match 'other.ipynb'" in error
         assert "sub/other.ipynb" in error and "deep/other.ipynb" in error
     finally:
         await notebook_server.close_notebook(second)
@@ -188,20 +111,25 @@ async def test_a_server_refusing_its_token_is_named_and_the_rest_still_listed(
     assert "outdated" not in text
 
 
-async def test_a_server_kernel_whose_file_is_elsewhere_is_listed_as_not_reachable(
+async def test_a_server_kernel_whose_file_is_elsewhere_is_reached_over_the_websocket(
     server_assistant: Assistant, notebook_server: NotebookServer, analysis: Path, tmp_path: Path
 ) -> None:
     session, path = await notebook_server.open_notebook("remote.ipynb")
+    (await ide_client(path)).client.stop_channels()  # the kernel answers: it has read its file
     moved = path.rename(tmp_path / path.name)  # as when a server keeps its kernels' files elsewhere
     try:
         text = await server_assistant.text("list_kernels")
-        assert "Kernels of Jupyter Servers without a connection file here (not reachable):" in text
+        assert "Kernels of Jupyter Servers (connect_to_kernel takes the notebook path or kernel id):" in text
         assert (
             f"- {path.stem[7:15]}: python3; Jupyter Server {notebook_server.url} notebook remote.ipynb"
             in text
         )
-        error = await server_assistant.error("connect_to_kernel", connection_file="remote.ipynb")
-        assert "its connection file is not in" in error and "JUPYTER_RUNTIME_DIR" in error
+        connected = await server_assistant.text("connect_to_kernel", connection_file="remote.ipynb")
+        assert "notebook remote.ipynb" in connected
+        assert await server_assistant.text("execute_code", code="print('over the websocket')") == (
+            "over the websocket\n"
+        )
+        assert "over its websocket" in await server_assistant.text("kernel_status")
     finally:
         moved.rename(path)
         await notebook_server.close_notebook(session)

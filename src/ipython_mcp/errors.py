@@ -4,6 +4,7 @@
     ├── ConnectionFileError     a connection file is missing, unreadable, ambiguous or invalid
     ├── NoSuchKernel            a tool named a kernel that is not connected (or none is)
     ├── KernelUnreachable       nothing answers at the addresses of a connection file
+    ├── JupyterServerError      a Jupyter Server is unreachable, refuses the token or a request
     ├── KeyMismatch             the kernel's heartbeat answers but it ignores our signed messages
     ├── KernelStartError        a kernel we launched did not come up
     ├── KernelDied              the connected kernel's process or heartbeat is gone
@@ -32,6 +33,18 @@ class NoSuchKernel(IPythonMCPError, LookupError):
 
 class KernelUnreachable(IPythonMCPError, ConnectionError):
     """Raised when nothing answers at the addresses of a connection file."""
+
+
+class JupyterServerError(IPythonMCPError, ConnectionError):
+    """Raised when a Jupyter Server cannot be reached, refuses our token, or refuses a request.
+
+    `final` when trying again cannot help (a refused token, a kernel the server does not have)."""
+
+    def __init__(self, message: str, *, final: bool = False, problem: str = "") -> None:
+        super().__init__(message)
+        self.final = final
+        self.problem = problem or message
+        """The short form for a listing: `refused the token in its jpserver file`."""
 
 
 class KeyMismatch(IPythonMCPError, ConnectionError):

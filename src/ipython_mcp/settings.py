@@ -31,16 +31,28 @@ class Settings:
     """Where connection files are looked for and written (Jupyter's runtime dir)."""
     connection_file: str | None = None
     """The kernel to connect to when connect_to_kernel gets no argument (IPYTHON_MCP_CONNECTION)."""
+    servers: tuple[ServerConfig, ...] = ()
+    """Jupyter Servers whose kernels are reached over their websocket (IPYTHON_MCP_JUPYTER_URL
+    and _TOKEN, --jupyter-url, a servers file)."""
+    reconnect_timeout: float = 60.0
+    """How long a dropped connection to a server's kernel is retried before it counts as lost."""
 
     def __post_init__(self) -> None:
-        for name in ("timeout", "connect_timeout", "key_check_timeout", "start_timeout"):
+        for name in ("timeout", "connect_timeout", "key_check_timeout", "start_timeout", "reconnect_timeout"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be a positive number of seconds")
         if self.max_output_chars < 1000:
             raise ValueError("max_output_chars must be at least 1000")
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+    def from_env(
+        cls,
+        env: Mapping[str, str] | None = None,
+        *,
+        jupyter_url: str | None = None,
+        servers_file: str | None = None,
+        **overrides: object,
+    ) -> Settings:
         """Settings from IPYTHON_MCP_* variables, with explicit values (CLI flags) winning."""
         env = os.environ if env is None else env
         values: dict[str, object] = {}
@@ -51,12 +63,64 @@ class Settings:
                 except ValueError as exc:
                     raise ValueError(f"{var}={env[var]!r} is not valid: {exc}") from None
         values.update({k: v for k, v in overrides.items() if v is not None})
+        servers = []
+        url = jupyter_url or env.get("IPYTHON_MCP_JUPYTER_URL")
+        if url:
+            servers.append(ServerConfig(url, env.get("IPYTHON_MCP_JUPYTER_TOKEN", "")))
+        servers_file = servers_file or env.get("IPYTHON_MCP_SERVERS_FILE")
+        if servers_file:
+            servers.extend(read_servers_file(servers_file, env))
+        values["servers"] = tuple(servers)
         return cls(**values)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    """A Jupyter Server, JupyterHub user server or Enterprise Gateway the user set up."""
+
+    url: str
+    token: str = field(default="", repr=False)
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.url.startswith(("http://", "https://")):
+            raise ValueError(f"{self.url!r} is not an http:// or https:// URL of a Jupyter Server")
+
+
+def read_servers_file(path: str, env: Mapping[str, str]) -> list[ServerConfig]:
+    """Servers from a TOML file, one table each; the token from the variable `token_env` names
+    (or `token` itself):
+
+        [servers.hub]
+        url = "https://hub.example.org/user/alice/"
+        token_env = "JUPYTERHUB_API_TOKEN"
+    """
+    import tomllib
+
+    try:
+        with open(path, "rb") as file:
+            tables = tomllib.load(file).get("servers", {})
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ValueError(f"servers file {path}: {exc}") from None
+    servers = []
+    for name, table in tables.items():
+        if not isinstance(table, dict) or not isinstance(table.get("url"), str):
+            raise ValueError(f"servers file {path}: [servers.{name}] needs a url")
+        token = table.get("token") or ""
+        if table.get("token_env"):
+            token = env.get(str(table["token_env"]), "")
+            if not token:
+                raise ValueError(
+                    f"servers file {path}: [servers.{name}] names ${table['token_env']}, which is not set"
+                )
+        servers.append(ServerConfig(table["url"], str(token), str(name)))
+    return servers
 
 
 _ENV_VARS = (
     ("timeout", "IPYTHON_MCP_TIMEOUT", float),
     ("max_output_chars", "IPYTHON_MCP_MAX_OUTPUT_CHARS", int),
     ("connect_timeout", "IPYTHON_MCP_CONNECT_TIMEOUT", float),
+    ("reconnect_timeout", "IPYTHON_MCP_RECONNECT_TIMEOUT", float),
     ("connection_file", "IPYTHON_MCP_CONNECTION", str),
 )

@@ -81,6 +81,8 @@ class Execution:
         self._before_read: tuple[int, list[str], list[Image]] = (0, [], [])
         self.started = asyncio.Event()
         self.idle = asyncio.Event()
+        self.reply_lost = False
+        """Its reply and idle status were lost with a dropped server connection."""
         self.since = time.monotonic()
         self.waited = 0.0
         """Seconds the code waited in the kernel's queue before it started."""

@@ -134,7 +134,7 @@ class KernelInspector:
                 return Answer(
                     msg["content"], running or (beside if beside and beside.msg_id != msg_id else None)
                 )
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 # A subshell is slow but working while control still answers (the interpreter
                 # is not held); the main shell is working while no cell runs.
                 responsive = await self._router.catch_up()
@@ -198,7 +198,7 @@ class KernelInspector:
         created = self._subshell_created
         try:
             msg = await asyncio.wait_for(asyncio.shield(created), SUBSHELL_REPLY)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return None
         except Exception:  # the session is closing
             return None
@@ -290,7 +290,7 @@ class KernelInspector:
             running = self._router.current()
             try:
                 view = await self.spyder.namespace_view()
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 self._session.check_alive()
                 raise _busy(running, what, why=HELD) from None
             return spyder.found_from_view(module, options, view), running

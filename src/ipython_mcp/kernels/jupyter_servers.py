@@ -1,8 +1,9 @@
-"""Local Jupyter Servers (JupyterLab, Notebook) and which notebook each of their kernels serves.
+"""Jupyter Servers (JupyterLab, JupyterHub, Enterprise Gateway): their kernels, notebooks and REST API.
 
-A running server writes `jpserver-<pid>.json` (URL and token) into the runtime dir, and its
-kernels' connection files `kernel-<kernel id>.json` beside it; `/api/sessions` maps kernel ids
-to notebook paths. The token authenticates our requests and goes nowhere else.
+Servers come from the user's configuration and from the runtime dir, where a running local
+server writes `jpserver-<pid>.json` (URL and token) and its kernels' connection files
+`kernel-<kernel id>.json`; `/api/sessions` maps kernel ids to notebook paths. A token
+authenticates our requests and goes nowhere else.
 """
 
 from __future__ import annotations
@@ -10,25 +11,73 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import psutil
+
+from ..errors import JupyterServerError
+from ..settings import ServerConfig
 
 log = logging.getLogger(__name__)
 
 SERVER_GLOB = "jpserver-*.json"
-ANSWER_TIMEOUT = 2.0
-"""Seconds a local server gets to list its kernels before the listing goes on without it."""
+ANSWER_TIMEOUT = 3.0
+"""Seconds a server gets to list its kernels before the listing goes on without it."""
+REQUEST_TIMEOUT = 10.0
+"""Seconds a server gets to answer a request about one kernel (start, interrupt, shut down)."""
+RESTART_TIMEOUT = 60.0
+"""Seconds a server gets to restart a kernel: it answers once the new kernel does."""
 
 
 @dataclass(frozen=True, slots=True)
 class JupyterServer:
     url: str
-    pid: int | None
-    root_dir: str
-    token: str = field(repr=False)
+    """Base URL, prefix included (`http://host:8888/user/alice/`), ending in a slash."""
+    pid: int | None = None
+    root_dir: str = ""
+    token: str = field(default="", repr=False)
+    name: str = ""
+    """How the model names it: the name it was configured under, else host:port/prefix."""
+    configured: bool = False
+    """Configured by the user (environment, flag, servers file): its kernels are reached over
+    its websocket. A local server only found in the runtime dir is reached over ZMQ."""
+
+    @property
+    def title(self) -> str:
+        """`Jupyter Server http://host:8888/`, with its configured name when it has one."""
+        if self.name == _short(self.url):
+            return f"Jupyter Server {self.url}"
+        return f"Jupyter Server {self.name!r} ({self.url})"
+
+    @property
+    def ws_url(self) -> str:
+        return "ws" + self.url[4:] if self.url.startswith("http") else self.url
+
+    @property
+    def is_loopback(self) -> bool:
+        host = urlsplit(self.url).hostname or ""
+        return host in ("localhost", "::1") or host.startswith("127.")
+
+
+def configured_servers(configs: Iterable[ServerConfig]) -> list[JupyterServer]:
+    servers = []
+    for config in configs:
+        url = config.url.strip()
+        url = url if url.endswith("/") else url + "/"
+        servers.append(
+            JupyterServer(url=url, token=config.token, name=config.name or _short(url), configured=True)
+        )
+    return servers
+
+
+def _short(url: str) -> str:
+    """`127.0.0.1:8888/user/alice` for `http://127.0.0.1:8888/user/alice/`."""
+    parts = urlsplit(url)
+    return f"{parts.netloc}{parts.path}".rstrip("/")
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,8 +97,7 @@ class ServerKernel:
         what = f"notebook {self.path}" if self.path else "no notebook"
         plural = "" if self.connections == 1 else "s"
         return (
-            f"Jupyter Server {self.server.url} {what}, {self.execution_state}, "
-            f"{self.connections} websocket client{plural}"
+            f"{self.server.title} {what}, {self.execution_state}, {self.connections} websocket client{plural}"
         )
 
 
@@ -60,9 +108,11 @@ class ServerReport:
     problem: str | None = None
 
 
-def find_servers(runtime_dir: Path | str) -> list[JupyterServer]:
-    """The servers whose `jpserver-*.json` is in the runtime dir and whose process still runs."""
-    servers = []
+def find_servers(runtime_dir: Path | str, configured: Iterable[JupyterServer] = ()) -> list[JupyterServer]:
+    """The configured servers, then those whose `jpserver-*.json` is in the runtime dir and whose
+    process still runs (a server both configured and found is the configured one)."""
+    servers = list(configured)
+    known = {server.url for server in servers}
     for path in sorted(Path(runtime_dir).glob(SERVER_GLOB)):
         try:
             info = json.loads(path.read_text(encoding="utf-8"))
@@ -72,12 +122,16 @@ def find_servers(runtime_dir: Path | str) -> list[JupyterServer]:
         pid = info.get("pid")
         if isinstance(pid, int) and not psutil.pid_exists(pid):
             continue  # the server crashed and left its file behind
+        url = url if url.endswith("/") else url + "/"
+        if url in known:
+            continue
         servers.append(
             JupyterServer(
-                url=url if url.endswith("/") else url + "/",
+                url=url,
                 pid=pid if isinstance(pid, int) else None,
                 root_dir=str(info.get("root_dir") or info.get("notebook_dir") or ""),
                 token=str(info.get("token") or ""),
+                name=_short(url),
             )
         )
     return servers
@@ -85,32 +139,16 @@ def find_servers(runtime_dir: Path | str) -> list[JupyterServer]:
 
 async def list_server_kernels(servers: list[JupyterServer]) -> list[ServerReport]:
     """Every server's kernels with their notebooks, asked of all servers in parallel."""
-    if not servers:
-        return []
-    import httpx2
-
-    async with httpx2.AsyncClient(timeout=ANSWER_TIMEOUT, trust_env=False) as http:
-        return list(await asyncio.gather(*(_report(http, server) for server in servers)))
+    return list(await asyncio.gather(*(_report(server) for server in servers)))
 
 
-async def _report(http: Any, server: JupyterServer) -> ServerReport:
-    import httpx2
-
-    headers = {"Authorization": f"token {server.token}"} if server.token else {}
+async def _report(server: JupyterServer) -> ServerReport:
+    async with ServerAPI(server, timeout=ANSWER_TIMEOUT) as api:
+        try:
+            kernels, sessions = await asyncio.gather(api.get("api/kernels"), api.get("api/sessions"))
+        except JupyterServerError as exc:
+            return ServerReport(server, [], exc.problem)
     try:
-        kernels_reply, sessions_reply = await asyncio.gather(
-            http.get(server.url + "api/kernels", headers=headers),
-            http.get(server.url + "api/sessions", headers=headers),
-        )
-    except httpx2.HTTPError as exc:
-        return ServerReport(server, [], f"did not answer ({type(exc).__name__})")
-    for reply in (kernels_reply, sessions_reply):
-        if reply.status_code in (401, 403):
-            return ServerReport(server, [], "refused the token in its jpserver file")
-        if reply.status_code != 200:
-            return ServerReport(server, [], f"answered HTTP {reply.status_code}")
-    try:
-        kernels, sessions = kernels_reply.json(), sessions_reply.json()
         paths = {s["kernel"]["id"]: s.get("path") for s in sessions if s.get("kernel")}
         found = [
             ServerKernel(
@@ -124,9 +162,107 @@ async def _report(http: Any, server: JupyterServer) -> ServerReport:
             for k in kernels
         ]
     except Exception as exc:  # any shape of answer: one odd server must not break the listing
-        log.warning("unexpected answer from Jupyter Server %s: %s", server.url, type(exc).__name__)
+        log.warning("unexpected answer from %s: %s", server.title, type(exc).__name__)
         return ServerReport(server, [], "answered in an unexpected format")
     return ServerReport(server, found)
+
+
+class ServerAPI:
+    """The REST calls we make to one server; failures become `JupyterServerError`s naming it.
+
+    The token goes in the Authorization header of these requests and nowhere else."""
+
+    def __init__(self, server: JupyterServer, timeout: float = REQUEST_TIMEOUT) -> None:
+        import httpx2
+
+        self.server = server
+        self.headers = {"Authorization": f"token {server.token}"} if server.token else {}
+        self._http = httpx2.AsyncClient(
+            base_url=server.url, headers=self.headers, timeout=timeout, trust_env=not server.is_loopback
+        )
+
+    async def __aenter__(self) -> ServerAPI:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+    async def get(self, path: str) -> Any:
+        return (await self._call("GET", path)).json()
+
+    async def kernel(self, kernel_id: str) -> dict[str, Any] | None:
+        """The server's model of a kernel (state, connections), None when it has no such kernel."""
+        reply = await self._call("GET", f"api/kernels/{kernel_id}", missing_ok=True)
+        return None if reply is None else reply.json()
+
+    async def start_kernel(self, kernel_name: str | None) -> dict[str, Any]:
+        body = {"name": kernel_name} if kernel_name else {}
+        return (await self._call("POST", "api/kernels", json=body, what="kernel spec")).json()
+
+    async def interrupt(self, kernel_id: str) -> None:
+        await self._call("POST", f"api/kernels/{kernel_id}/interrupt")
+
+    async def restart(self, kernel_id: str) -> None:
+        await self._call("POST", f"api/kernels/{kernel_id}/restart", timeout=RESTART_TIMEOUT)
+
+    async def shutdown(self, kernel_id: str) -> bool:
+        """Shut the kernel down; False when the server no longer had it."""
+        return await self._call("DELETE", f"api/kernels/{kernel_id}", missing_ok=True) is not None
+
+    async def _call(
+        self, method: str, path: str, *, missing_ok: bool = False, what: str = "kernel", **kwargs: Any
+    ) -> Any:
+        import httpx2
+
+        try:
+            reply = await self._http.request(method, path, **kwargs)
+        except httpx2.HTTPError as exc:
+            raise JupyterServerError(
+                f"{self.server.title} did not answer ({type(exc).__name__}). Check that it is "
+                "running and reachable, or call list_kernels.",
+                problem=f"did not answer ({type(exc).__name__})",
+            ) from None
+        if reply.status_code == 404 and missing_ok:
+            return None
+        if reply.status_code >= 400:
+            raise self.refusal(reply.status_code, what, _reason(reply))
+        return reply
+
+    def refusal(self, status: int, what: str, reason: str = "") -> JupyterServerError:
+        """The error for an HTTP refusal of the server, saying what to do about it."""
+        title = self.server.title
+        if status in (401, 403):
+            where = (
+                "the token configured for it (IPYTHON_MCP_JUPYTER_TOKEN, or its servers file entry)"
+                if self.server.configured
+                else "the token in its jpserver file"
+            )
+            return JupyterServerError(
+                f"{title} refused {where} (HTTP {status}). The user should set its current token "
+                "(`jupyter server list` shows it) and restart this MCP server.",
+                final=True,
+                problem=f"refused {where}",
+            )
+        detail = f": {reason}" if reason else ""
+        if status == 404:
+            return JupyterServerError(
+                f"{title} has no such {what} (HTTP 404{detail}). Call list_kernels to see its kernels.",
+                final=True,
+                problem="answered HTTP 404",
+            )
+        return JupyterServerError(
+            f"{title} answered HTTP {status}{detail}.", final=status < 500, problem=f"answered HTTP {status}"
+        )
+
+
+def _reason(reply: Any) -> str:
+    try:
+        return str(reply.json().get("message") or "")[:300]
+    except Exception:
+        return ""
 
 
 def notebook_matches(kernels: list[ServerKernel], spec: str) -> list[ServerKernel]:

@@ -8,7 +8,7 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import CannotRestart, ConnectionFileError, NoSuchKernel
+from ..errors import CannotRestart, ConnectionFileError, JupyterServerError, NoSuchKernel
 from ..settings import Settings
 from . import processes
 from .connection_files import (
@@ -19,9 +19,20 @@ from .connection_files import (
     read_connection_file,
     resolve_connection_file,
 )
-from .jupyter_servers import ServerKernel, ServerReport, find_servers, list_server_kernels, notebook_matches
+from .jupyter_servers import (
+    JupyterServer,
+    ServerAPI,
+    ServerKernel,
+    ServerReport,
+    configured_servers,
+    find_servers,
+    list_server_kernels,
+    notebook_matches,
+)
 from .launcher import LaunchedKernel, launch_kernel, resolve_python
-from .session import KernelSession, probe_heartbeat
+from .local import LocalKernelSession, probe_heartbeat
+from .remote import ServerKernelSession
+from .session import KernelSession
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,10 +59,11 @@ class Discovery:
     listings: list[KernelListing]
     servers: list[ServerReport]
 
-    def server_only(self) -> list[ServerKernel]:
-        """Server kernels without a connection file in the runtime dir (so not reachable here)."""
+    def server_kernels(self) -> list[ServerKernel]:
+        """Kernels reached over their server's websocket: those of configured servers, and
+        those of local servers whose connection files are not in the runtime dir."""
         named = {kernel_name_of(k.path) for k in self.listings}
-        return [k for r in self.servers for k in r.kernels if k.kernel_id not in named]
+        return [k for r in self.servers for k in r.kernels if r.server.configured or k.kernel_id not in named]
 
 
 class KernelRegistry:
@@ -98,61 +110,116 @@ class KernelRegistry:
     def current(self) -> str | None:
         return self._current
 
-    async def connect(self, spec: str | None) -> tuple[KernelSession, bool]:
-        """Attach to a kernel by path or partial name; returns (session, was already connected)."""
-        path, notebook = await self._choose(spec)
+    async def connect(self, spec: str | None, server: str | None = None) -> tuple[KernelSession, bool]:
+        """Attach to a kernel by path, partial name, notebook or server kernel id; returns
+        (session, was already connected)."""
+        target = await self._choose(spec, server)
         async with self._lock:
+            identity = _identity(target)
             for session in self._sessions.values():
-                if session.conn.path == path and session.death is None:
+                if session.identity == identity and session.death is None:
                     self._current = session.name
                     return session, True
-            conn = read_connection_file(path)
-            name = self._free_name(conn)
-            stale = self._sessions.get(name)
-            session = await KernelSession.open(name, conn, self.settings)
-            session.notebook = notebook
+            if isinstance(target, ServerKernel):
+                name = self._free_name(target.kernel_id, identity)
+                stale = self._sessions.get(name)
+                session = await ServerKernelSession.open(name, target.server, target.kernel_id, self.settings)
+            else:
+                conn = read_connection_file(target.path)
+                name = self._free_name(conn.name, identity)
+                stale = self._sessions.get(name)
+                session = await LocalKernelSession.open(name, conn, self.settings)
+                target = target.notebook
+            session.notebook = target
             if stale is not None:
                 await stale.close()
             self._add(session)
             return session, False
 
-    async def _choose(self, spec: str | None) -> tuple[Path, ServerKernel | None]:
-        """The connection file to use, and the notebook it belongs to when a server said so."""
-        runtime_dir = self.settings.runtime_dir
+    async def _choose(self, spec: str | None, server: str | None) -> Target:
+        """The kernel to connect to: a connection file (with the notebook a local server says
+        it serves), or a server kernel reached over the server's websocket."""
+        runtime_dir = Path(self.settings.runtime_dir)
+        if server is not None:
+            report = await self._report_of(server)
+            return self._target(_pick(report, spec), runtime_dir)
         spec = spec or self.settings.connection_file
-        if spec:
-            try:
-                path = resolve_connection_file(spec, runtime_dir)
-            except ConnectionFileError as not_a_file:
-                found = await self._notebook_kernel(spec)
-                if found is None:
-                    raise not_a_file from None
-                return found
-            reports = await list_server_kernels(find_servers(runtime_dir))
-            served = {k.kernel_id: k for r in reports for k in r.kernels}
-            return path, served.get(kernel_name_of(path))
+        if not spec:
+            return await self._only_kernel()
+        reports = await list_server_kernels(self._servers())
+        configured = [k for r in reports if r.server.configured for k in r.kernels]
+        matches = server_kernel_matches(configured, spec)
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            raise _ambiguous(spec, matches)
+        try:
+            path = resolve_connection_file(spec, runtime_dir)
+        except ConnectionFileError as not_a_file:
+            found = self._notebook_kernel(spec, reports)
+            if found is None:
+                raise not_a_file from None
+            return self._target(found, runtime_dir)
+        served = {k.kernel_id: k for r in reports for k in r.kernels}
+        return FileTarget(path, served.get(kernel_name_of(path)))
+
+    async def _only_kernel(self) -> Target:
+        runtime_dir = self.settings.runtime_dir
         discovery = await self.list_kernels()
         live = [k for k in discovery.listings if k.live]
-        if len(live) == 1:
-            return live[0].path, live[0].server_kernel
+        remote = discovery.server_kernels()
+        if len(live) + len(remote) == 1:
+            return remote[0] if remote else FileTarget(live[0].path, live[0].server_kernel)
         listings = discovery.listings
-        if not live:
+        if not live and not remote:
             stale = f" ({len(listings)} stale files there)" if listings else ""
+            problems = "".join(f" {r.server.title} {r.problem}." for r in discovery.servers if r.problem)
             raise ConnectionFileError(
-                f"No running kernel found in {runtime_dir}{stale}. Ask the user for their kernel's "
-                "connection file (Spyder: Consoles > Connection info; Jupyter: %connect_info), or "
-                "call start_kernel."
+                f"No running kernel found in {runtime_dir}{stale}.{problems} Ask the user for their "
+                "kernel's connection file (Spyder: Consoles > Connection info; Jupyter: "
+                "%connect_info), or call start_kernel."
             )
-        names = ", ".join(f"{k.name} (pid {k.pid})" if k.pid else k.name for k in live[:10])
+        names = [f"{k.name} (pid {k.pid})" if k.pid else k.name for k in live]
+        names += [f"{k.path or k.kernel_id} on {k.server.name}" for k in remote]
         raise ConnectionFileError(
-            f"{len(live)} kernels are running: {names}. Pass one of these names to "
+            f"{len(names)} kernels are running: {', '.join(names[:10])}. Pass one of these to "
             "connect_to_kernel (list_kernels tells more about each)."
         )
 
-    async def _notebook_kernel(self, spec: str) -> tuple[Path, ServerKernel] | None:
-        """The kernel of an open notebook on a local Jupyter Server, by the notebook's path."""
-        runtime_dir = Path(self.settings.runtime_dir)
-        reports = await list_server_kernels(find_servers(runtime_dir))
+    async def _report_of(self, name: str) -> ServerReport:
+        server = self._server_named(name)
+        (report,) = await list_server_kernels([server])
+        if report.problem:
+            raise JupyterServerError(f"{server.title} {report.problem}.")
+        return report
+
+    def _server_named(self, name: str) -> JupyterServer:
+        servers = self._servers()
+        wanted = name.strip()
+        for server in servers:
+            if wanted in (server.name, server.url, server.url.rstrip("/")):
+                return server
+        matches = [s for s in servers if wanted in s.url]
+        if len(matches) == 1:
+            return matches[0]
+        known = ", ".join(f"{s.name} ({s.url})" for s in servers) or "none"
+        raise JupyterServerError(
+            f"No Jupyter Server is named {name!r} (known: {known}). Servers come from "
+            "IPYTHON_MCP_JUPYTER_URL, a servers file, or a JupyterLab running on this machine."
+        )
+
+    def _target(self, kernel: ServerKernel, runtime_dir: Path) -> Target:
+        """Over ZMQ when a local server left the kernel's connection file here, else its websocket."""
+        path = runtime_dir / f"kernel-{kernel.kernel_id}.json"
+        if kernel.server.configured or not path.is_file():
+            return kernel
+        return FileTarget(path.resolve(), kernel)
+
+    def _servers(self) -> list[JupyterServer]:
+        return find_servers(self.settings.runtime_dir, configured_servers(self.settings.servers))
+
+    def _notebook_kernel(self, spec: str, reports: list[ServerReport]) -> ServerKernel | None:
+        """The kernel of an open notebook on a Jupyter Server, by the notebook's path."""
         kernels = [k for r in reports for k in r.kernels]
         matches = notebook_matches(kernels, spec)
         if not matches:
@@ -160,27 +227,39 @@ class KernelRegistry:
                 return None
             open_ones = sorted({k.path for k in kernels if k.path})
             listed = f" Open notebooks: {', '.join(open_ones[:10])}." if open_ones else ""
-            problems = "".join(f" {r.server.url} {r.problem}." for r in reports if r.problem)
+            problems = "".join(f" {r.server.title} {r.problem}." for r in reports if r.problem)
             raise ConnectionFileError(
                 f"No running Jupyter Server here has {spec} open with a kernel "
                 f"({len(reports)} server(s) found).{listed}{problems} Ask the user to open the "
                 "notebook (its kernel starts with it), or call list_kernels."
             )
         if len(matches) > 1:
-            where = ", ".join(f"{k.path} ({k.kernel_id[:8]} on {k.server.url})" for k in matches[:10])
-            raise ConnectionFileError(
-                f"{len(matches)} open notebooks match {spec!r}: {where}. Pass the notebook's "
-                "path as shown, or its kernel's name."
-            )
-        kernel = matches[0]
-        path = runtime_dir / f"kernel-{kernel.kernel_id}.json"
-        if not path.is_file():
-            raise ConnectionFileError(
-                f"Notebook {kernel.path} runs kernel {kernel.kernel_id} on {kernel.server.url}, but "
-                f"its connection file is not in {runtime_dir}: that server keeps its kernels' files "
-                "elsewhere. Start this server with JUPYTER_RUNTIME_DIR set to the server's runtime dir."
-            )
-        return path.resolve(), kernel
+            raise _ambiguous(spec, matches)
+        return matches[0]
+
+    async def start_on_server(self, server: str, kernel_name: str | None) -> KernelSession:
+        """Start a kernel on a Jupyter Server (on Enterprise Gateway, in its cluster) and connect."""
+        target = self._server_named(server)
+        async with ServerAPI(target) as api:
+            model = await api.start_kernel(kernel_name)
+        kernel = ServerKernel(
+            kernel_id=model["id"],
+            kernel_name=str(model.get("name", "")),
+            execution_state=str(model.get("execution_state", "starting")),
+            connections=0,
+            server=target,
+        )
+        session = await ServerKernelSession.open(
+            self._free_name(kernel.kernel_id, _identity(kernel)),
+            target,
+            kernel.kernel_id,
+            self.settings,
+            started=True,
+        )
+        session.notebook = kernel
+        async with self._lock:
+            self._add(session)
+        return session
 
     async def start(self, connection_file: str | None, python: str | None, cwd: str | None) -> KernelSession:
         """Launch a detached kernel, wait until it answers, and make it the default."""
@@ -191,7 +270,8 @@ class KernelRegistry:
         except BaseException:
             conn.path.unlink(missing_ok=True)
             raise
-        session = await self._open_launched(self._free_name(conn), conn, launched)
+        name = self._free_name(conn.name, ("file", str(conn.path)))
+        session = await self._open_launched(name, conn, launched)
         async with self._lock:
             self._add(session)
         return session
@@ -199,6 +279,10 @@ class KernelRegistry:
     async def restart(self, name: str | None) -> KernelSession:
         """Restart a kernel this server launched, on the same connection file."""
         old = self.get(name)
+        if isinstance(old, ServerKernelSession):
+            await old.restart()
+            return old
+        assert isinstance(old, LocalKernelSession)
         if old.launched is None:
             owner = processes.command_line(old.process)[:120] if old.process else ""
             by = f" (pid {old.pid}: {owner})" if owner else ""
@@ -221,7 +305,7 @@ class KernelRegistry:
     ) -> KernelSession:
         """Connect to a kernel we just launched; if it does not come up, leave nothing behind."""
         try:
-            return await KernelSession.open(name, conn, self.settings, launched)
+            return await LocalKernelSession.open(name, conn, self.settings, launched)
         except BaseException:
             with contextlib.suppress(ProcessLookupError):
                 launched.process.kill()
@@ -232,7 +316,7 @@ class KernelRegistry:
     async def shutdown(self, name: str | None) -> tuple[KernelSession, list[str]]:
         session = self.get(name)
         steps = await session.shutdown()
-        if session.launched is not None:
+        if isinstance(session, LocalKernelSession) and session.launched is not None:
             _remove_files(session.conn)
             steps.append("removed its connection file")
         self._remove(session)
@@ -254,7 +338,7 @@ class KernelRegistry:
         a system that hides sockets), the kernel's heartbeat is pinged, all in parallel."""
         (listings, unsure), reports = await asyncio.gather(
             asyncio.to_thread(self._listings_sync),
-            list_server_kernels(find_servers(self.settings.runtime_dir)),
+            list_server_kernels(self._servers()),
         )
         answers = await asyncio.gather(*(probe_heartbeat(conn) for conn in unsure))
         alive = {conn.path for conn, answered in zip(unsure, answers, strict=True) if answered}
@@ -266,12 +350,17 @@ class KernelRegistry:
                 server_kernel=served.get(kernel_name_of(k.path)),
             )
             for k in listings
+            if not (kernel_name_of(k.path) in served and served[kernel_name_of(k.path)].server.configured)
         ]
         return Discovery(listings, list(reports))
 
     def _listings_sync(self) -> tuple[list[KernelListing], list[ConnectionFile]]:
         listeners = processes.tcp_listeners()
-        connected = {s.conn.path: s for s in self._sessions.values() if s.death is None}
+        connected = {
+            s.conn.path: s
+            for s in self._sessions.values()
+            if isinstance(s, LocalKernelSession) and s.death is None
+        }
         listings, unsure = [], []
         for path in list_connection_files(self.settings.runtime_dir):
             path = path.resolve()
@@ -306,10 +395,9 @@ class KernelRegistry:
             )
         return listings, unsure
 
-    def _free_name(self, conn: ConnectionFile) -> str:
-        full = conn.name
+    def _free_name(self, full: str, identity: tuple[str, ...]) -> str:
         short = full[:8] if len(full) > 12 else full
-        taken = {n for n, s in self._sessions.items() if s.conn.path != conn.path}
+        taken = {n for n, s in self._sessions.items() if s.identity != identity}
         return short if short not in taken else full
 
     def _add(self, session: KernelSession) -> None:
@@ -321,6 +409,68 @@ class KernelRegistry:
             del self._sessions[session.name]
         if self._current == session.name:
             self._current = next(reversed(self._sessions), None)
+
+
+@dataclass(frozen=True, slots=True)
+class FileTarget:
+    path: Path
+    notebook: ServerKernel | None
+
+
+Target = FileTarget | ServerKernel
+"""A kernel to connect to: by connection file (ZMQ) or a server's kernel (websocket)."""
+
+
+def _identity(target: Target) -> tuple[str, ...]:
+    if isinstance(target, ServerKernel):
+        return ("server", target.server.url, target.kernel_id)
+    return ("file", str(target.path))
+
+
+def server_kernel_matches(kernels: list[ServerKernel], spec: str) -> list[ServerKernel]:
+    """Server kernels named by `spec`: their notebook, or (the start of) their kernel id."""
+    by_notebook = notebook_matches(kernels, spec)
+    if by_notebook:
+        return by_notebook
+    spec = spec.strip()
+    return [k for k in kernels if len(spec) >= 4 and k.kernel_id.startswith(spec)]
+
+
+def _pick(report: ServerReport, spec: str | None) -> ServerKernel:
+    kernels = report.kernels
+    title = report.server.title
+    if spec is None:
+        if len(kernels) == 1:
+            return kernels[0]
+        what = f"{len(kernels)} kernels" if kernels else "no kernels"
+        raise ConnectionFileError(
+            f"{title} runs {what}. "
+            + (
+                "Pass a notebook path or kernel id to connect_to_kernel, or call list_kernels."
+                if kernels
+                else f"Call start_kernel(server={report.server.name!r}) to start one."
+            )
+        )
+    matches = server_kernel_matches(kernels, spec)
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        raise _ambiguous(spec, matches)
+    listed = ", ".join(k.path or k.kernel_id for k in kernels[:10]) or "none"
+    raise ConnectionFileError(
+        f"{title} has no kernel or open notebook matching {spec!r} (its kernels: {listed}). "
+        "Call list_kernels."
+    )
+
+
+def _ambiguous(spec: str, matches: list[ServerKernel]) -> ConnectionFileError:
+    where = ", ".join(
+        f"{k.path or 'no notebook'} ({k.kernel_id[:8]} on {k.server.name})" for k in matches[:10]
+    )
+    return ConnectionFileError(
+        f"{len(matches)} kernels match {spec!r}: {where}. Pass the notebook's path as shown or the "
+        "kernel id, with server= when they are on different servers."
+    )
 
 
 def _remove_files(conn: ConnectionFile) -> None:

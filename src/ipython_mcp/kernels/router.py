@@ -1,9 +1,10 @@
 """The single reader of one kernel's channels: routes every message to whoever asked for it.
 
-Two readers of a ZMQ channel race and lose messages, so each kernel gets exactly one task per
-channel. Replies are matched to requests by `parent_header.msg_id`; iopub traffic goes to the sink
-of the request that caused it. Everything else is another client's (the IDE user's) traffic: it
-only updates what we know the kernel is doing, and never reaches a result.
+Two readers of a ZMQ channel race and lose messages, so each kernel gets exactly one reader
+per channel (`channels.py`). Replies are matched to requests by `parent_header.msg_id`; iopub
+traffic goes to the sink of the request that caused it. Everything else is another client's
+(the IDE user's) traffic: it only updates what we know the kernel is doing, and never reaches
+a result.
 """
 
 from __future__ import annotations
@@ -15,12 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .channels import Channels
 from .observed import ObservedCells
 
 log = logging.getLogger(__name__)
-
-RECV_REARM = 0.25
-"""Seconds after which a waiting receive is re-armed; bounds the delay of a missed wake-up."""
 
 Sink = Callable[[str, dict[str, Any]], None]
 
@@ -54,15 +53,20 @@ def _preview(code: str, width: int = 60) -> str:
 
 
 class MessageRouter:
-    """Owns the shell, control and iopub channels of one client while the session is open."""
+    """Routes the messages of one kernel's channels while the session is open."""
 
-    def __init__(self, client: Any) -> None:
-        self._client = client
+    def __init__(self, channels: Channels) -> None:
+        self._channels = channels
+        self._handlers = {
+            "shell": self._on_reply,
+            "control": self._on_reply,
+            "iopub": self._on_iopub,
+            "stdin": self._on_stdin,
+        }
         self._replies: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._sinks: dict[str, Sink] = {}
         self.comms: dict[str, Callable[[dict[str, Any]], None]] = {}
         """Handlers of our comms' messages, by comm_id (whatever request caused them)."""
-        self._tasks: list[asyncio.Task[None]] = []
         self.running: dict[str, Activity] = {}
         """Execute requests between their busy and idle status, oldest first."""
         self.iopub_seen = asyncio.Event()
@@ -82,21 +86,11 @@ class MessageRouter:
         """Cells of other clients (the user's IDE), for get_history; never part of a result."""
 
     def start(self) -> None:
-        client = self._client
-        for name, channel, handler in (
-            ("shell", client.shell_channel, self._on_reply),
-            ("control", client.control_channel, self._on_reply),
-            ("iopub", client.iopub_channel, self._on_iopub),
-            ("stdin", client.stdin_channel, self._on_stdin),
-        ):
-            self._tasks.append(asyncio.create_task(self._read(name, channel, handler)))
+        self._channels.start(self._deliver)
 
     async def stop(self, reason: BaseException) -> None:
         """Stop reading; requests still waiting for a reply fail with `reason`."""
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks.clear()
+        await self._channels.stop()
         for future in self._replies.values():
             if not future.done():
                 future.set_exception(reason)
@@ -117,7 +111,7 @@ class MessageRouter:
 
         With `subshell` a shell request goes to that subshell of the kernel (ipykernel 7+),
         which answers while the main shell runs a cell."""
-        msg = self._client.session.msg(msg_type, content or {})
+        msg = self._channels.session.msg(msg_type, content or {})
         if subshell is not None:
             msg["header"]["subshell_id"] = subshell
         msg_id = msg["header"]["msg_id"]
@@ -125,12 +119,12 @@ class MessageRouter:
         self._replies[msg_id] = future
         if sink is not None:
             self._sinks[msg_id] = sink
-        getattr(self._client, f"{channel}_channel").send(msg)
+        self._channels.send(channel, msg)
         return msg_id, future
 
     def send(self, channel: str, msg_type: str, content: dict[str, Any]) -> None:
         """Send a message that gets no reply (comm messages)."""
-        getattr(self._client, f"{channel}_channel").send(self._client.session.msg(msg_type, content))
+        self._channels.send(channel, self._channels.session.msg(msg_type, content))
 
     def forget(self, msg_id: str) -> None:
         """Stop routing a request's messages (its caller gave up on it)."""
@@ -154,7 +148,7 @@ class MessageRouter:
         try:
             await asyncio.wait_for(seen.wait(), timeout)
             return True
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return False
         finally:
             self.forget(msg_id)
@@ -163,33 +157,14 @@ class MessageRouter:
         """The execution the kernel runs now, if we saw it start."""
         return next(iter(self.running.values()), None)
 
-    async def _read(self, name: str, channel: Any, handler: Callable[[dict[str, Any]], None]) -> None:
-        # ZMQ signals readiness by edges that a send on the same socket can swallow: a pending
-        # receive then sleeps with a message waiting (seen here for poll + recv, and rarely for
-        # recv alone). Re-arming the receive every so often re-checks the socket.
-        # Not asyncio.wait_for: cancelled, it waits for the pyzmq future to finish cancelling,
-        # which sometimes never happens, and closing the session hung.
-        session = self._client.session
-        while True:
-            received = channel.socket.recv_multipart()
-            try:
-                await asyncio.wait({received}, timeout=RECV_REARM)
-            finally:
-                if not received.done():
-                    received.cancel()  # a cancelled receive takes no message from the socket
-            if received.cancelled():
-                continue
-            raw = received.result()
-            try:
-                _, parts = session.feed_identities(raw)
-                msg = session.deserialize(parts)
-            except Exception as exc:  # a malformed or wrongly signed message must not stop routing
-                log.warning("dropped an unreadable message on %s: %s", name, type(exc).__name__)
-                continue
-            try:
-                handler(msg)
-            except Exception:
-                log.exception("failed to route a %s message", name)
+    def _deliver(self, channel: str, msg: dict[str, Any]) -> None:
+        handler = self._handlers.get(channel)
+        if handler is None:
+            return
+        try:
+            handler(msg)
+        except Exception:
+            log.exception("failed to route a %s message", channel)
 
     def _on_reply(self, msg: dict[str, Any]) -> None:
         parent_id = (msg["parent_header"] or {}).get("msg_id")

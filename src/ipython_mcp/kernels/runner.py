@@ -68,6 +68,33 @@ class CodeRunner:
                 self._router.forget(ex.msg_id)
             ex.input = ex.input_deadline = None
 
+    def reconnected(self, gap: float, others: int) -> None:
+        """The connection to a server dropped for `gap` s. With other clients connected the
+        server kept nothing for us: outputs of that time are gone, and so may be the end of
+        code of ours that finished meanwhile."""
+        pending = [
+            ex for ex in self.executions.values() if ex.finished is not None and not ex.finished.done()
+        ]
+        if not pending or not others:
+            return
+        for ex in pending:
+            ex.notes.append(
+                f"The connection to the kernel's server dropped for {gap:.1f} s while this ran. The "
+                "server keeps output for a dropped client only when no other client is connected: "
+                "output printed meanwhile is missing."
+            )
+        task = asyncio.create_task(self._settle_after_gap(pending))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _settle_after_gap(self, pending: list[Execution]) -> None:
+        if not await self._session.shell_answers(2.0):
+            return  # still running: its end will come
+        for ex in pending:
+            if ex.finished is not None and not ex.finished.done():
+                ex.reply_lost = True
+                ex.idle.set()
+
     async def close(self) -> None:
         for task in self._tasks:
             task.cancel()
@@ -368,7 +395,9 @@ class CodeRunner:
                 await asyncio.wait_for(asyncio.shield(reply_future), IDLE_GRACE * 2)
         if not reply_future.done():
             ex.notes.append(
-                "The kernel finished this code but sent no reply (an interrupt came as it ended)."
+                "It finished while the connection was down; its end was not seen."
+                if ex.reply_lost
+                else "The kernel finished this code but sent no reply (an interrupt came as it ended)."
             )
             status = "error" if ex.log.error is not None else "ok"
             return {"content": {"status": status, "execution_count": ex.execution_count}}

@@ -1,4 +1,9 @@
-"""A connection to one kernel: the handshake, executions, interrupts, status and shutdown."""
+"""A connection to one kernel, however it is reached: handshake, restarts, interrupts, status.
+
+`local.LocalKernelSession` reaches a kernel through its connection file (ZMQ);
+`remote.ServerKernelSession` through a Jupyter Server's REST API and websocket. What they share
+lives here; running code is `runner.CodeRunner`, looking at the kernel `inspector.KernelInspector`.
+"""
 
 from __future__ import annotations
 
@@ -6,24 +11,14 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Collection
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
-import psutil
-
-from ..errors import (
-    KernelDied,
-    KernelStartError,
-    KernelUnreachable,
-    KeyMismatch,
-)
+from ..errors import KernelDied, KernelUnreachable
 from ..settings import Settings
-from . import processes
-from .connection_files import ConnectionFile
-from .execution import (
-    InterruptReport,
-)
+from .channels import Channels
+from .execution import InterruptReport
 from .inspector import KernelInspector
 from .jupyter_servers import ServerKernel
 from .launcher import LaunchedKernel
@@ -32,17 +27,13 @@ from .runner import CodeRunner
 
 log = logging.getLogger(__name__)
 
-LIVENESS_INTERVAL = 0.5
-"""Seconds between liveness checks: a dead kernel ends a waiting call within about this."""
 INTERRUPT_GRACE = 2.0
 """Seconds an interrupted cell gets to stop before the next, stronger step."""
-
 PROMPT_REPLY = 0.25
 """Seconds within which an idle kernel answers a shell request; slower means it was busy."""
-RESTART_GRACE = 10.0
-"""Seconds a restart that a client announced gets to bring up the new kernel."""
-YOUNG_KERNEL = 5.0
-"""Seconds after its start during which a kernel may answer its heartbeat but not yet its shell."""
+
+InterruptStep = Callable[[], Awaitable[str | None]]
+"""One way to interrupt, strongest last: says what it did, or None when it does not apply."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,28 +47,18 @@ class KernelStatus:
 
 
 class KernelSession:
-    """The one connection of this server to one kernel. Create it with `KernelSession.open`."""
+    """The one connection of this server to one kernel. Create it with `open` of a subclass."""
 
-    def __init__(
-        self,
-        name: str,
-        conn: ConnectionFile,
-        settings: Settings,
-        launched: LaunchedKernel | None = None,
-    ) -> None:
-        from jupyter_client.asynchronous import AsyncKernelClient
+    launched: LaunchedKernel | None = None
+    """The kernel process, when this server started it locally."""
 
+    def __init__(self, name: str, settings: Settings, channels: Channels) -> None:
         self.name = name
-        self.conn = conn
         self.settings = settings
-        self.launched = launched
-        self.client = AsyncKernelClient()
-        self.client.load_connection_info(conn.info)
-        self.router = MessageRouter(self.client)
+        self.router = MessageRouter(channels)
         self.kernel_info: dict[str, Any] = {}
         self.notebook: ServerKernel | None = None
-        """The notebook whose kernel this is, when a local Jupyter Server said so."""
-        self.process: psutil.Process | None = psutil.Process(launched.pid) if launched else None
+        """The notebook whose kernel this is, when a Jupyter Server said so."""
         self.death: str | None = None
         self.dead: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.restarted_signal: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -94,79 +75,67 @@ class KernelSession:
         self.inspector = KernelInspector(self)
         """Looks at the kernel without running a cell: variables, history, help, completions."""
 
+    # -- what subclasses say about themselves ----------------------------------------------
+
+    @property
+    def identity(self) -> tuple[str, ...]:
+        """What makes two sessions the same kernel (a connection file; a server's kernel id)."""
+        raise NotImplementedError
+
+    @property
+    def location(self) -> str:
+        """Where the kernel is, for the model: `Connection file: …` or `Kernel … on Jupyter Server …`."""
+        raise NotImplementedError
+
+    @property
+    def pid(self) -> int | None:
+        return None
+
+    @property
+    def restartable(self) -> bool:
+        """Whether restart_kernel may restart it: we started it, or a server manages it."""
+        return False
+
+    def recovery_hint(self) -> str:
+        raise NotImplementedError
+
+    async def _connect(self) -> float:
+        """Reach the kernel until it answers kernel_info (then in `kernel_info`); the deadline."""
+        raise NotImplementedError
+
+    async def _watch_liveness(self) -> None:
+        raise NotImplementedError
+
+    def _interrupt_steps(self) -> list[InterruptStep]:
+        raise NotImplementedError
+
+    async def _alive(self) -> bool:
+        raise NotImplementedError
+
+    async def shutdown(self) -> list[str]:
+        raise NotImplementedError
+
+    async def _close_transport(self) -> None:
+        """Release sockets and clients, after the router stopped reading."""
+
+    def _iopub_hint(self) -> str:
+        return ""
+
+    # -- connecting -----------------------------------------------------------------------
+
     @classmethod
-    async def open(
-        cls, name: str, conn: ConnectionFile, settings: Settings, launched: LaunchedKernel | None = None
-    ) -> KernelSession:
-        """Connect and return only once the kernel answered a request signed with its key."""
-        session = cls(name, conn, settings, launched)
+    async def _opened(cls, session: KernelSession) -> KernelSession:
+        """Connect and return only once the kernel answered and its outputs reach us."""
         try:
-            await session._handshake()
+            deadline = await session._connect()
+            await session._ensure_iopub(deadline)
+            session.inspector.start()
+            session.router.on_start = session._on_kernel_start
+            session._watcher = asyncio.create_task(session._watch_liveness())
         except BaseException:
             await session.close()
             raise
         return session
-
-    # -- connecting -----------------------------------------------------------------------
-
-    async def _handshake(self) -> None:
-        conn, settings = self.conn, self.settings
-        if self.launched is None:
-            listeners = processes.tcp_listeners()
-            self.process = processes.kernel_process(conn, listeners)
-            if (
-                conn.is_loopback
-                and processes.is_listening(conn, listeners) is False
-                and processes.process_mentioning(conn.path) is None
-            ):
-                raise KernelUnreachable(
-                    f"No kernel is running for {conn.path.name}: nothing listens on "
-                    f"{conn.ip}:{conn.shell_port}. The file is stale (its kernel has exited). "
-                    "Call list_kernels to find a live kernel, or start_kernel to start one."
-                )
-        self.router.start()
-        _, shell = self.router.request("shell", "kernel_info_request")
-        _, control = self.router.request("control", "kernel_info_request")
-        timeout = settings.start_timeout if self.launched else settings.connect_timeout
-        started = time.monotonic()
-        deadline = started + timeout
-        key_check_at = started + settings.key_check_timeout
-        while True:
-            done, _ = await asyncio.wait({shell, control}, timeout=0.1, return_when="FIRST_COMPLETED")
-            if done:
-                reply = next(iter(done)).result()
-                break
-            now = time.monotonic()
-            if self.launched is not None and self.launched.exited():
-                raise KernelStartError(self.launched.failure())
-            if now >= key_check_at and self.launched is None:
-                if await self._heartbeat_answers() and (now >= deadline or not self._process_is_young()):
-                    raise KeyMismatch(
-                        f"The kernel of {conn.path.name} is alive (its heartbeat answers) but ignores "
-                        f"requests signed with the key in that file for {now - started:.0f} s: the "
-                        "file's key most likely does not match the kernel's (the file was rewritten, "
-                        "or belongs to another kernel). Ask the user for the current connection "
-                        "file, or call list_kernels."
-                    )
-                key_check_at = time.monotonic() + 1.0
-            if now >= deadline:
-                if self.launched is not None:
-                    raise KernelStartError(
-                        f"The kernel started (pid {self.launched.pid}) but did not answer within "
-                        f"{timeout:.0f} s; it was stopped. {self.launched.output()}"
-                    )
-                raise KernelUnreachable(
-                    f"Nothing answered at {conn.ip} (ports of {conn.path.name}) within "
-                    f"{timeout:.0f} s. The kernel may be on another machine or behind a firewall; "
-                    "check the file, or call list_kernels."
-                )
-        self.kernel_info = reply["content"]
-        await self._ensure_iopub(deadline)
-        self.inspector.start()
-        if self.process is None:
-            self.process = processes.kernel_process(conn, processes.tcp_listeners())
-        self.router.on_start = self._on_kernel_start
-        self._watcher = asyncio.create_task(self._watch_liveness())
 
     async def _ensure_iopub(self, deadline: float) -> None:
         """Wait until our iopub subscription delivers, so no early output of ours is lost."""
@@ -174,9 +143,9 @@ class KernelSession:
         while not self.router.iopub_seen.is_set():
             if time.monotonic() >= deadline:
                 raise KernelUnreachable(
-                    f"The kernel of {self.conn.path.name} answers requests, but nothing arrives from "
-                    f"its output channel (iopub, port {self.conn.info['iopub_port']}): a firewall or "
-                    "tunnel may be missing that port. Outputs could not be returned."
+                    f"The kernel {self.name} answers requests, but nothing arrives from its output "
+                    f"channel (iopub{self._iopub_hint()}): a firewall or tunnel may be missing it. "
+                    "Outputs could not be returned."
                 )
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self.router.iopub_seen.wait(), wait)
@@ -185,72 +154,23 @@ class KernelSession:
             self.router.forget(msg_id)
             wait = min(wait * 2, 1.0)
 
-    @property
-    def pid(self) -> int | None:
-        return self.process.pid if self.process is not None else None
-
-    def _process_is_young(self) -> bool:
-        """A local kernel that started seconds ago may answer its heartbeat before its shell."""
-        return self.process is not None and processes.age(self.process) < YOUNG_KERNEL
-
-    async def _heartbeat_answers(self, timeout: float = 1.0) -> bool:
-        return await heartbeat_answers(self.client, timeout)
-
-    # -- liveness -------------------------------------------------------------------------
-
-    async def _watch_liveness(self) -> None:
-        misses = 0
-        while True:
-            await asyncio.sleep(LIVENESS_INTERVAL)
-            if self.launched is not None and self.launched.exited():
-                reason = f"exited with code {self.launched.process.returncode}"
-            elif self.process is not None:
-                if processes.alive(self.process) or await self._replaced(self.process):
-                    continue
-                reason = f"process {self.pid} is gone"
-            else:
-                misses = 0 if await self._heartbeat_answers() else misses + 1
-                if misses < 3:
-                    continue
-                reason = "its heartbeat stopped answering"
-            self._mark_dead(reason)
-            return
-
-    async def _replaced(self, gone: psutil.Process) -> bool:
-        """Whether a gone kernel process was replaced by a restart: its IDE starts a new one
-        on the same ports. A restart a client announced gets RESTART_GRACE to happen; an
-        unannounced death, a moment."""
-        announced = time.monotonic() - self.router.restart_announced < RESTART_GRACE
-        deadline = time.monotonic() + (RESTART_GRACE if announced else LIVENESS_INTERVAL * 2)
-        while time.monotonic() < deadline:
-            if self.process is not gone:  # the new kernel said it is starting
-                return True
-            successor = await asyncio.to_thread(
-                processes.kernel_process, self.conn, processes.tcp_listeners()
-            )
-            if successor is not None and successor.pid != gone.pid:
-                self._restarted_as(successor)
-                return True
-            await asyncio.sleep(0.1)
-        return False
+    # -- restarts and death ---------------------------------------------------------------
 
     def _on_kernel_start(self) -> None:
         """A kernel said it is starting on our connection: another client restarted it."""
-        if self.death is None and self.kernel_info:
-            process = processes.kernel_process(self.conn, processes.tcp_listeners())
-            if process is None or process.pid != self.pid:  # not ours announcing itself late
-                self._restarted_as(process)
 
-    def _restarted_as(self, process: psutil.Process | None) -> None:
-        """Carry on with the new kernel another client started in place of ours."""
-        old, self.process = self.pid, process
+    def _restarted(self, detail: str = "", by: str = "another client, most likely the user's IDE") -> None:
+        """Carry on with the new kernel that replaced ours."""
         self.restarts += 1
-        new = f" (pid {old} is now pid {self.pid})" if old and self.pid else ""
         self.restart_notice = (
-            f"The kernel {self.name} was restarted by another client, most likely the user's IDE{new}: "
+            f"The kernel {self.name} was restarted by {by}{detail}: "
             "all its variables, imports and state are gone. Rerun what is needed."
         )
         log.warning("%s", self.restart_notice)
+        self._new_kernel()
+
+    def _new_kernel(self) -> None:
+        """What was set up in the old kernel is gone; calls waiting on it return."""
         self.inspector.restarted()
         self.runner.restarted()
         restarted, self.restarted_signal = self.restarted_signal, asyncio.get_running_loop().create_future()
@@ -278,18 +198,10 @@ class KernelSession:
     def death_note(self) -> str:
         return f"{self.death} {self.recovery_hint()}"
 
-    def recovery_hint(self) -> str:
-        if self.launched is not None:
-            return "Call restart_kernel to start it again (its variables are lost), or start_kernel."
-        return (
-            "Ask the user to restart it in their IDE, then call connect_to_kernel; or call "
-            "start_kernel for a new kernel."
-        )
-
     # -- interrupting ---------------------------------------------------------------------
 
     async def interrupt(self, only: Collection[str] | None = None) -> InterruptReport:
-        """Stop the running cell: interrupt_request on control, then SIGINT if it is local.
+        """Stop the running cell, each step stronger than the last until it stops.
 
         With `only`, act just if the running cell is one of these requests (ours)."""
         self.check_alive()
@@ -307,16 +219,23 @@ class KernelSession:
             return InterruptReport(target, [], idle=target is None)
         if target is None and await self.shell_answers(PROMPT_REPLY):
             return InterruptReport(None, [], idle=True)  # nothing runs: no signal to send
-        steps = []
+        steps: list[str] = []
+        stopped = False
+        for step in self._interrupt_steps():
+            done = await step()
+            if done is None:
+                continue
+            steps.append(done)
+            stopped = await self._stopped(target)
+            if stopped:
+                break
+        return InterruptReport(target, steps, idle=stopped)
+
+    async def _interrupt_request(self) -> str:
         _, reply = self.router.request("control", "interrupt_request")
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(asyncio.shield(reply), 1.0)
-        steps.append("sent interrupt_request" + ("" if reply.done() else " (no reply)"))
-        stopped = await self._stopped(target)
-        if not stopped and self.process is not None and processes.send_sigint(self.process):
-            steps.append(f"sent SIGINT to pid {self.pid}")
-            stopped = await self._stopped(target)
-        return InterruptReport(target, steps, idle=stopped)
+        return "sent interrupt_request" + ("" if reply.done() else " (no reply)")
 
     async def _stopped(self, target: Activity | None) -> bool:
         """Whether the cell we interrupted finished within the grace period."""
@@ -333,7 +252,7 @@ class KernelSession:
         try:
             await asyncio.wait_for(asyncio.shield(reply), timeout)
             return True
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return False
         finally:
             if not reply.done():
@@ -343,7 +262,7 @@ class KernelSession:
 
     async def status(self) -> KernelStatus:
         self.check_alive()
-        alive, _ = await asyncio.gather(self._heartbeat_answers(), self.router.catch_up())
+        alive, _ = await asyncio.gather(self._alive(), self.router.catch_up())
         running = self.router.current()
         execution_count = self.router.execution_count
         busy = running is not None
@@ -362,26 +281,11 @@ class KernelSession:
                 history = msg["content"].get("history") or []
                 if history:
                     execution_count = max(execution_count or 0, history[-1][1])
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 self.router.forget(msg_id)
                 busy = True
             running = self.router.current() if busy else None
         return KernelStatus(alive, busy, running, execution_count, self.pid, self.kernel_info)
-
-    async def shutdown(self) -> list[str]:
-        """Ask the kernel to exit, make sure its local process is gone, and report the steps."""
-        steps: list[str] = []
-        if self.death is None:
-            self._end(f"The kernel {self.name} was shut down.")
-            _, reply = self.router.request("control", "shutdown_request", {"restart": False})
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(asyncio.shield(reply), 2.0)
-            steps.append("sent shutdown_request" + ("" if reply.done() else " (no reply)"))
-        if self.process is not None:
-            reap = self.launched.process.poll if self.launched else None
-            steps.extend(await processes.end_process(self.process, grace=3.0, reap=reap))
-        await self.close()
-        return steps
 
     async def close(self) -> None:
         """Stop listening to the kernel, first stopping the assistant's code if it still runs."""
@@ -399,27 +303,4 @@ class KernelSession:
             await asyncio.gather(self._watcher, return_exceptions=True)
         await self.runner.close()
         await self.router.stop(KernelDied(f"{self.death} {self.recovery_hint()}"))
-        self.client.stop_channels()
-        self.client.context.destroy(linger=0)
-
-
-async def heartbeat_answers(client: Any, timeout: float = 1.0) -> bool:
-    """One ping on the kernel's heartbeat socket; it answers even while the kernel is busy."""
-    socket = client.connect_hb()
-    try:
-        await socket.send(b"ping")
-        return bool(await socket.poll(int(timeout * 1000)))
-    finally:
-        socket.close(linger=0)
-
-
-async def probe_heartbeat(conn: ConnectionFile, timeout: float = 1.0) -> bool:
-    """Whether a kernel answers at a connection file's heartbeat port, without connecting."""
-    from jupyter_client.asynchronous import AsyncKernelClient
-
-    client = AsyncKernelClient()
-    client.load_connection_info(conn.info)
-    try:
-        return await heartbeat_answers(client, timeout)
-    finally:
-        client.context.destroy(linger=0)
+        await self._close_transport()

@@ -8,8 +8,10 @@ import regex
 from mcp_types import CallToolResult, ImageContent, TextContent
 
 from ..kernels.execution import Execution, ExecutionResult, InterruptReport
+from ..kernels.local import LocalKernelSession
 from ..kernels.observed import ObservedCell
 from ..kernels.registry import Discovery
+from ..kernels.remote import ServerKernelSession
 from ..kernels.router import Activity
 from ..kernels.session import KernelSession, KernelStatus
 from ..rendering import Image, Text
@@ -39,8 +41,10 @@ def kernel_line(session: KernelSession) -> str:
         parts.append(f"{implementation} {info.get('implementation_version', '')}".strip())
     if session.pid is not None:
         parts.append(f"pid {session.pid}")
-    if session.notebook is not None and session.notebook.path:
-        parts.append(f"notebook {session.notebook.path} on {session.notebook.server.url}")
+    notebook = session.notebook
+    if notebook is not None:
+        on = notebook.server.url
+        parts.append(f"notebook {notebook.path} on {on}" if notebook.path else f"on {on}")
     return f"{session.name} ({', '.join(parts)})"
 
 
@@ -57,9 +61,9 @@ def status_text(session: KernelSession, status: KernelStatus) -> str:
     ]
     if status.execution_count is not None:
         lines.append(f"Execution count: {status.execution_count}.")
-    lines.append(f"Connection file: {session.conn.path}")
-    if session.launched is not None:
-        lines.append("Started by this server (restart_kernel can restart it).")
+    lines.append(session.location)
+    if session.restartable:
+        lines.append("restart_kernel can restart it (its variables are then lost).")
     if session.restarts:
         times = "once" if session.restarts == 1 else f"{session.restarts} times"
         lines.append(f"Restarted by another client {times} while connected: state from before is gone.")
@@ -119,14 +123,20 @@ def _servers_text(discovery: Discovery) -> str:
     """What does not show in the connection files: servers that failed to answer, and server
     kernels whose files are elsewhere."""
     lines = [f"Jupyter Server {r.server.url} {r.problem}." for r in discovery.servers if r.problem]
-    elsewhere = discovery.server_only()
-    if elsewhere:
-        lines.append("Kernels of Jupyter Servers without a connection file here (not reachable):")
-        lines.extend(f"- {k.kernel_id[:8]}: {k.kernel_name}; {k.describe()}" for k in elsewhere)
+    remote = discovery.server_kernels()
+    if remote:
+        lines.append("Kernels of Jupyter Servers (connect_to_kernel takes the notebook path or kernel id):")
+        lines.extend(f"- {k.kernel_id[:8]}: {k.kernel_name}; {k.describe()}" for k in remote)
     return "\n".join(lines)
 
 
 def attach_instructions(session: KernelSession) -> str:
+    if isinstance(session, ServerKernelSession):
+        return (
+            f"The user can use it from JupyterLab on {session.server.url}: in a notebook, Kernel > "
+            f"Change Kernel… lists it among the running kernels ({session.kernel_id[:8]})."
+        )
+    assert isinstance(session, LocalKernelSession)
     path = session.conn.path
     return "\n".join(
         [

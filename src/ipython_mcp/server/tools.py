@@ -128,6 +128,19 @@ def build_server(settings: Settings, registry: KernelRegistry | None = None) -> 
         cwd: Annotated[
             str | None, Field(description="Working directory of the kernel. Default: the server's.")
         ] = None,
+        server: Annotated[
+            str | None,
+            Field(
+                description="Start the kernel on this Jupyter Server (name or URL, see list_kernels) "
+                "instead of on this machine; on Enterprise Gateway it runs in the cluster."
+            ),
+        ] = None,
+        kernel_name: Annotated[
+            str | None,
+            Field(
+                description="With server: the kernel spec to start (e.g. 'python3'). Default: the server's."
+            ),
+        ] = None,
     ) -> str:
         """Start a new IPython kernel and connect to it.
 
@@ -135,11 +148,14 @@ def build_server(settings: Settings, registry: KernelRegistry | None = None) -> 
         attach their IDE to it and share its state. Use it when the user has no kernel
         running (see list_kernels) or asks for a fresh one. Returns the kernel's name, pid,
         connection file and how the user attaches to it."""
-        session = await registry.start(connection_file, python, cwd)
+        if server is not None:
+            session = await registry.start_on_server(server, kernel_name)
+        else:
+            session = await registry.start(connection_file, python, cwd)
         return (
             f"Started kernel {results.kernel_line(session)} and connected; it is the default "
             f"kernel. It keeps running after this server exits (shutdown_kernel stops it).\n"
-            f"Connection file: {session.conn.path}\n{results.attach_instructions(session)}"
+            f"{session.location}\n{results.attach_instructions(session)}"
         )
 
     @tool(CHANGES_STATE)
@@ -148,18 +164,24 @@ def build_server(settings: Settings, registry: KernelRegistry | None = None) -> 
             str | None,
             Field(
                 description="Connection file path, or a unique part of its name in the Jupyter runtime dir "
-                "(e.g. '12345' for kernel-12345.json), or a notebook open in a local JupyterLab/Jupyter "
-                "Server ('analysis.ipynb'). Default: $IPYTHON_MCP_CONNECTION, else the only running kernel."
+                "(e.g. '12345' for kernel-12345.json), or a notebook open in a Jupyter Server "
+                "('analysis.ipynb'), or a server kernel's id. Default: $IPYTHON_MCP_CONNECTION, else the "
+                "only running kernel."
             ),
+        ] = None,
+        server: Annotated[
+            str | None,
+            Field(description="The Jupyter Server (name or URL, see list_kernels) whose kernel this is."),
         ] = None,
     ) -> str:
         """Attach to a running kernel (the user's, from Spyder, Jupyter, VS Code or jupyter
         console) through its connection file, or to the kernel of a notebook open in
-        JupyterLab, and make it the default kernel.
+        JupyterLab or on a Jupyter Server, JupyterHub or Enterprise Gateway, and make it the
+        default kernel.
 
         Variables and imports are then shared with the user. Connected means the kernel
         answered. With no argument and several kernels running, the error lists them."""
-        session, already = await registry.connect(connection_file)
+        session, already = await registry.connect(connection_file, server)
         verb = "Already connected to" if already else "Connected to"
         busy = (
             ""
@@ -174,7 +196,7 @@ def build_server(settings: Settings, registry: KernelRegistry | None = None) -> 
             str, Field(description="Python code (or IPython magics) to run, as in a notebook cell.")
         ],
         ctx: Context,
-        timeout: Annotated[  # noqa: ASYNC109 - the tool's argument, not an asyncio timeout
+        timeout: Annotated[
             float | None,
             Field(description=f"Seconds to wait for the code. Default: {settings.timeout:g}.", gt=0),
         ] = None,
@@ -224,7 +246,7 @@ def build_server(settings: Settings, registry: KernelRegistry | None = None) -> 
             str | None,
             Field(description="Id from execute_code, e.g. 'e3'. Default: the latest still running."),
         ] = None,
-        timeout: Annotated[  # noqa: ASYNC109 - the tool's argument, not an asyncio timeout
+        timeout: Annotated[
             float, Field(description="Seconds to wait for it to finish before returning.", gt=0)
         ] = 30,
         kernel: KernelArg = None,
@@ -248,7 +270,7 @@ def build_server(settings: Settings, registry: KernelRegistry | None = None) -> 
             str | None,
             Field(description="Id of the execution waiting for input. Default: the latest one."),
         ] = None,
-        timeout: Annotated[  # noqa: ASYNC109 - the tool's argument, not an asyncio timeout
+        timeout: Annotated[
             float | None,
             Field(description=f"Seconds to wait for the code after. Default: {settings.timeout:g}.", gt=0),
         ] = None,
@@ -319,7 +341,8 @@ def build_server(settings: Settings, registry: KernelRegistry | None = None) -> 
         """List the kernels on this machine (connection files in the Jupyter runtime dir):
         live or stale, pid, kernel name, who runs each (Spyder, JupyterLab with the notebook's
         path, jupyter console, ...), its working directory, and which are connected (* marks
-        the default)."""
+        the default); then the kernels of the Jupyter Servers the user configured, with their
+        notebooks, state and number of clients."""
         discovery = await registry.list_kernels()
         return results.listing_text(settings.runtime_dir, discovery, registry.current)
 
@@ -415,9 +438,9 @@ def build_server(settings: Settings, registry: KernelRegistry | None = None) -> 
 
     @tool(DESTRUCTIVE)
     async def restart_kernel(kernel: KernelArg = None) -> str:
-        """Restart a kernel started by start_kernel, keeping its connection file so attached
-        IDEs reconnect. All variables are lost. Kernels started by the user's IDE are
-        restarted from the IDE: the error says how."""
+        """Restart a kernel started by start_kernel (keeping its connection file so attached
+        IDEs reconnect), or a Jupyter Server's kernel through that server. All variables are
+        lost. Kernels started by the user's IDE are restarted from the IDE: the error says how."""
         session = await registry.restart(kernel)
         return f"Restarted kernel {results.kernel_line(session)}; its variables are gone."
 

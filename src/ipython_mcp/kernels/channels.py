@@ -1,0 +1,82 @@
+"""How messages travel to and from one kernel: the `Channels` a `MessageRouter` reads and writes.
+
+A kernel of a connection file is reached on its ZMQ sockets (`ZmqChannels`, here); a kernel of a
+Jupyter Server through the server's websocket (`websocket.WebsocketChannels`). Both deliver whole
+messages, `(channel name, message dict)`, and build outgoing ones with a jupyter_client `Session`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any, Protocol
+
+log = logging.getLogger(__name__)
+
+RECV_REARM = 0.25
+"""Seconds after which a waiting ZMQ receive is re-armed; bounds the delay of a missed wake-up."""
+
+CHANNELS = ("shell", "control", "iopub", "stdin")
+
+Deliver = Callable[[str, dict[str, Any]], None]
+"""Takes every message received: (channel name, message)."""
+
+
+class Channels(Protocol):
+    session: Any
+    """The jupyter_client Session that builds (and, for ZMQ, signs) our messages."""
+
+    def start(self, deliver: Deliver) -> None: ...
+
+    def send(self, channel: str, msg: dict[str, Any]) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+class ZmqChannels:
+    """The four ZMQ sockets of a jupyter_client AsyncKernelClient, one reader task each."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.session = client.session
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self, deliver: Deliver) -> None:
+        for name in CHANNELS:
+            channel = getattr(self.client, f"{name}_channel")
+            self._tasks.append(asyncio.create_task(self._read(name, channel, deliver)))
+
+    def send(self, channel: str, msg: dict[str, Any]) -> None:
+        getattr(self.client, f"{channel}_channel").send(msg)
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+
+    async def _read(self, name: str, channel: Any, deliver: Deliver) -> None:
+        # ZMQ signals readiness by edges that a send on the same socket can swallow: a pending
+        # receive then sleeps with a message waiting (seen here for poll + recv, and rarely for
+        # recv alone). Re-arming the receive every so often re-checks the socket.
+        # Not asyncio.wait_for: cancelled, it waits for the pyzmq future to finish cancelling,
+        # which sometimes never happens, and closing the session hung.
+        session = self.session
+        while True:
+            received = channel.socket.recv_multipart()
+            try:
+                await asyncio.wait({received}, timeout=RECV_REARM)
+            finally:
+                if not received.done():
+                    received.cancel()  # a cancelled receive takes no message from the socket
+            if received.cancelled():
+                continue
+            raw = received.result()
+            try:
+                _, parts = session.feed_identities(raw)
+                msg = session.deserialize(parts)
+            except Exception as exc:  # a malformed or wrongly signed message must not stop routing
+                log.warning("dropped an unreadable message on %s: %s", name, type(exc).__name__)
+                continue
+            deliver(name, msg)

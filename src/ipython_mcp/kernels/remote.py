@@ -1,0 +1,146 @@
+"""A kernel of a Jupyter Server (JupyterHub, Enterprise Gateway), reached over its websocket.
+
+Interrupts, restarts and shutdowns go through the server's REST API, which works wherever the
+kernel runs (another machine, a Kubernetes pod). The server tells its websocket clients when it
+restarted a kernel that died (`restarting`) and when it could not (`dead`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+from ..errors import JupyterServerError, KernelUnreachable
+from ..settings import Settings
+from .jupyter_servers import JupyterServer, ServerAPI
+from .session import InterruptStep, KernelSession
+from .websocket import WebsocketChannels
+
+log = logging.getLogger(__name__)
+
+OWN_RESTART = 30.0
+"""Seconds during which a restart's `starting`/`restarting` status is taken as ours, not news."""
+
+
+class ServerKernelSession(KernelSession):
+    """A kernel that a Jupyter Server runs, by its kernel id."""
+
+    def __init__(
+        self, name: str, server: JupyterServer, kernel_id: str, settings: Settings, *, started: bool = False
+    ) -> None:
+        self.server = server
+        self.kernel_id = kernel_id
+        self.started = started
+        """Started by this MCP server (start_kernel), so shutdown_kernel may stop it."""
+        self.api = ServerAPI(server)
+        self.channels = WebsocketChannels(server, kernel_id, self.api, settings.reconnect_timeout)
+        super().__init__(name, settings, self.channels)
+        self._own_restart = 0.0
+        self.channels.on_lost = self._on_lost
+        self.channels.on_reconnected = self._on_reconnected
+
+    @classmethod
+    async def open(
+        cls, name: str, server: JupyterServer, kernel_id: str, settings: Settings, *, started: bool = False
+    ) -> ServerKernelSession:
+        session = await cls._opened(cls(name, server, kernel_id, settings, started=started))
+        assert isinstance(session, ServerKernelSession)
+        return session
+
+    @property
+    def identity(self) -> tuple[str, ...]:
+        return ("server", self.server.url, self.kernel_id)
+
+    @property
+    def location(self) -> str:
+        return (
+            f"Kernel {self.kernel_id} on {self.server.title}, over its websocket ({self.channels.protocol})."
+        )
+
+    @property
+    def restartable(self) -> bool:
+        return True
+
+    def recovery_hint(self) -> str:
+        return (
+            "Call list_kernels to see the server's kernels, then connect_to_kernel; or "
+            f"start_kernel(server={self.server.name!r}) for a new one."
+        )
+
+    # -- connecting -----------------------------------------------------------------------
+
+    async def _connect(self) -> float:
+        timeout = self.settings.connect_timeout
+        deadline = time.monotonic() + timeout
+        await self.channels.open(timeout)
+        self.router.start()
+        _, shell = self.router.request("shell", "kernel_info_request")
+        _, control = self.router.request("control", "kernel_info_request")
+        done, _ = await asyncio.wait(
+            {shell, control}, timeout=max(deadline - time.monotonic(), 0.1), return_when="FIRST_COMPLETED"
+        )
+        if not done:
+            raise KernelUnreachable(
+                f"Kernel {self.kernel_id} on {self.server.title} accepted the connection but did not "
+                f"answer within {timeout:.0f} s. It may still be starting, or be stuck; call "
+                "kernel_status later or ask the user to check it in JupyterLab."
+            )
+        self.kernel_info = next(iter(done)).result()["content"]
+        return deadline
+
+    async def _alive(self) -> bool:
+        return self.channels.connected.is_set()
+
+    async def _watch_liveness(self) -> None:
+        # The websocket's own pings find a dead connection; the server reports the kernel.
+        await self.dead
+
+    # -- what the server tells us -----------------------------------------------------------
+
+    def _on_kernel_start(self) -> None:
+        """`starting` (the new kernel, when heard) or `restarting` (the server's own notice)."""
+        if self.death is None and self.kernel_info and time.monotonic() - self._own_restart > OWN_RESTART:
+            self._restarted(by="another client or the server (the kernel had died)")
+
+    def _on_lost(self, reason: str) -> None:
+        self._end(f"The connection to kernel {self.name} was lost: {reason}.")
+        log.warning("%s", self.death)
+
+    def _on_reconnected(self, gap: float, others: int) -> None:
+        log.warning("reconnected to kernel %s after %.1f s", self.kernel_id, gap)
+        self.runner.reconnected(gap, others)
+
+    # -- REST: interrupt, restart, shut down -------------------------------------------------
+
+    def _interrupt_steps(self) -> list[InterruptStep]:
+        return [self._rest_interrupt, self._interrupt_request]
+
+    async def _rest_interrupt(self) -> str | None:
+        try:
+            await self.api.interrupt(self.kernel_id)
+        except JupyterServerError as exc:
+            log.warning("interrupt through the server failed: %s", exc)
+            return None
+        return "asked the server to interrupt it"
+
+    async def restart(self) -> None:
+        """Restart through the server; returns once the new kernel answers."""
+        self.check_alive()
+        self._own_restart = time.monotonic()
+        await self.api.restart(self.kernel_id)
+        self._new_kernel()
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self.channels.connected.wait(), self.settings.connect_timeout)
+        await self.router.catch_up(2.0)
+
+    async def shutdown(self) -> list[str]:
+        self.check_alive()
+        self._end(f"The kernel {self.name} was shut down.")
+        gone = await self.api.shutdown(self.kernel_id)
+        await self.close()
+        return [f"asked {self.server.title} to shut it down" + ("" if gone else " (it was already gone)")]
+
+    async def _close_transport(self) -> None:
+        await self.api.close()
