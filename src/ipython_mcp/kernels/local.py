@@ -189,8 +189,8 @@ class LocalKernelSession(KernelSession):
             await asyncio.sleep(0.1)
         return False
 
-    def _on_kernel_start(self) -> None:
-        if self.death is None and self.kernel_info:
+    def _on_lifecycle(self, state: str) -> None:
+        if state == "starting" and self.death is None and self.kernel_info:
             process = processes.kernel_process(self.conn, processes.tcp_listeners())
             if process is None or process.pid != self.pid:  # not ours announcing itself late
                 self._restarted_as(process)

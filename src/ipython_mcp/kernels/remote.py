@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 
 from ..errors import JupyterServerError, KernelUnreachable
@@ -20,8 +21,10 @@ from .websocket import WebsocketChannels
 
 log = logging.getLogger(__name__)
 
-OWN_RESTART = 30.0
-"""Seconds during which a restart's `starting`/`restarting` status is taken as ours, not news."""
+OWN_RESTART = 3.0
+"""Seconds after our restart returned during which the new kernel's `starting` is ours, not news."""
+SAME_RESTART = 10.0
+"""Seconds within which a restart's new kernel says `starting` after the restart was announced."""
 
 
 class ServerKernelSession(KernelSession):
@@ -37,7 +40,7 @@ class ServerKernelSession(KernelSession):
         self.api = ServerAPI(server)
         self.channels = WebsocketChannels(server, kernel_id, self.api, settings.reconnect_timeout)
         super().__init__(name, settings, self.channels)
-        self._own_restart = 0.0
+        self._own_restart_until = self._starting_expected_until = 0.0
         self.channels.on_lost = self._on_lost
         self.channels.on_reconnected = self._on_reconnected
 
@@ -99,10 +102,26 @@ class ServerKernelSession(KernelSession):
 
     # -- what the server tells us -----------------------------------------------------------
 
-    def _on_kernel_start(self) -> None:
-        """`starting` (the new kernel, when heard) or `restarting` (the server's own notice)."""
-        if self.death is None and self.kernel_info and time.monotonic() - self._own_restart > OWN_RESTART:
-            self._restarted(by="another client or the server (the kernel had died)")
+    def _on_lifecycle(self, state: str) -> None:
+        """Another client's restart (its request, or the new kernel's `starting` when heard),
+        the server's `restarting` after the kernel died, or its `dead` when it could not."""
+        if self.death is not None or not self.kernel_info:
+            return
+        if state == "dead":
+            self._mark_dead(f"{self.server.title} could not restart it")
+            return
+        now = time.monotonic()
+        if state == "starting" and now < self._starting_expected_until:
+            self._starting_expected_until = 0.0  # the new kernel of a restart already told
+            return
+        if now < self._own_restart_until:
+            return
+        if state != "starting":
+            self._starting_expected_until = now + SAME_RESTART
+        if state == "restarting":
+            self._restarted(by=f"{self.server.title} after it died (a crash, or out of memory?)")
+        else:
+            self._restarted(by="another client (JupyterLab?)")
 
     def _on_lost(self, reason: str) -> None:
         self._end(f"The connection to kernel {self.name} was lost: {reason}.")
@@ -128,8 +147,11 @@ class ServerKernelSession(KernelSession):
     async def restart(self) -> None:
         """Restart through the server; returns once the new kernel answers."""
         self.check_alive()
-        self._own_restart = time.monotonic()
-        await self.api.restart(self.kernel_id)
+        self._own_restart_until = math.inf
+        try:
+            await self.api.restart(self.kernel_id)
+        finally:
+            self._own_restart_until = time.monotonic() + OWN_RESTART
         self._new_kernel()
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self.channels.connected.wait(), self.settings.connect_timeout)

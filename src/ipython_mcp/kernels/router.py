@@ -75,9 +75,11 @@ class MessageRouter:
         """The control request catch_up sends. Frontends such as JupyterLab take the status of a
         kernel_info_request for the kernel's state and would show a busy kernel as idle, so
         kernels with subshells get a request whose status they ignore."""
-        self.on_start: Callable[[], None] | None = None
-        """Told when a kernel says it is starting: after a restart, it is a new kernel. Our
-        subscription may join the new kernel too late to hear it: not the only sign."""
+        self.on_lifecycle: Callable[[str], None] | None = None
+        """Told `restart requested` when a client asks the kernel to restart (its shutdown_reply
+        says so), and `starting` when a kernel starts: after a restart, it is a new kernel. Our
+        subscription may join the new kernel too late to hear that. A Jupyter Server also says
+        `restarting` when it restarts a kernel that died, and `dead` when it can't."""
         self.restart_announced = 0.0
         """When a client last asked the kernel to restart (monotonic time; 0: never)."""
         self.on_cell: Callable[[str], None] | None = None
@@ -189,10 +191,13 @@ class MessageRouter:
         if msg_type == "status" and not parent.get("subshell_id"):
             # Subshells run beside the main shell: their requests never make the kernel busy.
             self._track_status(content.get("execution_state"), parent_id, parent.get("msg_type"))
-            if content.get("execution_state") == "starting" and self.on_start is not None:
-                self.on_start()
+            state = content.get("execution_state")
+            if state in ("starting", "restarting", "dead") and self.on_lifecycle is not None:
+                self.on_lifecycle(state)
         elif msg_type == "shutdown_reply" and content.get("restart"):
             self.restart_announced = time.monotonic()
+            if self.on_lifecycle is not None:
+                self.on_lifecycle("restart requested")
         elif msg_type == "execute_input":
             self.execution_count = content.get("execution_count", self.execution_count)
             if self.on_cell is not None:

@@ -69,23 +69,27 @@ class CodeRunner:
             ex.input = ex.input_deadline = None
 
     def reconnected(self, gap: float, others: int) -> None:
-        """The connection to a server dropped for `gap` s. With other clients connected the
-        server kept nothing for us: outputs of that time are gone, and so may be the end of
-        code of ours that finished meanwhile."""
+        """The connection to a server dropped for `gap` s and was reopened. The server keeps
+        what the kernel sends meanwhile, and replays it, only when no other client is
+        connected; otherwise outputs of that time are gone, and so may be the end of code of
+        ours that finished meanwhile."""
         pending = [
             ex for ex in self.executions.values() if ex.finished is not None and not ex.finished.done()
         ]
-        if not pending or not others:
-            return
         for ex in pending:
             ex.notes.append(
-                f"The connection to the kernel's server dropped for {gap:.1f} s while this ran. The "
-                "server keeps output for a dropped client only when no other client is connected: "
-                "output printed meanwhile is missing."
+                f"The connection to the kernel's server dropped for {gap:.1f} s while this ran, and "
+                + (
+                    "was reopened. The server keeps output for a dropped client only when no other "
+                    "client is connected, and one was: output printed meanwhile is missing."
+                    if others
+                    else "was reopened; the server replayed what it kept meanwhile."
+                )
             )
-        task = asyncio.create_task(self._settle_after_gap(pending))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        if pending and others:
+            task = asyncio.create_task(self._settle_after_gap(pending))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
     async def _settle_after_gap(self, pending: list[Execution]) -> None:
         if not await self._session.shell_answers(2.0):

@@ -130,7 +130,7 @@ class KernelSession:
             deadline = await session._connect()
             await session._ensure_iopub(deadline)
             session.inspector.start()
-            session.router.on_start = session._on_kernel_start
+            session.router.on_lifecycle = session._on_lifecycle
             session._watcher = asyncio.create_task(session._watch_liveness())
         except BaseException:
             await session.close()
@@ -156,8 +156,8 @@ class KernelSession:
 
     # -- restarts and death ---------------------------------------------------------------
 
-    def _on_kernel_start(self) -> None:
-        """A kernel said it is starting on our connection: another client restarted it."""
+    def _on_lifecycle(self, state: str) -> None:
+        """A restart or death the kernel or its server announced (see MessageRouter.on_lifecycle)."""
 
     def _restarted(self, detail: str = "", by: str = "another client, most likely the user's IDE") -> None:
         """Carry on with the new kernel that replaced ours."""

@@ -122,7 +122,7 @@ def listing_text(runtime_dir: str, discovery: Discovery, current: str | None) ->
 def _servers_text(discovery: Discovery) -> str:
     """What does not show in the connection files: servers that failed to answer, and server
     kernels whose files are elsewhere."""
-    lines = [f"Jupyter Server {r.server.url} {r.problem}." for r in discovery.servers if r.problem]
+    lines = [f"{r.server.title} {r.problem}." for r in discovery.servers if r.problem]
     remote = discovery.server_kernels()
     if remote:
         lines.append("Kernels of Jupyter Servers (connect_to_kernel takes the notebook path or kernel id):")
