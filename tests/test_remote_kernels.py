@@ -15,6 +15,8 @@ import mcp
 import psutil
 import pytest
 from conftest import Assistant, NotebookServer, ide_client, images, jupyter_server, texts
+from mcp.client.stdio import StdioServerParameters, stdio_client
+from test_server import SCRIPT
 
 from ipython_mcp.kernels.registry import KernelRegistry
 from ipython_mcp.kernels.remote import ServerKernelSession
@@ -134,6 +136,10 @@ async def test_list_kernels_shows_the_servers_kernels_once(
     assert len(lines) == 1, text  # not also as a connection file: the server is configured
     assert f"python3; Jupyter Server 'hub' ({hub.url}) notebook analysis.ipynb" in lines[0]
     assert "websocket client" in lines[0]
+    connected = await assistant.text("connect_to_kernel", connection_file=kernel_id[:8], server="hub")
+    assert "notebook analysis.ipynb" in connected
+    error = await assistant.error("connect_to_kernel", connection_file="nothing.ipynb", server="hub")
+    assert "Jupyter Server 'hub'" in error and "has no kernel or open notebook matching" in error
 
 
 async def test_interrupt_and_restart_go_through_the_server(
@@ -240,6 +246,38 @@ async def test_a_bad_token_or_a_server_that_is_down_is_named_within_seconds(
         error = await Assistant(client, hub.runtime_dir).error("start_kernel", server="gone")
         assert f"Jupyter Server 'gone' (http://127.0.0.1:{port}/) did not answer" in error
         assert time.monotonic() - started < 10
+
+
+async def test_the_installed_script_reaches_the_server_named_in_the_environment(
+    hub: NotebookServer, notebook: Path, tmp_path: Path
+) -> None:
+    """IPYTHON_MCP_JUPYTER_URL and _TOKEN, as in a client's MCP configuration; the token
+    appears in no result and in no log line, even at DEBUG level."""
+    env = {
+        **os.environ,
+        "JUPYTER_RUNTIME_DIR": str(tmp_path),  # nothing local: only the configured server
+        "IPYTHON_MCP_JUPYTER_URL": hub.url,
+        "IPYTHON_MCP_JUPYTER_TOKEN": hub.token,
+    }
+    params = StdioServerParameters(command=SCRIPT, args=["--log-level", "DEBUG"], env=env)
+    log_path = tmp_path / "server.log"
+    with log_path.open("w") as log:
+        async with (
+            stdio_client(params, errlog=log) as (read, write),
+            mcp.ClientSession(read, write) as client,
+        ):
+            await client.initialize()
+            listing = await client.call_tool("list_kernels", {})
+            assert "notebook analysis.ipynb" in texts(listing)
+            connected = await client.call_tool("connect_to_kernel", {"connection_file": "analysis.ipynb"})
+            assert not connected.is_error, texts(connected)
+            result = await client.call_tool("execute_code", {"code": "print('via env'); 6 * 7"})
+            assert texts(result) == "via env\n\n42"
+            for reply in (listing, connected, result):
+                assert hub.token not in str(reply)
+    logged = log_path.read_text()
+    assert "api/kernels" in logged  # DEBUG logging was on
+    assert hub.token not in logged
 
 
 async def test_a_server_restart_ends_the_connection_clearly(tmp_path: Path) -> None:

@@ -38,3 +38,40 @@ def test_the_command_refuses_a_bad_flag_without_a_traceback() -> None:
     assert done.stdout == ""
     assert "timeout must be a positive number of seconds" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_jupyter_server_comes_from_the_environment_and_its_token_stays_hidden() -> None:
+    env = {
+        "IPYTHON_MCP_JUPYTER_URL": "https://hub.example.org/user/ada/",
+        "IPYTHON_MCP_JUPYTER_TOKEN": "s3cret",
+    }
+    settings = Settings.from_env(env, runtime_dir="/tmp/x")
+    [server] = settings.servers
+    assert server.url == "https://hub.example.org/user/ada/" and server.token == "s3cret"
+    assert "s3cret" not in repr(settings)
+    flagged = Settings.from_env(env, runtime_dir="/tmp/x", jupyter_url="http://127.0.0.1:8888/")
+    assert [s.url for s in flagged.servers] == ["http://127.0.0.1:8888/"]
+
+
+def test_several_servers_come_from_a_servers_file(tmp_path: Path) -> None:
+    path = tmp_path / "servers.toml"
+    path.write_text(
+        '[servers.hub]\nurl = "https://hub.example.org/user/ada/"\ntoken_env = "HUB_TOKEN"\n\n'
+        '[servers.gateway]\nurl = "http://gateway:8888/"\n'
+    )
+    settings = Settings.from_env({"HUB_TOKEN": "t0k"}, runtime_dir="/tmp/x", servers_file=str(path))
+    assert [(s.name, s.token) for s in settings.servers] == [("hub", "t0k"), ("gateway", "")]
+    with pytest.raises(ValueError, match=r"\[servers.hub\] names \$HUB_TOKEN, which is not set"):
+        Settings.from_env({}, runtime_dir="/tmp/x", servers_file=str(path))
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"IPYTHON_MCP_JUPYTER_URL": "hub.example.org"}, "is not an http:// or https:// URL"),
+        ({"IPYTHON_MCP_SERVERS_FILE": "/nonexistent/servers.toml"}, "servers file /nonexistent/servers.toml"),
+    ],
+)
+def test_bad_server_settings_are_refused(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        Settings.from_env(env, runtime_dir="/tmp/x")

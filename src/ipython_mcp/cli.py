@@ -56,6 +56,19 @@ def _parser() -> argparse.ArgumentParser:
         help="where connection files are found and written (Jupyter's runtime dir) [JUPYTER_RUNTIME_DIR]",
     )
     parser.add_argument(
+        "--jupyter-url",
+        metavar="URL",
+        help="a Jupyter Server, JupyterHub user server (https://hub/user/NAME/) or Enterprise Gateway "
+        "whose kernels to reach over its websocket; its token comes from IPYTHON_MCP_JUPYTER_TOKEN, "
+        "never from a flag [IPYTHON_MCP_JUPYTER_URL]",
+    )
+    parser.add_argument(
+        "--servers-file",
+        metavar="PATH",
+        help="TOML file naming several servers: [servers.NAME] with url and token_env "
+        "[IPYTHON_MCP_SERVERS_FILE]",
+    )
+    parser.add_argument(
         "--log-level",
         default="WARNING",
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
@@ -76,6 +89,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             max_output_chars=args.max_output_chars,
             connect_timeout=args.connect_timeout,
             runtime_dir=args.runtime_dir,
+            jupyter_url=args.jupyter_url,
+            servers_file=args.servers_file,
         )
     except ValueError as exc:
         sys.exit(f"ipython-mcp: {exc}")

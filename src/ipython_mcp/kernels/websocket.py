@@ -38,6 +38,17 @@ BACKOFF = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0)
 _QUICKACK = getattr(socket, "TCP_QUICKACK", None)
 
 
+class _WithoutCredentials(logging.Filter):
+    """The websockets library logs the handshake's headers at DEBUG, the token among them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "authorization" not in record.getMessage().lower()
+
+
+_wire_log = logging.getLogger(__name__ + ".wire")
+_wire_log.addFilter(_WithoutCredentials())
+
+
 def encode_v1(channel: str, msg: dict[str, Any]) -> bytes:
     """A message in the v1 subprotocol: offsets, the channel name, then the JSON parts."""
     parts = [
@@ -179,6 +190,7 @@ class WebsocketChannels:
                 open_timeout=timeout,
                 proxy=None if self.server.is_loopback else True,
                 user_agent_header="ipython-mcp",
+                logger=_wire_log,
             )
         except InvalidStatus as exc:
             raise self._api.refusal(exc.response.status_code, f"kernel {self.kernel_id}") from None

@@ -56,8 +56,7 @@ def status_text(session: KernelSession, status: KernelStatus) -> str:
     else:
         doing = "idle"
     lines = [
-        f"Kernel {kernel_line(session)}: "
-        f"{'alive' if status.alive else 'NOT answering its heartbeat (frozen or overloaded?)'}, {doing}.",
+        f"Kernel {kernel_line(session)}: {'alive' if status.alive else _not_alive(session)}, {doing}.",
     ]
     if status.execution_count is not None:
         lines.append(f"Execution count: {status.execution_count}.")
@@ -68,6 +67,12 @@ def status_text(session: KernelSession, status: KernelStatus) -> str:
         times = "once" if session.restarts == 1 else f"{session.restarts} times"
         lines.append(f"Restarted by another client {times} while connected: state from before is gone.")
     return "\n".join(lines)
+
+
+def _not_alive(session: KernelSession) -> str:
+    if isinstance(session, ServerKernelSession):
+        return "its server connection is down, reconnecting (calls wait for it)"
+    return "NOT answering its heartbeat (frozen or overloaded?)"
 
 
 def interrupt_text(session: KernelSession, report: InterruptReport) -> str:
