@@ -308,6 +308,20 @@ async def jupyter_server(
         server.stop()
 
 
+@pytest.fixture(scope="module")
+def server_runtime_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The runtime dir of a test module's own Jupyter Server."""
+    return tmp_path_factory.mktemp("server-runtime")
+
+
+@pytest.fixture(scope="module")
+async def notebook_server(
+    server_runtime_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[NotebookServer]:
+    async with jupyter_server(server_runtime_dir, tmp_path_factory.mktemp("notebooks")) as server:
+        yield server
+
+
 def assert_no_secret(text: str, runtime_dir: Path) -> None:
     """No kernel key and no Jupyter Server token from the runtime dir appears in what the model reads."""
     for pattern, field in (("kernel-*.json", "key"), ("jpserver-*.json", "token")):

@@ -8,23 +8,10 @@ from pathlib import Path
 
 import mcp
 import pytest
-from conftest import Assistant, NotebookServer, ide_client, jupyter_server
+from conftest import Assistant, NotebookServer, ide_client
 
 from ipython_mcp.server import build_server
 from ipython_mcp.settings import Settings
-
-
-@pytest.fixture(scope="module")
-def server_runtime_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("server-runtime")
-
-
-@pytest.fixture(scope="module")
-async def notebook_server(
-    server_runtime_dir: Path, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[NotebookServer]:
-    async with jupyter_server(server_runtime_dir, tmp_path_factory.mktemp("notebooks")) as server:
-        yield server
 
 
 @pytest.fixture(scope="module")

@@ -25,16 +25,9 @@ from ipython_mcp.settings import ServerConfig, Settings
 
 
 @pytest.fixture(scope="module")
-def hub_runtime_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("hub-runtime")
-
-
-@pytest.fixture(scope="module")
-async def hub(
-    hub_runtime_dir: Path, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[NotebookServer]:
-    async with jupyter_server(hub_runtime_dir, tmp_path_factory.mktemp("hub-notebooks")) as server:
-        yield server
+def hub(notebook_server: NotebookServer) -> NotebookServer:
+    """This module's Jupyter Server, configured as the server named "hub"."""
+    return notebook_server
 
 
 @pytest.fixture(scope="module")

@@ -145,7 +145,7 @@ async def list_server_kernels(servers: list[JupyterServer]) -> list[ServerReport
 async def _report(server: JupyterServer) -> ServerReport:
     async with ServerAPI(server, timeout=ANSWER_TIMEOUT) as api:
         try:
-            kernels, sessions = await asyncio.gather(api.get("api/kernels"), api.get("api/sessions"))
+            kernels, sessions = await asyncio.gather(api.get("api/kernels"), api.sessions())
         except JupyterServerError as exc:
             return ServerReport(server, [], exc.problem)
     try:
@@ -192,6 +192,11 @@ class ServerAPI:
 
     async def get(self, path: str) -> Any:
         return (await self._call("GET", path)).json()
+
+    async def sessions(self) -> Any:
+        """Which notebook each kernel belongs to; none where a gateway keeps no sessions."""
+        reply = await self._call("GET", "api/sessions", missing_ok=True)
+        return [] if reply is None else reply.json()
 
     async def kernel(self, kernel_id: str) -> dict[str, Any] | None:
         """The server's model of a kernel (state, connections), None when it has no such kernel."""

@@ -158,11 +158,15 @@ class ServerKernelSession(KernelSession):
         await self.router.catch_up(2.0)
 
     async def shutdown(self) -> list[str]:
-        self.check_alive()
+        """Ask the server to shut the kernel down (also when our connection to it was lost)."""
         self._end(f"The kernel {self.name} was shut down.")
-        gone = await self.api.shutdown(self.kernel_id)
+        try:
+            gone = await self.api.shutdown(self.kernel_id)
+            step = f"asked {self.server.title} to shut it down" + ("" if gone else " (it was already gone)")
+        except JupyterServerError as exc:
+            step = f"could not ask {self.server.title} to shut it down: it {exc.problem}"
         await self.close()
-        return [f"asked {self.server.title} to shut it down" + ("" if gone else " (it was already gone)")]
+        return [step]
 
     async def _close_transport(self) -> None:
         await self.api.close()
