@@ -103,11 +103,11 @@ IPYKERNEL = [sys.executable, "-m", "ipykernel_launcher"]
 
 
 def launch_ide_kernel(
-    runtime_dir: Path, *, name: str | None = None, command: list[str] = IPYKERNEL
+    runtime_dir: Path, *, name: str | None = None, command: list[str] = IPYKERNEL, ip: str = "127.0.0.1"
 ) -> tuple[Path, subprocess.Popen[bytes]]:
     """Start a kernel as an IDE does: write a connection file, run `command -f FILE`."""
     path = runtime_dir / f"kernel-{name or secrets.token_hex(4)}.json"
-    write_connection_file(str(path), ip="127.0.0.1", key=secrets.token_hex(16).encode())
+    write_connection_file(str(path), ip=ip, key=secrets.token_hex(16).encode())
     process = subprocess.Popen(
         [*command, "-f", str(path)],
         stdout=subprocess.DEVNULL,

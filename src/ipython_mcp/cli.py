@@ -1,4 +1,11 @@
-"""The `ipython-mcp` command: flags and environment into Settings, then serve MCP over stdio."""
+"""The `ipython-mcp` command: flags and environment into Settings, then one of its subcommands.
+
+ipython-mcp [FLAGS]                 serve MCP over stdio (what MCP clients launch)
+ipython-mcp serve --transport http  serve streamable HTTP on 127.0.0.1 with a bearer token
+ipython-mcp kernels                 the kernels this server sees, as a table
+ipython-mcp start-kernel            start a kernel to share, and say how to attach to it
+ipython-mcp doctor                  check this machine's setup and say what to fix
+"""
 
 from __future__ import annotations
 
@@ -15,65 +22,113 @@ import anyio
 from . import __version__
 from .settings import Settings
 
+SETTINGS_FLAGS = (
+    ("--connection-file", "connection_file", "PATH_OR_NAME", str,
+     "kernel that connect_to_kernel picks with no argument [IPYTHON_MCP_CONNECTION]"),
+    ("--timeout", "timeout", "SECONDS", float,
+     "default execute_code timeout before the kernel is interrupted (60) [IPYTHON_MCP_TIMEOUT]"),
+    ("--max-output-chars", "max_output_chars", "N", int,
+     "text budget of one result; the head and tail are kept past it (20000) [IPYTHON_MCP_MAX_OUTPUT_CHARS]"),
+    ("--connect-timeout", "connect_timeout", "SECONDS", float,
+     "how long connecting waits for a kernel to answer (10) [IPYTHON_MCP_CONNECT_TIMEOUT]"),
+    ("--runtime-dir", "runtime_dir", "DIR", str,
+     "where connection files are found and written (Jupyter's runtime dir) [JUPYTER_RUNTIME_DIR]"),
+    ("--jupyter-url", "jupyter_url", "URL", str,
+     "a Jupyter Server, JupyterHub user server (https://hub/user/NAME/) or Enterprise Gateway whose "
+     "kernels to reach over its websocket; its token comes from IPYTHON_MCP_JUPYTER_TOKEN, never "
+     "from a flag [IPYTHON_MCP_JUPYTER_URL]"),
+    ("--servers-file", "servers_file", "PATH", str,
+     "TOML file naming several servers: [servers.NAME] with url and token_env [IPYTHON_MCP_SERVERS_FILE]"),
+)  # fmt: skip
+
+
+def _add_settings_flags(parser: argparse.ArgumentParser, *, top: bool) -> None:
+    # A subcommand's copies must not overwrite values given before the subcommand: SUPPRESS.
+    default = None if top else argparse.SUPPRESS
+    for flag, dest, metavar, kind, text in SETTINGS_FLAGS:
+        parser.add_argument(flag, dest=dest, metavar=metavar, type=kind, help=text, default=default)
+    parser.add_argument(
+        "--read-only",
+        action="store_true",
+        default=False if top else argparse.SUPPRESS,
+        help="offer only the tools that cannot change a kernel: status, listings, variables, "
+        "history [IPYTHON_MCP_READ_ONLY=1]",
+    )
+    parser.add_argument(
+        "--allow-remote-kernels",
+        action="store_true",
+        default=False if top else argparse.SUPPRESS,
+        help="connect to kernels whose connection file binds a network address (their traffic is "
+        "not encrypted) [IPYTHON_MCP_ALLOW_REMOTE_KERNELS=1]",
+    )
+    parser.add_argument(
+        "--log-level",
+        default="WARNING" if top else argparse.SUPPRESS,
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="log level of the messages written to stderr (WARNING)",
+    )
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ipython-mcp",
         description=(
-            "MCP server (stdio) that lets an AI assistant work in your live IPython/Jupyter "
-            "kernel, shared with Spyder, JupyterLab, VS Code or jupyter console."
+            "MCP server that lets an AI assistant work in your live IPython/Jupyter kernel, "
+            "shared with Spyder, JupyterLab, VS Code or jupyter console. With no command it "
+            "serves MCP over stdio, which is how MCP clients start it."
         ),
-        epilog="Every flag also has an environment variable, shown in brackets; the flag wins.",
+        epilog="Every flag also has an environment variable, shown in brackets; the flag wins. "
+        "`ipython-mcp COMMAND --help` tells more about each command.",
     )
     parser.add_argument("--version", action="version", version=f"ipython-mcp {__version__}")
-    parser.add_argument(
-        "--connection-file",
-        metavar="PATH_OR_NAME",
-        help="kernel that connect_to_kernel picks with no argument [IPYTHON_MCP_CONNECTION]",
+    _add_settings_flags(parser, top=True)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    serve = commands.add_parser(
+        "serve",
+        help="serve MCP over stdio (default) or streamable HTTP",
+        description="Serve MCP. Over HTTP it listens on 127.0.0.1 and requires a bearer token "
+        "(IPYTHON_MCP_HTTP_TOKEN, or a new one printed at start); Host and Origin headers are "
+        "checked against DNS rebinding.",
     )
-    parser.add_argument(
-        "--timeout",
-        type=float,
-        metavar="SECONDS",
-        help="default execute_code timeout before the kernel is interrupted (60) [IPYTHON_MCP_TIMEOUT]",
+    serve.add_argument("--transport", choices=["stdio", "http"], default="stdio", help="(stdio)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on over HTTP (127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8765, help="port to listen on over HTTP (8765)")
+    serve.add_argument(
+        "--allow-remote-clients",
+        action="store_true",
+        help="allow --host to be a non-loopback address: anyone who can reach it and has the token can "
+        "run code in your kernels",
     )
-    parser.add_argument(
-        "--max-output-chars",
-        type=int,
-        metavar="N",
-        help="text budget of one result; the head and tail are kept past it (20000) "
-        "[IPYTHON_MCP_MAX_OUTPUT_CHARS]",
+    _add_settings_flags(serve, top=False)
+
+    kernels = commands.add_parser(
+        "kernels",
+        help="list the kernels found here and on configured Jupyter Servers",
+        description="Print the kernels this server would see (connection files in the runtime dir, "
+        "notebooks of Jupyter Servers) as a table.",
     )
-    parser.add_argument(
-        "--connect-timeout",
-        type=float,
-        metavar="SECONDS",
-        help="how long connecting waits for a kernel to answer (10) [IPYTHON_MCP_CONNECT_TIMEOUT]",
+    _add_settings_flags(kernels, top=False)
+
+    start = commands.add_parser(
+        "start-kernel",
+        help="start a kernel to share with your assistant, and say how to attach to it",
+        description="Start a detached IPython kernel (random key, loopback ports, file mode 0600) in "
+        "the runtime dir, wait until it answers, and print how to attach from Spyder, JupyterLab, "
+        "VS Code and jupyter console. It keeps running after this command ends.",
     )
-    parser.add_argument(
-        "--runtime-dir",
-        metavar="DIR",
-        help="where connection files are found and written (Jupyter's runtime dir) [JUPYTER_RUNTIME_DIR]",
+    start.add_argument(
+        "--python", metavar="PATH", help="interpreter of the environment to run in (needs ipykernel)"
     )
-    parser.add_argument(
-        "--jupyter-url",
-        metavar="URL",
-        help="a Jupyter Server, JupyterHub user server (https://hub/user/NAME/) or Enterprise Gateway "
-        "whose kernels to reach over its websocket; its token comes from IPYTHON_MCP_JUPYTER_TOKEN, "
-        "never from a flag [IPYTHON_MCP_JUPYTER_URL]",
+    start.add_argument("--cwd", metavar="DIR", help="working directory of the kernel")
+    _add_settings_flags(start, top=False)
+
+    doctor = commands.add_parser(
+        "doctor",
+        help="check the setup (runtime dir, kernels, servers, versions, permissions) and say what to fix",
+        description="Check what ipython-mcp needs and say what to fix; exits 1 when something fails.",
     )
-    parser.add_argument(
-        "--servers-file",
-        metavar="PATH",
-        help="TOML file naming several servers: [servers.NAME] with url and token_env "
-        "[IPYTHON_MCP_SERVERS_FILE]",
-    )
-    parser.add_argument(
-        "--log-level",
-        default="WARNING",
-        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-        help="log level of the messages written to stderr (WARNING)",
-    )
+    _add_settings_flags(doctor, top=False)
     return parser
 
 
@@ -84,22 +139,57 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     try:
         settings = Settings.from_env(
-            connection_file=args.connection_file,
-            timeout=args.timeout,
-            max_output_chars=args.max_output_chars,
-            connect_timeout=args.connect_timeout,
-            runtime_dir=args.runtime_dir,
-            jupyter_url=args.jupyter_url,
-            servers_file=args.servers_file,
+            **{dest: getattr(args, dest, None) for _, dest, *_ in SETTINGS_FLAGS},
+            read_only=args.read_only or None,
+            allow_remote_kernels=args.allow_remote_kernels or None,
         )
+        http = _http_options(args) if getattr(args, "transport", "stdio") == "http" else None
     except ValueError as exc:
         sys.exit(f"ipython-mcp: {exc}")
 
+    if args.command in (None, "serve"):
+        _serve(settings, http)
+    from . import console
+
+    code = anyio.run(
+        {"kernels": console.kernels, "start-kernel": console.start_kernel, "doctor": console.doctor}[
+            args.command
+        ],
+        settings,
+        args,
+    )
+    sys.exit(code)
+
+
+def _http_options(args: argparse.Namespace) -> Any:
+    from .server.http import HttpOptions, new_token
+
+    token = os.environ.get("IPYTHON_MCP_HTTP_TOKEN") or ""
+    options = HttpOptions(
+        host=args.host, port=args.port, token=token or new_token(), allow_remote=args.allow_remote_clients
+    )
+    if not token:  # the user needs it to configure their client; printed once, never logged
+        print(
+            f"ipython-mcp serves MCP at http://{args.host}:{args.port}/mcp\n"
+            f"Bearer token (set IPYTHON_MCP_HTTP_TOKEN to choose your own): {options.token}",
+            file=sys.stderr,
+            flush=True,
+        )
+    return options
+
+
+def _serve(settings: Settings, http: Any) -> None:
     from .kernels.registry import KernelRegistry
     from .server import build_server
 
     registry = KernelRegistry(settings)
-    anyio.run(_serve_stdio, build_server(settings, registry), registry)
+    server = build_server(settings, registry, http=http)
+    if http is None:
+        anyio.run(_serve_stdio, server, registry)
+    else:
+        from .server.http import serve_http
+
+        anyio.run(serve_http, server, http)
     _exit()
 
 

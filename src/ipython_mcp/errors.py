@@ -6,6 +6,7 @@
     ├── KernelUnreachable       nothing answers at the addresses of a connection file
     ├── JupyterServerError      a Jupyter Server is unreachable, refuses the token or a request
     ├── KeyMismatch             the kernel's heartbeat answers but it ignores our signed messages
+    ├── RemoteKernelRefused     a connection file binds a non-loopback address, not allowed
     ├── KernelStartError        a kernel we launched did not come up
     ├── KernelDied              the connected kernel's process or heartbeat is gone
     ├── KernelBusy              a request needs an idle kernel and another cell is running
@@ -49,6 +50,10 @@ class JupyterServerError(IPythonMCPError, ConnectionError):
 
 class KeyMismatch(IPythonMCPError, ConnectionError):
     """Raised when the heartbeat answers but requests signed with the file's key get no reply."""
+
+
+class RemoteKernelRefused(IPythonMCPError, PermissionError):
+    """Raised when a connection file binds a network address and remote kernels are not allowed."""
 
 
 class KernelStartError(IPythonMCPError, RuntimeError):

@@ -36,6 +36,10 @@ class Settings:
     and _TOKEN, --jupyter-url, a servers file)."""
     reconnect_timeout: float = 60.0
     """How long a dropped connection to a server's kernel is retried before it counts as lost."""
+    read_only: bool = False
+    """Offer only the tools that cannot change a kernel: status, listings, variables, history."""
+    allow_remote_kernels: bool = False
+    """Connect to kernels whose connection file binds a non-loopback address (unencrypted traffic)."""
 
     def __post_init__(self) -> None:
         for name in ("timeout", "connect_timeout", "key_check_timeout", "start_timeout", "reconnect_timeout"):
@@ -117,10 +121,20 @@ def read_servers_file(path: str, env: Mapping[str, str]) -> list[ServerConfig]:
     return servers
 
 
+def _flag(value: str) -> bool:
+    if value.lower() in ("1", "true", "yes", "on"):
+        return True
+    if value.lower() in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError("use 1 or 0")
+
+
 _ENV_VARS = (
     ("timeout", "IPYTHON_MCP_TIMEOUT", float),
     ("max_output_chars", "IPYTHON_MCP_MAX_OUTPUT_CHARS", int),
     ("connect_timeout", "IPYTHON_MCP_CONNECT_TIMEOUT", float),
     ("reconnect_timeout", "IPYTHON_MCP_RECONNECT_TIMEOUT", float),
+    ("read_only", "IPYTHON_MCP_READ_ONLY", _flag),
+    ("allow_remote_kernels", "IPYTHON_MCP_ALLOW_REMOTE_KERNELS", _flag),
     ("connection_file", "IPYTHON_MCP_CONNECTION", str),
 )

@@ -23,6 +23,8 @@ class ConnectionFile:
 
     path: Path
     info: dict[str, Any]
+    mode: int = 0o600
+    """The file's permission bits: its key lets anyone who reads it run code as its owner."""
 
     @property
     def name(self) -> str:
@@ -48,6 +50,19 @@ class ConnectionFile:
     @property
     def is_loopback(self) -> bool:
         return self.ip in ("127.0.0.1", "localhost", "::1") or self.ip.startswith("127.")
+
+    @property
+    def readable_by_others(self) -> bool:
+        return bool(self.mode & (stat.S_IRGRP | stat.S_IROTH))
+
+    def exposure_warning(self) -> str | None:
+        """What to tell the user when other users of the machine can read the key."""
+        if not self.readable_by_others:
+            return None
+        return (
+            f"Warning: {self.path.name} is readable by other users of this machine (mode "
+            f"{self.mode:o}); its key lets them run code in this kernel. Fix: chmod 600 {self.path}"
+        )
 
 
 def kernel_name_of(path: Path | str) -> str:
@@ -84,7 +99,11 @@ def read_connection_file(path: Path | str) -> ConnectionFile:
             f"Connection file {path} is missing {', '.join(missing)}; it is not a Jupyter kernel "
             "connection file."
         )
-    return ConnectionFile(path=path, info=info)
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        mode = 0o600
+    return ConnectionFile(path=path, info=info, mode=mode)
 
 
 def list_connection_files(runtime_dir: Path | str) -> list[Path]:

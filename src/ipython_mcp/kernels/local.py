@@ -10,7 +10,7 @@ from typing import Any
 
 import psutil
 
-from ..errors import KernelStartError, KernelUnreachable, KeyMismatch
+from ..errors import KernelStartError, KernelUnreachable, KeyMismatch, RemoteKernelRefused
 from ..settings import Settings
 from . import processes
 from .channels import ZmqChannels
@@ -87,6 +87,14 @@ class LocalKernelSession(KernelSession):
 
     async def _connect(self) -> float:
         conn, settings = self.conn, self.settings
+        if not conn.is_loopback and not settings.allow_remote_kernels:
+            raise RemoteKernelRefused(
+                f"The kernel of {conn.path.name} listens on {conn.ip}, not on this machine's loopback: "
+                "its traffic (your code, outputs and the signing key's messages) crosses the network "
+                "unencrypted, and anyone there could reach its ports. Refused. Prefer an SSH tunnel "
+                "(jupyter console --existing FILE --ssh HOST writes a loopback file), or, if this is "
+                "intended, the user starts ipython-mcp with --allow-remote-kernels."
+            )
         if self.launched is None:
             listeners = processes.tcp_listeners()
             self.process = processes.kernel_process(conn, listeners)

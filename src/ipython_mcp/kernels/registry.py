@@ -50,6 +50,7 @@ class KernelListing:
     cwd: str | None = None
     server_kernel: ServerKernel | None = None
     """What the Jupyter Server running this kernel says of it (its notebook), if one does."""
+    readable_by_others: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -391,6 +392,7 @@ class KernelRegistry:
                         else None
                     ),
                     cwd=processes.working_dir(process) if process else None,
+                    readable_by_others=conn.readable_by_others,
                 )
             )
         return listings, unsure

@@ -116,6 +116,8 @@ def listing_text(runtime_dir: str, discovery: Discovery, current: str | None) ->
             marks.append(k.owner)
         if k.cwd:
             marks.append(f"cwd {k.cwd}")
+        if k.readable_by_others:
+            marks.append(f"WARNING file readable by other users (chmod 600 {k.path})")
         if k.connected:
             marks.append("connected" + (", default" if k.name == current else ""))
         lines.append(f"{'*' if k.name == current else '-'} {k.name}: {'; '.join(marks)}")

@@ -30,11 +30,13 @@ from pydantic import BaseModel, Field
 from .. import __version__
 from ..errors import IPythonMCPError, KernelBusy, KernelSideError, NoSuchExecution
 from ..kernels.execution import Ask, ExecutionResult, InputRequest, Progress
+from ..kernels.local import LocalKernelSession
 from ..kernels.registry import KernelRegistry
 from ..kernels.session import KernelSession
 from ..rendering import strip_ansi
 from ..settings import Settings
 from . import results
+from .http import HttpOptions, auth_settings
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +57,12 @@ This server runs code in the user's live IPython/Jupyter kernel, the same one th
 with the user. Start with connect_to_kernel (or list_kernels when unsure which kernel), or \
 start_kernel when the user has none. Be considerate: it is the user's session; don't \
 overwrite their variables or restart/shut down their kernel unless asked."""
+
+READ_ONLY_NOTE = """ This server is read-only: it can look at kernels (status, variables, \
+history) but not run code in them or change them."""
+ATTACHING = {"connect_to_kernel", "disconnect_kernel"}
+DOTTED_NAME = regex.compile(r"[^\W\d]\w*(\.[^\W\d]\w*)*")
+"""Offered in read-only mode too: attaching changes nothing in the kernel."""
 
 READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, open_world_hint=False)
 CHANGES_STATE = ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=False)
@@ -82,7 +90,10 @@ def tool_errors(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
     return wrapper
 
 
-def build_server(settings: Settings, registry: KernelRegistry | None = None) -> MCPServer[Any]:
+def build_server(
+    settings: Settings, registry: KernelRegistry | None = None, *, http: HttpOptions | None = None
+) -> MCPServer[Any]:
+    """The MCP server with its tools; with `http`, requiring its bearer token on every request."""
     registry = registry or KernelRegistry(settings)
 
     @asynccontextmanager
@@ -96,14 +107,17 @@ def build_server(settings: Settings, registry: KernelRegistry | None = None) -> 
     mcp = MCPServer(
         "ipython-mcp",
         version=__version__,
-        instructions=INSTRUCTIONS,
+        instructions=INSTRUCTIONS + (READ_ONLY_NOTE if settings.read_only else ""),
         lifespan=lifespan,
+        **(auth_settings(http) if http is not None else {}),
     )
 
     def tool(
         annotations: ToolAnnotations,
     ) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]:
         def register(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+            if settings.read_only and annotations is not READ_ONLY and fn.__name__ not in ATTACHING:
+                return fn  # --read-only: tools that can change a kernel are not offered
             mcp.add_tool(tool_errors(fn), annotations=annotations, structured_output=False)
             return fn
 
@@ -188,7 +202,10 @@ def build_server(settings: Settings, registry: KernelRegistry | None = None) -> 
             if await session.shell_answers(0.5)
             else (" It is busy running a cell right now; execute_code will wait for it.")
         )
-        return f"{verb} kernel {results.kernel_line(session)}; it is the default kernel.{busy}"
+        warning = session.conn.exposure_warning() if isinstance(session, LocalKernelSession) else None
+        return f"{verb} kernel {results.kernel_line(session)}; it is the default kernel.{busy}" + (
+            f"\n{warning}" if warning else ""
+        )
 
     @tool(CHANGES_STATE)
     async def execute_code(
@@ -401,6 +418,11 @@ def build_server(settings: Settings, registry: KernelRegistry | None = None) -> 
         containers and strings; signature and docstring of functions, classes and modules;
         type and public attributes otherwise. Huge data is sampled (and says so). Nothing
         beyond evaluating the expression happens in the kernel; no trace is left."""
+        if settings.read_only and not DOTTED_NAME.fullmatch(name.strip()):
+            raise ToolError(
+                f"{name!r} is an expression; this read-only server inspects names and their "
+                "attributes only (e.g. 'df' or 'df.columns'), since an expression could call code."
+            )
         session = registry.get(kernel)
         found, during = await session.inspector.look("inspect_value", {"expression": name}, "an inspection")
         if "error" in found:

@@ -1,0 +1,102 @@
+"""Streamable HTTP transport: loopback by default, a bearer token, DNS-rebinding protection.
+
+Authentication is the SDK's own bearer middleware with a verifier that knows one token; Host
+and Origin checks are the SDK's transport security, allowing only the addresses we listen on.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+HTTP_PATH = "/mcp"
+
+
+@dataclass(frozen=True, slots=True)
+class HttpOptions:
+    host: str = "127.0.0.1"
+    port: int = 8765
+    token: str = field(default="", repr=False)
+    """The bearer token clients must send; generated when empty."""
+    allow_remote: bool = False
+    """Listening beyond loopback exposes code execution to the network: explicit only."""
+
+    def __post_init__(self) -> None:
+        if not is_loopback(self.host) and not self.allow_remote:
+            raise ValueError(
+                f"--host {self.host} is not a loopback address: anyone who can reach it and has the "
+                "token could run code in your kernels. Add --allow-remote-clients if that is intended."
+            )
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+class StaticTokenVerifier:
+    """Accepts exactly one token, compared in constant time."""
+
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    async def verify_token(self, token: str) -> Any:
+        from mcp.server.auth.provider import AccessToken
+
+        if secrets.compare_digest(token.encode(), self._token.encode()):
+            return AccessToken(token="(valid)", client_id="ipython-mcp-user", scopes=[])
+        return None
+
+
+def auth_settings(options: HttpOptions) -> dict[str, Any]:
+    """What MCPServer needs to require the token on every request."""
+    from mcp.server.auth.settings import AuthSettings
+
+    url = f"http://{_host_for_url(options.host)}:{options.port}"
+    return {
+        "token_verifier": StaticTokenVerifier(options.token),
+        "auth": AuthSettings(issuer_url=url, resource_server_url=None),  # type: ignore[arg-type]
+    }
+
+
+def http_app(server: Any, options: HttpOptions) -> Any:
+    from mcp.server.transport_security import TransportSecuritySettings
+
+    hosts = {options.host, "127.0.0.1", "localhost"} if is_loopback(options.host) else {options.host}
+    names = [f"{_host_for_url(h)}:{options.port}" for h in sorted(hosts)]
+    security = TransportSecuritySettings(
+        enable_dns_rebinding_protection=True,
+        allowed_hosts=names,
+        allowed_origins=[f"http://{name}" for name in names],
+    )
+    return server.streamable_http_app(
+        streamable_http_path=HTTP_PATH, transport_security=security, host=options.host
+    )
+
+
+async def serve_http(server: Any, options: HttpOptions) -> None:
+    import uvicorn
+
+    config = uvicorn.Config(
+        http_app(server, options),
+        host=options.host,
+        port=options.port,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+    )
+    await uvicorn.Server(config).serve()
+
+
+def _host_for_url(host: str) -> str:
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
