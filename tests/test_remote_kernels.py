@@ -180,6 +180,27 @@ async def test_restarts_by_jupyterlab_or_by_the_server_are_reported(
     await assistant.text("shutdown_kernel")
 
 
+async def test_a_kernel_shut_down_from_jupyterlab_is_reported_at_once(
+    assistant: RemoteAssistant, hub: NotebookServer
+) -> None:
+    await assistant.text("start_kernel", server="hub")
+    session = assistant.session()
+    async with hub.rest() as rest:  # the user shuts it down (Kernel > Shut Down Kernel)
+        (await rest.delete(f"api/kernels/{session.kernel_id}")).raise_for_status()
+    await asyncio.wait_for(session.dead, 15)
+    error = await assistant.error("execute_code", code="1 + 1")
+    assert f"was shut down on Jupyter Server 'hub' ({hub.url}) (from JupyterLab, or culled as idle)" in error
+
+
+async def test_code_the_websocket_cannot_carry_fails_alone(
+    assistant: RemoteAssistant, hub: NotebookServer
+) -> None:
+    await assistant.text("start_kernel", server="hub")
+    await assistant.call("execute_code", code="broken = '\ud800'")  # a lone surrogate
+    assert await assistant.text("execute_code", code="print('still here')") == "still here\n"
+    await assistant.text("shutdown_kernel")
+
+
 async def test_output_printed_while_the_connection_is_down_is_not_lost(
     assistant: RemoteAssistant, hub: NotebookServer, tmp_path: Path
 ) -> None:
@@ -231,6 +252,14 @@ async def test_a_bad_token_or_a_server_that_is_down_is_named_within_seconds(
     with socket.socket() as probe:  # a port where nothing listens
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
+    wrong_base = Settings(
+        runtime_dir=str(hub.runtime_dir),
+        servers=(ServerConfig(hub.url.replace("/user/alice", ""), hub.token, "root"),),
+    )
+    async with mcp.Client(build_server(wrong_base)) as client:
+        listing = await Assistant(client, hub.runtime_dir).text("list_kernels")
+        assert "Jupyter Server 'root'" in listing and ("HTTP 404" in listing or "login page" in listing)
+
     down = Settings(
         runtime_dir=str(hub.runtime_dir), servers=(ServerConfig(f"http://127.0.0.1:{port}/", "x", "gone"),)
     )

@@ -75,3 +75,14 @@ def test_several_servers_come_from_a_servers_file(tmp_path: Path) -> None:
 def test_bad_server_settings_are_refused(env: dict[str, str], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         Settings.from_env(env, runtime_dir="/tmp/x")
+
+
+def test_a_server_url_copied_from_jupyterlab_gives_its_base_url_and_token() -> None:
+    env = {"IPYTHON_MCP_JUPYTER_URL": "http://127.0.0.1:8888/user/ada/lab?token=c0ffee"}
+    [server] = Settings.from_env(env, runtime_dir="/tmp/x").servers
+    assert (server.url, server.token) == ("http://127.0.0.1:8888/user/ada/", "c0ffee")
+    with pytest.raises(ValueError, match="holds a user name or password") as refused:
+        Settings.from_env(
+            {"IPYTHON_MCP_JUPYTER_URL": "https://ada:pa55@hub.example.org/"}, runtime_dir="/tmp/x"
+        )
+    assert "pa55" not in str(refused.value)

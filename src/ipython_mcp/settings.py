@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 
 def _default_runtime_dir() -> str:
@@ -70,7 +71,7 @@ class Settings:
         servers = []
         url = jupyter_url or env.get("IPYTHON_MCP_JUPYTER_URL")
         if url:
-            servers.append(ServerConfig(url, env.get("IPYTHON_MCP_JUPYTER_TOKEN", "")))
+            servers.append(ServerConfig.of(url, env.get("IPYTHON_MCP_JUPYTER_TOKEN", "")))
         servers_file = servers_file or env.get("IPYTHON_MCP_SERVERS_FILE")
         if servers_file:
             servers.extend(read_servers_file(servers_file, env))
@@ -89,6 +90,27 @@ class ServerConfig:
     def __post_init__(self) -> None:
         if not self.url.startswith(("http://", "https://")):
             raise ValueError(f"{self.url!r} is not an http:// or https:// URL of a Jupyter Server")
+
+    @classmethod
+    def of(cls, url: str, token: str = "", name: str = "") -> ServerConfig:
+        """From a URL as people copy it: `http://host:8888/lab?token=…` is the server at
+        `http://host:8888/` with that token (which then never shows in a message)."""
+        parts = urlsplit(url.strip())
+        shown = f"{parts.scheme}://{parts.hostname or ''}{parts.path}"
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{shown!r} is not an http:// or https:// URL of a Jupyter Server")
+        if parts.username or parts.password:
+            raise ValueError(
+                f"the URL of {shown} holds a user name or password: give the server's token in "
+                "IPYTHON_MCP_JUPYTER_TOKEN (or token_env in a servers file) instead"
+            )
+        token = token or (parse_qs(parts.query).get("token") or [""])[0]
+        path = parts.path.rstrip("/")
+        for app in ("/lab", "/tree", "/notebooks"):  # a page of the server, not its base URL
+            if path.endswith(app):
+                path = path.removesuffix(app)
+                break
+        return cls(urlunsplit((parts.scheme, parts.netloc, path + "/", "", "")), token, name)
 
 
 def read_servers_file(path: str, env: Mapping[str, str]) -> list[ServerConfig]:
@@ -117,7 +139,7 @@ def read_servers_file(path: str, env: Mapping[str, str]) -> list[ServerConfig]:
                 raise ValueError(
                     f"servers file {path}: [servers.{name}] names ${table['token_env']}, which is not set"
                 )
-        servers.append(ServerConfig(table["url"], str(token), str(name)))
+        servers.append(ServerConfig.of(table["url"], str(token), str(name)))
     return servers
 
 

@@ -14,7 +14,7 @@ from .router import Activity
 from .transcript import Transcript
 
 ExecutionStatus = Literal[
-    "ok", "error", "aborted", "timeout", "queued", "died", "running", "restarted", "input"
+    "ok", "error", "aborted", "timeout", "queued", "died", "running", "restarted", "input", "unknown"
 ]
 OnTimeout = Literal["interrupt", "continue"]
 IfBusy = Literal["wait", "fail"]
@@ -271,4 +271,6 @@ def _reply_status(content: dict[str, Any]) -> ExecutionStatus:
     status = content.get("status")
     if status == "aborted" or content.get("ename") in ("AbortedDueToError", "ExecutionAborted"):
         return "aborted"
+    if status == "unknown":  # its end was lost with a dropped connection
+        return "unknown"
     return "ok" if status == "ok" else "error"

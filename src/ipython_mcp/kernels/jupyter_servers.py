@@ -74,6 +74,15 @@ def configured_servers(configs: Iterable[ServerConfig]) -> list[JupyterServer]:
     return servers
 
 
+def url_key(url: str) -> tuple[str, int | None, str]:
+    """What makes two URLs the same server: localhost and 127.0.0.1 alike, default ports filled in."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    if host in ("localhost", "::1") or host.startswith("127."):
+        host = "loopback"
+    return host, parts.port or (443 if parts.scheme == "https" else 80), parts.path.rstrip("/")
+
+
 def _short(url: str) -> str:
     """`127.0.0.1:8888/user/alice` for `http://127.0.0.1:8888/user/alice/`."""
     parts = urlsplit(url)
@@ -112,7 +121,7 @@ def find_servers(runtime_dir: Path | str, configured: Iterable[JupyterServer] = 
     """The configured servers, then those whose `jpserver-*.json` is in the runtime dir and whose
     process still runs (a server both configured and found is the configured one)."""
     servers = list(configured)
-    known = {server.url for server in servers}
+    known = {url_key(server.url) for server in servers}
     for path in sorted(Path(runtime_dir).glob(SERVER_GLOB)):
         try:
             info = json.loads(path.read_text(encoding="utf-8"))
@@ -123,7 +132,7 @@ def find_servers(runtime_dir: Path | str, configured: Iterable[JupyterServer] = 
         if isinstance(pid, int) and not psutil.pid_exists(pid):
             continue  # the server crashed and left its file behind
         url = url if url.endswith("/") else url + "/"
-        if url in known:
+        if url_key(url) in known:
             continue
         servers.append(
             JupyterServer(
@@ -148,6 +157,9 @@ async def _report(server: JupyterServer) -> ServerReport:
             kernels, sessions = await asyncio.gather(api.get("api/kernels"), api.sessions())
         except JupyterServerError as exc:
             return ServerReport(server, [], exc.problem)
+        except Exception as exc:  # one odd server must not break the listing
+            log.warning("listing the kernels of %s failed: %r", server.title, exc)
+            return ServerReport(server, [], f"could not be asked ({type(exc).__name__})")
     try:
         paths = {s["kernel"]["id"]: s.get("path") for s in sessions if s.get("kernel")}
         found = [
@@ -191,21 +203,21 @@ class ServerAPI:
         await self._http.aclose()
 
     async def get(self, path: str) -> Any:
-        return (await self._call("GET", path)).json()
+        return self._json(await self._call("GET", path))
 
     async def sessions(self) -> Any:
         """Which notebook each kernel belongs to; none where a gateway keeps no sessions."""
         reply = await self._call("GET", "api/sessions", missing_ok=True)
-        return [] if reply is None else reply.json()
+        return [] if reply is None else self._json(reply)
 
     async def kernel(self, kernel_id: str) -> dict[str, Any] | None:
         """The server's model of a kernel (state, connections), None when it has no such kernel."""
         reply = await self._call("GET", f"api/kernels/{kernel_id}", missing_ok=True)
-        return None if reply is None else reply.json()
+        return None if reply is None else self._json(reply)
 
     async def start_kernel(self, kernel_name: str | None) -> dict[str, Any]:
         body = {"name": kernel_name} if kernel_name else {}
-        return (await self._call("POST", "api/kernels", json=body, what="kernel spec")).json()
+        return self._json(await self._call("POST", "api/kernels", json=body, what="kernel spec"))
 
     async def interrupt(self, kernel_id: str) -> None:
         await self._call("POST", f"api/kernels/{kernel_id}/interrupt")
@@ -232,9 +244,20 @@ class ServerAPI:
             ) from None
         if reply.status_code == 404 and missing_ok:
             return None
-        if reply.status_code >= 400:
+        if reply.status_code >= 300:
             raise self.refusal(reply.status_code, what, _reason(reply))
         return reply
+
+    def _json(self, reply: Any) -> Any:
+        try:
+            return reply.json()
+        except ValueError:
+            raise JupyterServerError(
+                f"{self.server.title} answered {reply.request.url.path} with something that is not "
+                "JSON: is this the base URL of a Jupyter Server (with JupyterHub, /user/<name>/)?",
+                final=True,
+                problem="answered with something that is not JSON (is the URL its base URL?)",
+            ) from None
 
     def refusal(self, status: int, what: str, reason: str = "") -> JupyterServerError:
         """The error for an HTTP refusal of the server, saying what to do about it."""
@@ -257,6 +280,13 @@ class ServerAPI:
                 f"{title} has no such {what} (HTTP 404{detail}). Call list_kernels to see its kernels.",
                 final=True,
                 problem="answered HTTP 404",
+            )
+        if status < 400:
+            return JupyterServerError(
+                f"{title} redirected a request (HTTP {status}), as a login page does: check its URL "
+                "(JupyterHub serves each user under /user/<name>/) and token.",
+                final=True,
+                problem=f"redirected to a login page (HTTP {status}): check its URL and token",
             )
         return JupyterServerError(
             f"{title} answered HTTP {status}{detail}.", final=status < 500, problem=f"answered HTTP {status}"

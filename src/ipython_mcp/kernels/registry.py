@@ -161,8 +161,7 @@ class KernelRegistry:
             if found is None:
                 raise not_a_file from None
             return self._target(found, runtime_dir)
-        served = {k.kernel_id: k for r in reports for k in r.kernels}
-        return FileTarget(path, served.get(kernel_name_of(path)))
+        return FileTarget(path, _served(reports).get(kernel_name_of(path)))
 
     async def _only_kernel(self) -> Target:
         runtime_dir = self.settings.runtime_dir
@@ -220,9 +219,9 @@ class KernelRegistry:
         return find_servers(self.settings.runtime_dir, configured_servers(self.settings.servers))
 
     def _notebook_kernel(self, spec: str, reports: list[ServerReport]) -> ServerKernel | None:
-        """The kernel of an open notebook on a Jupyter Server, by the notebook's path."""
+        """The kernel of an open notebook on a Jupyter Server, by the notebook's path or its id."""
         kernels = [k for r in reports for k in r.kernels]
-        matches = notebook_matches(kernels, spec)
+        matches = server_kernel_matches(kernels, spec)
         if not matches:
             if not spec.endswith(".ipynb"):
                 return None
@@ -250,13 +249,19 @@ class KernelRegistry:
             connections=0,
             server=target,
         )
-        session = await ServerKernelSession.open(
-            self._free_name(kernel.kernel_id, _identity(kernel)),
-            target,
-            kernel.kernel_id,
-            self.settings,
-            started=True,
-        )
+        try:
+            session = await ServerKernelSession.open(
+                self._free_name(kernel.kernel_id, _identity(kernel)),
+                target,
+                kernel.kernel_id,
+                self.settings,
+                started=True,
+            )
+        except BaseException:  # leave nothing running that nobody knows of
+            async with ServerAPI(target) as api:
+                with contextlib.suppress(Exception):
+                    await api.shutdown(kernel.kernel_id)
+            raise
         session.notebook = kernel
         async with self._lock:
             self._add(session)
@@ -343,7 +348,7 @@ class KernelRegistry:
         )
         answers = await asyncio.gather(*(probe_heartbeat(conn) for conn in unsure))
         alive = {conn.path for conn, answered in zip(unsure, answers, strict=True) if answered}
-        served = {k.kernel_id: k for r in reports for k in r.kernels}
+        served = _served(reports)
         listings = [
             dataclasses.replace(
                 k,
@@ -421,6 +426,12 @@ class FileTarget:
 
 Target = FileTarget | ServerKernel
 """A kernel to connect to: by connection file (ZMQ) or a server's kernel (websocket)."""
+
+
+def _served(reports: list[ServerReport]) -> dict[str, ServerKernel]:
+    """Kernel id -> what its server says of it; a configured server's word wins."""
+    ordered = sorted(reports, key=lambda r: r.server.configured)
+    return {k.kernel_id: k for r in ordered for k in r.kernels}
 
 
 def _identity(target: Target) -> tuple[str, ...]:

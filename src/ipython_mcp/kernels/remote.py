@@ -21,10 +21,13 @@ from .websocket import WebsocketChannels
 
 log = logging.getLogger(__name__)
 
-OWN_RESTART = 3.0
-"""Seconds after our restart returned during which the new kernel's `starting` is ours, not news."""
+LIVENESS_POLL = 5.0
+"""Seconds between asking the server whether the kernel still exists."""
+SHUTDOWN_CHECKS = 20
+"""Times (every 0.5 s) the server is asked after the kernel said it shuts down."""
 SAME_RESTART = 10.0
-"""Seconds within which a restart's new kernel says `starting` after the restart was announced."""
+"""Seconds within which a restart's new kernel says `starting` after the restart was announced
+(or after our own restart returned)."""
 
 
 class ServerKernelSession(KernelSession):
@@ -41,6 +44,9 @@ class ServerKernelSession(KernelSession):
         self.channels = WebsocketChannels(server, kernel_id, self.api, settings.reconnect_timeout)
         super().__init__(name, settings, self.channels)
         self._own_restart_until = self._starting_expected_until = 0.0
+        self._check_soon = asyncio.Event()
+        """Set when the kernel says it shuts down: ask the server at once whether it is gone."""
+        self._reconnected = asyncio.Event()
         self.channels.on_lost = self._on_lost
         self.channels.on_reconnected = self._on_reconnected
 
@@ -75,7 +81,8 @@ class ServerKernelSession(KernelSession):
     # -- connecting -----------------------------------------------------------------------
 
     async def _connect(self) -> float:
-        timeout = self.settings.connect_timeout
+        # A kernel just started may take long to come up (on a gateway: a pod being scheduled).
+        timeout = self.settings.start_timeout if self.started else self.settings.connect_timeout
         deadline = time.monotonic() + timeout
         await self.channels.open(timeout)
         self.router.start()
@@ -97,8 +104,33 @@ class ServerKernelSession(KernelSession):
         return self.channels.connected.is_set()
 
     async def _watch_liveness(self) -> None:
-        # The websocket's own pings find a dead connection; the server reports the kernel.
-        await self.dead
+        # The websocket's pings find a dead connection. A kernel shut down on the server (from
+        # JupyterLab, or culled) is learnt from the server: it leaves our websocket open and
+        # drops what we send.
+        while self.death is None:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._check_soon.wait(), LIVENESS_POLL)
+            soon = self._check_soon.is_set()
+            self._check_soon.clear()
+            for _ in range(SHUTDOWN_CHECKS if soon else 1):
+                if await self._gone_from_server():
+                    return
+                if soon:
+                    await asyncio.sleep(0.5)
+
+    async def _gone_from_server(self) -> bool:
+        try:
+            model = await self.api.kernel(self.kernel_id)
+        except JupyterServerError:
+            return False  # not reachable: the websocket's reconnection speaks for it
+        if model is None:
+            self._end(
+                f"The kernel {self.name} was shut down on {self.server.title} (from JupyterLab, or "
+                "culled as idle): its state is gone."
+            )
+        elif model.get("execution_state") == "dead":
+            self._mark_dead(f"{self.server.title} reports it dead")
+        return self.death is not None
 
     # -- what the server tells us -----------------------------------------------------------
 
@@ -106,6 +138,9 @@ class ServerKernelSession(KernelSession):
         """Another client's restart (its request, or the new kernel's `starting` when heard),
         the server's `restarting` after the kernel died, or its `dead` when it could not."""
         if self.death is not None or not self.kernel_info:
+            return
+        if state == "shutdown requested":
+            self._check_soon.set()
             return
         if state == "dead":
             self._mark_dead(f"{self.server.title} could not restart it")
@@ -120,6 +155,7 @@ class ServerKernelSession(KernelSession):
             self._starting_expected_until = now + SAME_RESTART
         if state == "restarting":
             self._restarted(by=f"{self.server.title} after it died (a crash, or out of memory?)")
+            self.channels.drop()  # the server rewires its side to the new kernel only for new connections
         else:
             self._restarted(by="another client (JupyterLab?)")
 
@@ -129,6 +165,8 @@ class ServerKernelSession(KernelSession):
 
     def _on_reconnected(self, gap: float, others: int) -> None:
         log.warning("reconnected to kernel %s after %.1f s", self.kernel_id, gap)
+        self._reconnected.set()
+        self._reconnected.clear()
         self.runner.reconnected(gap, others)
 
     # -- REST: interrupt, restart, shut down -------------------------------------------------
@@ -147,14 +185,18 @@ class ServerKernelSession(KernelSession):
     async def restart(self) -> None:
         """Restart through the server; returns once the new kernel answers."""
         self.check_alive()
-        self._own_restart_until = math.inf
+        self._own_restart_until = math.inf  # what the kernel announces meanwhile is ours
         try:
             await self.api.restart(self.kernel_id)
         finally:
-            self._own_restart_until = time.monotonic() + OWN_RESTART
+            self._own_restart_until = 0.0
+            self._starting_expected_until = time.monotonic() + SAME_RESTART
         self._new_kernel()
+        # The server rewires its side of a websocket to the new kernel (whose ports may have
+        # changed, as on a gateway) only for a new connection.
+        self.channels.drop()
         with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self.channels.connected.wait(), self.settings.connect_timeout)
+            await asyncio.wait_for(self._reconnected.wait(), self.settings.connect_timeout)
         await self.router.catch_up(2.0)
 
     async def shutdown(self) -> list[str]:

@@ -76,10 +76,11 @@ class MessageRouter:
         kernel_info_request for the kernel's state and would show a busy kernel as idle, so
         kernels with subshells get a request whose status they ignore."""
         self.on_lifecycle: Callable[[str], None] | None = None
-        """Told `restart requested` when a client asks the kernel to restart (its shutdown_reply
-        says so), and `starting` when a kernel starts: after a restart, it is a new kernel. Our
-        subscription may join the new kernel too late to hear that. A Jupyter Server also says
-        `restarting` when it restarts a kernel that died, and `dead` when it can't."""
+        """Told `restart requested` or `shutdown requested` when a client asks the kernel to
+        (its shutdown_reply says which), and `starting` when a kernel starts: after a restart,
+        it is a new kernel. Our subscription may join the new kernel too late to hear that. A
+        Jupyter Server also says `restarting` when it restarts a kernel that died, and `dead`
+        when it can't."""
         self.restart_announced = 0.0
         """When a client last asked the kernel to restart (monotonic time; 0: never)."""
         self.on_cell: Callable[[str], None] | None = None
@@ -194,10 +195,11 @@ class MessageRouter:
             state = content.get("execution_state")
             if state in ("starting", "restarting", "dead") and self.on_lifecycle is not None:
                 self.on_lifecycle(state)
-        elif msg_type == "shutdown_reply" and content.get("restart"):
-            self.restart_announced = time.monotonic()
+        elif msg_type == "shutdown_reply":
+            if content.get("restart"):
+                self.restart_announced = time.monotonic()
             if self.on_lifecycle is not None:
-                self.on_lifecycle("restart requested")
+                self.on_lifecycle("restart requested" if content.get("restart") else "shutdown requested")
         elif msg_type == "execute_input":
             self.execution_count = content.get("execution_count", self.execution_count)
             if self.on_cell is not None:

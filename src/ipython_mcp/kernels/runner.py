@@ -70,32 +70,39 @@ class CodeRunner:
 
     def reconnected(self, gap: float, others: int) -> None:
         """The connection to a server dropped for `gap` s and was reopened. The server keeps
-        what the kernel sends meanwhile, and replays it, only when no other client is
-        connected; otherwise outputs of that time are gone, and so may be the end of code of
-        ours that finished meanwhile."""
+        what the kernel sends meanwhile, and replays it, only while no other client is
+        connected. What it did not keep may include the end of code of ours, or the request
+        itself, lost as it was sent: a request sent after the reconnection finds out."""
         pending = [
             ex for ex in self.executions.values() if ex.finished is not None and not ex.finished.done()
         ]
+        if not pending:
+            return
         for ex in pending:
             ex.notes.append(
-                f"The connection to the kernel's server dropped for {gap:.1f} s while this ran, and "
+                f"The connection to the kernel's server dropped for at least {gap:.1f} s while this "
+                "ran, and was reopened"
                 + (
-                    "was reopened. The server keeps output for a dropped client only when no other "
-                    "client is connected, and one was: output printed meanwhile is missing."
+                    ". Another client was connected, so the server kept no output for us: output "
+                    "printed meanwhile may be missing."
                     if others
-                    else "was reopened; the server replayed what it kept meanwhile."
+                    else "; the server replayed the output it kept meanwhile."
                 )
             )
-        if pending and others:
-            task = asyncio.create_task(self._settle_after_gap(pending))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+        task = asyncio.create_task(self._settle_after_gap(pending))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _settle_after_gap(self, pending: list[Execution]) -> None:
-        if not await self._session.shell_answers(2.0):
-            return  # still running: its end will come
+        """The kernel answers a request sent now only after all it received before, replays
+        included: then whatever of ours has not ended will never say so."""
+        msg_id, reply = self._router.request("shell", "kernel_info_request")
+        await asyncio.wait({reply, self._session.dead}, return_when=asyncio.FIRST_COMPLETED)
+        if not reply.done():
+            self._router.forget(msg_id)
+            return
         for ex in pending:
-            if ex.finished is not None and not ex.finished.done():
+            if ex.finished is not None and not ex.finished.done() and ex.lost is None:
                 ex.reply_lost = True
                 ex.idle.set()
 
@@ -398,12 +405,20 @@ class CodeRunner:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(asyncio.shield(reply_future), IDLE_GRACE * 2)
         if not reply_future.done():
-            ex.notes.append(
-                "It finished while the connection was down; its end was not seen."
-                if ex.reply_lost
-                else "The kernel finished this code but sent no reply (an interrupt came as it ended)."
-            )
             status = "error" if ex.log.error is not None else "ok"
+            if not ex.reply_lost:
+                ex.notes.append(
+                    "The kernel finished this code but sent no reply (an interrupt came as it ended)."
+                )
+            else:
+                status = "error" if ex.log.error is not None else "unknown"
+                ex.notes.append(
+                    "Its end was lost with the connection: it finished while we were disconnected."
+                    if ex.started.is_set()
+                    else "The kernel never said it ran this: the request may have been lost as the "
+                    "connection dropped, or it ran while we were disconnected. get_history shows "
+                    "whether it ran."
+                )
             return {"content": {"status": status, "execution_count": ex.execution_count}}
         reply = reply_future.result()
         with contextlib.suppress(asyncio.TimeoutError):

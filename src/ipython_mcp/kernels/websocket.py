@@ -116,7 +116,8 @@ def _pack(value: Any) -> bytes:
 def _dumps(value: Any) -> str:
     from jupyter_client.jsonutil import json_default
 
-    return json.dumps(value, default=json_default, ensure_ascii=False)
+    # ASCII escapes keep lone surrogates (which JSON-RPC input can carry) encodable.
+    return json.dumps(value, default=json_default)
 
 
 class WebsocketChannels:
@@ -156,9 +157,23 @@ class WebsocketChannels:
             asyncio.create_task(self._read(deliver)),
             asyncio.create_task(self._write()),
         ]
+        for task in self._tasks:
+            task.add_done_callback(self._task_ended)
 
     def send(self, channel: str, msg: dict[str, Any]) -> None:
-        self._outbox.put_nowait((channel, msg))
+        """Queue a message; one that cannot be encoded fails here, in its caller."""
+        self._outbox.put_nowait((channel, msg, self.protocol, self._encode(channel, msg)))
+
+    def _encode(self, channel: str, msg: dict[str, Any]) -> bytes | str:
+        return encode_v1(channel, msg) if self.protocol == "v1" else encode_json(channel, msg)
+
+    def _task_ended(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled() or self._closing:
+            return
+        error = task.exception()
+        log.error("the websocket %s of kernel %s stopped: %r", task.get_coro(), self.kernel_id, error)
+        if self.on_lost is not None:
+            self.on_lost(f"ipython-mcp's connection to it failed ({type(error).__name__})")
 
     async def stop(self) -> None:
         self._closing = True
@@ -204,11 +219,11 @@ class WebsocketChannels:
         return ws
 
     async def _read(self, deliver: Deliver) -> None:
-        decode = decode_v1 if self.protocol == "v1" else decode_json
         from websockets.exceptions import ConnectionClosed
 
         while True:
             ws = self._ws
+            decode = decode_v1 if self.protocol == "v1" else decode_json
             try:
                 async for data in ws:
                     _quickack(ws)
@@ -245,38 +260,35 @@ class WebsocketChannels:
             attempt += 1
             try:
                 model = await self._api.kernel(self.kernel_id)
-            except JupyterServerError as exc:
-                if exc.final:
-                    return str(exc), 0
-                continue  # not reachable yet: a restarting server, a network blip
-            if model is None:
-                return (
-                    f"it no longer exists on {self.server.title} (the server restarted, or it was shut down)",
-                    0,
-                )
-            try:
+                if model is None:
+                    gone = f"it no longer exists on {self.server.title}"
+                    return f"{gone} (the server restarted, or it was shut down)", 0
+                if model.get("execution_state") == "dead":
+                    return f"{self.server.title} reports it dead", 0
                 self._ws = await self._connect(10.0)
             except JupyterServerError as exc:
                 if exc.final:
                     return str(exc), 0
-                continue
+                continue  # not reachable yet: a restarting server, a network blip
             return None, int(model.get("connections") or 0)
         return f"{self.server.title} did not answer for {self._reconnect_for:.0f} s", 0
 
     async def _write(self) -> None:
         from websockets.exceptions import ConnectionClosed
 
-        encode = encode_v1 if self.protocol == "v1" else encode_json
         while True:
-            channel, msg = await self._outbox.get()
-            data = encode(channel, msg)
+            channel, msg, protocol, data = await self._outbox.get()
             while True:
                 await self.connected.wait()
+                ws = self._ws
+                if protocol != self.protocol:  # the server reopened with another protocol
+                    protocol, data = self.protocol, self._encode(channel, msg)
                 try:
-                    await self._ws.send(data)
+                    await ws.send(data)
                     break
                 except ConnectionClosed:
-                    self.connected.clear()  # the reader reconnects; send again then
+                    if self._ws is ws:
+                        self.connected.clear()  # the reader reconnects; send again then
 
 
 def _quickack(ws: Any) -> None:
