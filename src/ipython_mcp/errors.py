@@ -11,7 +11,9 @@
     ├── KernelDied              the connected kernel's process or heartbeat is gone
     ├── KernelBusy              a request needs an idle kernel and another cell is running
     ├── KernelSideError         code we run in the kernel to look at it failed there
-    └── CannotRestart           restart_kernel cannot restart this kernel itself
+    ├── CannotRestart           restart_kernel cannot restart this kernel itself
+    ├── NoSuchExecution         no recent execution has the id a tool named
+    └── NotebookError           save_notebook has nothing to save, or cannot write the file
 
 Every message is written for the model: what happened, then what to do next. An exception
 raised by the *user's code* is not one of these: it is output of the execution.
@@ -78,3 +80,7 @@ class CannotRestart(IPythonMCPError, RuntimeError):
 
 class NoSuchExecution(IPythonMCPError):
     """No recent execution has that id."""
+
+
+class NotebookError(IPythonMCPError):
+    """Raised when save_notebook has nothing to save or cannot write where it was asked to."""

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ..rendering import Block, Image, OutputLog, Text, image_of, transcript_text
+from ..rendering.notebook import NotebookCell
 from .router import Activity
 from .transcript import Transcript
 
@@ -72,6 +73,8 @@ class Execution:
         """The id of its execute_request, once sent."""
         self.code = code
         self.log = OutputLog(text_budget=budget)
+        self.cell = NotebookCell(code)
+        """Its outputs as a notebook keeps them, for save_notebook."""
         self.transcript = Transcript()
         """Every line of output, for read_output, search_output and wait_for_execution."""
         self.read_upto = 0
@@ -126,8 +129,9 @@ class Execution:
                 self.asked.set_result(None)
         elif msg_type == "execute_input":
             self._start()
-            self.execution_count = content.get("execution_count")
+            self.execution_count = self.cell.execution_count = content.get("execution_count")
         else:
+            self.cell.add(msg_type, content)
             self.log.add(msg_type, content)
             self.transcript.add(transcript_text(msg_type, content))
             image = image_of(msg_type, content)

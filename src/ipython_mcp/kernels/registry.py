@@ -91,6 +91,13 @@ class KernelRegistry:
             raise NoSuchKernel(f"No connected kernel is named {name!r} (connected: {known}).")
         return session
 
+    async def use(self, name: str | None = None) -> KernelSession:
+        """As `get`, but with no kernel connected yet the one the user configured
+        (IPYTHON_MCP_CONNECTION) is connected first."""
+        if name is None and self._current is None and self.settings.connection_file:
+            await self.connect(None)
+        return self.get(name)
+
     def with_execution(self, execution_id: str | None, kernel: str | None) -> KernelSession:
         """The session an execution id belongs to (ids are unique in this server), else `kernel`'s."""
         if execution_id is not None and kernel is None:

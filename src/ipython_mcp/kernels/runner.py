@@ -14,6 +14,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ..errors import IPythonMCPError, KernelBusy, NoSuchExecution
+from ..rendering.notebook import NotebookCell
 from . import processes
 from .execution import (
     Ask,
@@ -50,6 +51,8 @@ class CodeRunner:
         self._session = session
         self._router = session.router
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.cells: list[NotebookCell] = []
+        """Every execution of this session, code and outputs, for save_notebook."""
         self._in_flight: set[str] = set()  # msg_ids of executions whose call still waits
         self._supervised: set[str] = set()  # msg_ids of executions whose call gave up on them
         self.executions: dict[str, Execution] = {}
@@ -160,6 +163,7 @@ class CodeRunner:
             "shell", "execute_request", ex.request_content(), sink=ex.on_message
         )
         ex.msg_id = msg_id
+        self.cells.append(ex.cell)
         # It resolves however the execution ends: reply, kernel death (the router fails it) or
         # restart (restarted() cancels it); a caller that stops waiting leaves it be.
         finished = ex.finished = asyncio.ensure_future(self._finished(ex, reply_future))

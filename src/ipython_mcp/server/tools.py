@@ -35,7 +35,7 @@ from ..kernels.registry import KernelRegistry
 from ..kernels.session import KernelSession
 from ..rendering import strip_ansi
 from ..settings import Settings
-from . import results
+from . import notebooks, results
 from .http import HttpOptions, auth_settings
 
 log = logging.getLogger(__name__)
@@ -66,6 +66,7 @@ DOTTED_NAME = regex.compile(r"[^\W\d]\w*(\.[^\W\d]\w*)*")
 
 READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, open_world_hint=False)
 CHANGES_STATE = ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=False)
+WRITES_FILES = ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=False)
 DESTRUCTIVE = ToolAnnotations(read_only_hint=False, destructive_hint=True, open_world_hint=False)
 
 
@@ -245,7 +246,7 @@ def build_server(
         and is shared with the user's IDE."""
         if (answered := await _answer_from_user(ctx, registry, timeout or settings.timeout)) is not None:
             return answered
-        session = registry.get(kernel)
+        session = await registry.use(kernel)
         result = await session.runner.execute(
             code,
             timeout=timeout or settings.timeout,
@@ -342,7 +343,7 @@ def build_server(
     async def kernel_status(kernel: KernelArg = None) -> str:
         """Check a connected kernel: alive or not, idle or busy (and with whose cell),
         execution count, language and versions, pid and connection file."""
-        session = registry.get(kernel)
+        session = await registry.use(kernel)
         return results.status_text(session, await session.status())
 
     @tool(CHANGES_STATE)
@@ -350,7 +351,7 @@ def build_server(
         """Stop the code running in the kernel (like Ctrl+C / the stop button), whoever started
         it. Sends an interrupt request, then SIGINT to a local kernel if still busy. Says
         what was stopped and whether the kernel is idle now. Variables are kept."""
-        session = registry.get(kernel)
+        session = await registry.use(kernel)
         return results.interrupt_text(session, await session.interrupt())
 
     @tool(READ_ONLY)
@@ -375,7 +376,7 @@ def build_server(
         server was connected; the most recent exception (so "why did my last cell fail?"
         needs one call); and the user's most recent figure as an image. Leaves no trace in
         the kernel."""
-        session = registry.get(kernel)
+        session = await registry.use(kernel)
         history = await session.inspector.history(n)
         observed = session.router.observed
         seen_error = any(c.log.error is not None for c in observed.cells())
@@ -400,7 +401,7 @@ def build_server(
         full reprs) and leaves no trace in the kernel. Modules, IPython internals and, by
         default, functions and classes are left out. Works while the user's cell runs where
         the kernel allows it (ipykernel 7, Spyder); elsewhere says at once that it is busy."""
-        session = registry.get(kernel)
+        session = await registry.use(kernel)
         options = {"include_private": include_private, "include_callables": include_callables}
         found, during = await session.inspector.look("namespace", options, "a variable listing")
         note = results.during_note(during, found)
@@ -423,7 +424,7 @@ def build_server(
                 f"{name!r} is an expression; this read-only server inspects names and their "
                 "attributes only (e.g. 'df' or 'df.columns'), since an expression could call code."
             )
-        session = registry.get(kernel)
+        session = await registry.use(kernel)
         found, during = await session.inspector.look("inspect_value", {"expression": name}, "an inspection")
         if "error" in found:
             raise KernelSideError(
@@ -447,9 +448,31 @@ def build_server(
     ) -> str:
         """Ask the kernel for completions at the cursor: names, attributes, keys, paths,
         from the live objects in the user's namespace. Runs no code."""
-        session = registry.get(kernel)
+        session = await registry.use(kernel)
         position = len(code) if cursor_pos is None else min(cursor_pos, len(code))
         return results.completion_text(code, await session.inspector.complete(code, position))
+
+    @tool(WRITES_FILES)
+    async def save_notebook(
+        path: Annotated[
+            str,
+            Field(
+                description="Where to write the .ipynb; a relative path is taken from the kernel's "
+                "working directory when known."
+            ),
+        ],
+        overwrite: Annotated[bool, Field(description="Replace an existing file.")] = False,
+        kernel: KernelArg = None,
+    ) -> str:
+        """Save the assistant's executions in this kernel since connecting, code and outputs
+        (figures included), as a notebook the user can open in JupyterLab or VS Code to review
+        and rerun. The user's own cells are not in it."""
+        session = await registry.use(kernel)
+        target, count = await notebooks.save(session, path, overwrite=overwrite)
+        return (
+            f"Saved {count} cell{'s' if count != 1 else ''} (the assistant's executions in kernel "
+            f"{session.name}) to {target}."
+        )
 
     @tool(CHANGES_STATE)
     async def disconnect_kernel(kernel: KernelArg = None) -> str:
