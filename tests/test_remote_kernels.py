@@ -189,7 +189,7 @@ async def test_a_kernel_shut_down_from_jupyterlab_is_reported_at_once(
         (await rest.delete(f"api/kernels/{session.kernel_id}")).raise_for_status()
     await asyncio.wait_for(session.dead, 15)
     error = await assistant.error("execute_code", code="1 + 1")
-    assert f"was shut down on Jupyter Server 'hub' ({hub.url}) (from JupyterLab, or culled as idle)" in error
+    assert f"no longer exists on Jupyter Server 'hub' ({hub.url}) (shut down from JupyterLab" in error
 
 
 async def test_code_the_websocket_cannot_carry_fails_alone(
@@ -332,8 +332,8 @@ async def test_a_server_restart_ends_the_connection_clearly(tmp_path: Path) -> N
                 token=server.token,
             ):
                 waited = await assistant.call("execute_code", code="1 + 1", timeout=30)
-                assert "The connection to kernel" in texts(waited)
                 assert "no longer exists on Jupyter Server 'lab'" in texts(waited)
+                assert "the server restarted" in texts(waited)
                 assert "start_kernel(server='lab')" in texts(waited)
                 await assistant.text("start_kernel", server="lab")
                 assert "over its websocket (json)" in await assistant.text("kernel_status")

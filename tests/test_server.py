@@ -14,6 +14,9 @@ import mcp
 from conftest import Assistant, IdeKernel
 from mcp.client.stdio import StdioServerParameters, stdio_client
 
+from ipython_mcp.server import build_server
+from ipython_mcp.settings import Settings
+
 SCRIPT = str(Path(sys.executable).parent / "ipython-mcp")
 TOOLS = {
     "start_kernel",
@@ -33,6 +36,7 @@ TOOLS = {
     "read_output",
     "search_output",
     "send_input",
+    "save_notebook",
 }
 
 
@@ -140,3 +144,26 @@ async def test_every_tool_and_argument_is_described_and_annotated(assistant: Ass
     assert tools["shutdown_kernel"].annotations.destructive_hint
     assert tools["restart_kernel"].annotations.destructive_hint
     assert not tools["execute_code"].annotations.read_only_hint
+
+
+async def test_read_only_mode_offers_only_tools_that_cannot_change_a_kernel(
+    shared_kernel: IdeKernel, runtime_dir: Path
+) -> None:
+    settings = Settings(runtime_dir=str(runtime_dir), read_only=True)
+    async with mcp.Client(build_server(settings)) as client:
+        cautious = Assistant(client, runtime_dir)
+        tools = {t.name: t for t in (await client.list_tools()).tools}
+        assert set(tools) == {
+            "connect_to_kernel", "disconnect_kernel", "kernel_status", "list_kernels", "get_history",
+            "list_variables", "inspect_variable", "complete", "wait_for_execution", "read_output",
+            "search_output",
+        }  # fmt: skip
+        assert "read-only" in (client.instructions or "")
+        await shared_kernel.ide.run("seen_read_only = [1, 2, 3]")
+        await cautious.text("connect_to_kernel", connection_file=str(shared_kernel.path))
+        assert "seen_read_only" in await cautious.text("list_variables")
+        assert "list" in await cautious.text("inspect_variable", name="seen_read_only")
+        refused = await cautious.error("inspect_variable", name="seen_read_only.append(4)")
+        assert "read-only server inspects names and their attributes only" in refused
+        _, printed = await shared_kernel.ide.run("print(seen_read_only)")
+        assert printed == "[1, 2, 3]\n"

@@ -17,7 +17,7 @@ from ..errors import JupyterServerError, KernelUnreachable
 from ..settings import Settings
 from .jupyter_servers import JupyterServer, ServerAPI
 from .session import InterruptStep, KernelSession
-from .websocket import WebsocketChannels
+from .websocket import WebsocketChannels, gone_from
 
 log = logging.getLogger(__name__)
 
@@ -124,10 +124,7 @@ class ServerKernelSession(KernelSession):
         except JupyterServerError:
             return False  # not reachable: the websocket's reconnection speaks for it
         if model is None:
-            self._end(
-                f"The kernel {self.name} was shut down on {self.server.title} (from JupyterLab, or "
-                "culled as idle): its state is gone."
-            )
+            self._end(f"The kernel {self.name} {gone_from(self.server.title)}.")
         elif model.get("execution_state") == "dead":
             self._mark_dead(f"{self.server.title} reports it dead")
         return self.death is not None

@@ -261,8 +261,7 @@ class WebsocketChannels:
             try:
                 model = await self._api.kernel(self.kernel_id)
                 if model is None:
-                    gone = f"it no longer exists on {self.server.title}"
-                    return f"{gone} (the server restarted, or it was shut down)", 0
+                    return f"it {gone_from(self.server.title)}", 0
                 if model.get("execution_state") == "dead":
                     return f"{self.server.title} reports it dead", 0
                 self._ws = await self._connect(10.0)
@@ -289,6 +288,13 @@ class WebsocketChannels:
                 except ConnectionClosed:
                     if self._ws is ws:
                         self.connected.clear()  # the reader reconnects; send again then
+
+
+def gone_from(title: str) -> str:
+    return (
+        f"no longer exists on {title} (shut down from JupyterLab, culled as idle, or the server "
+        "restarted): its state is gone"
+    )
 
 
 def _quickack(ws: Any) -> None:
