@@ -9,6 +9,7 @@
     ├── RemoteKernelRefused     a connection file binds a non-loopback address, not allowed
     ├── KernelStartError        a kernel we launched did not come up
     ├── KernelDied              the connected kernel's process or heartbeat is gone
+    ├── KernelFrozen            the kernel's process is stopped (SIGSTOP) and answers nothing
     ├── KernelBusy              a request needs an idle kernel and another cell is running
     ├── KernelSideError         code we run in the kernel to look at it failed there
     ├── CannotRestart           restart_kernel cannot restart this kernel itself
@@ -64,6 +65,10 @@ class KernelStartError(IPythonMCPError, RuntimeError):
 
 class KernelDied(IPythonMCPError, RuntimeError):
     """Raised when the connected kernel's process is gone or its heartbeat stopped."""
+
+
+class KernelFrozen(IPythonMCPError, RuntimeError):
+    """Raised when the kernel's process is stopped (SIGSTOP, Ctrl+Z): nothing can run until resumed."""
 
 
 class KernelBusy(IPythonMCPError, RuntimeError):

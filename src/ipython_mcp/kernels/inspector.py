@@ -113,7 +113,7 @@ class KernelInspector:
         one runs they get a clear no instead of a wait. Some answers are slow by themselves
         (the first completion imports jedi), so waiting goes on while the kernel is shown to
         be responsive, up to ANSWER_PATIENCE."""
-        self._session.check_alive()
+        self._session.check_ready()
         await self._router.catch_up()
         running = self._router.current()
         executes = msg_type == "execute_request"

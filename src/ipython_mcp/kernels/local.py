@@ -72,6 +72,15 @@ class LocalKernelSession(KernelSession):
     def restartable(self) -> bool:
         return self.launched is not None
 
+    def frozen(self) -> str | None:
+        if self.process is None or not processes.stopped(self.process):
+            return None
+        return (
+            f"The kernel's process (pid {self.pid}) is stopped (SIGSTOP, or Ctrl+Z in its terminal): "
+            f"it answers nothing until resumed. Ask the user to resume it (`kill -CONT {self.pid}`, "
+            "or `fg` in that terminal)."
+        )
+
     def recovery_hint(self) -> str:
         if self.launched is not None:
             return "Call restart_kernel to start it again (its variables are lost), or start_kernel."

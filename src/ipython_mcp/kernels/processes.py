@@ -97,6 +97,14 @@ def alive(proc: psutil.Process) -> bool:
         return True
 
 
+def stopped(proc: psutil.Process) -> bool:
+    """Whether the process is stopped by a signal (SIGSTOP, Ctrl+Z) or a debugger."""
+    try:
+        return proc.status() in (psutil.STATUS_STOPPED, psutil.STATUS_TRACING_STOP)
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        return False
+
+
 def age(proc: psutil.Process) -> float:
     """Seconds since the process started."""
     try:

@@ -133,7 +133,7 @@ class CodeRunner:
         another client's cell is not sent the code at all. input() is answered by the user
         through `ask` where the client can ask them, else by the model with send_input. A
         restart of the kernel since the last result is told first."""
-        self._session.check_alive()
+        self._session.check_ready()
         result = await self._execute(code, timeout, on_timeout, if_busy, progress, ask)
         restarted = self._session.take_restart_notice()
         return dataclasses.replace(result, notes=[*restarted, *result.notes])

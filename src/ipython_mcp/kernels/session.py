@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import KernelDied, KernelUnreachable
+from ..errors import KernelDied, KernelFrozen, KernelUnreachable
 from ..settings import Settings
 from .channels import Channels
 from .execution import InterruptReport
@@ -44,6 +44,8 @@ class KernelStatus:
     execution_count: int | None
     pid: int | None
     kernel_info: dict[str, Any]
+    frozen: str | None = None
+    """Why it answers nothing (its process is stopped), if so."""
 
 
 class KernelSession:
@@ -195,6 +197,17 @@ class KernelSession:
         if self.death is not None:
             raise KernelDied(f"{self.death} {self.recovery_hint()}")
 
+    def check_ready(self) -> None:
+        """Before a request: the kernel is alive and not frozen."""
+        self.check_alive()
+        frozen = self.frozen()
+        if frozen is not None:
+            raise KernelFrozen(f"{frozen} Nothing was sent.")
+
+    def frozen(self) -> str | None:
+        """Why the kernel cannot answer anything now (its process is stopped), if so."""
+        return None
+
     def death_note(self) -> str:
         return f"{self.death} {self.recovery_hint()}"
 
@@ -229,6 +242,9 @@ class KernelSession:
             stopped = await self._stopped(target)
             if stopped:
                 break
+        frozen = None if stopped else self.frozen()
+        if frozen is not None:
+            steps.append(f"found it frozen. {frozen}")
         return InterruptReport(target, steps, idle=stopped)
 
     async def _interrupt_request(self) -> str:
@@ -262,6 +278,17 @@ class KernelSession:
 
     async def status(self) -> KernelStatus:
         self.check_alive()
+        frozen = self.frozen()
+        if frozen is not None:  # it would answer nothing: ask nothing
+            return KernelStatus(
+                False,
+                False,
+                self.router.current(),
+                self.router.execution_count,
+                self.pid,
+                self.kernel_info,
+                frozen,
+            )
         alive, _ = await asyncio.gather(self._alive(), self.router.catch_up())
         running = self.router.current()
         execution_count = self.router.execution_count

@@ -9,6 +9,7 @@ _ESCAPE = re.compile(
     \x1b\[[0-?]*[\ -/]*[@-~]              # CSI: colours, cursor movement, erasing
     | \x1b\][^\x07\x1b]*(?:\x07|\x1b\\)   # OSC: window titles, hyperlinks
     | \x1b[\ -/]*[0-~]                    # the rest: charset selection, keypad modes
+    | \x1b                                # a stray or cut-off escape
     """,
     re.VERBOSE,
 )

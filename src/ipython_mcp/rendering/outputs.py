@@ -372,7 +372,7 @@ def _clean_traceback(frames: list[str], ename: str, evalue: str) -> str:
     """The traceback without ANSI escapes or IPython's separator lines, ending in the exception."""
     lines = strip_ansi("\n".join(frames)).split("\n")
     text = "\n".join(line for line in lines if not _SEPARATOR.fullmatch(line.strip())).strip("\n")
-    exception = f"{ename}: {evalue}" if evalue else ename
+    exception = strip_ansi(f"{ename}: {evalue}" if evalue else ename)
     if not text:
         return exception
     if not text.rstrip().rpartition("\n")[2].startswith(ename):

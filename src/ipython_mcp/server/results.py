@@ -49,6 +49,8 @@ def kernel_line(session: KernelSession) -> str:
 
 
 def status_text(session: KernelSession, status: KernelStatus) -> str:
+    if status.frozen is not None:
+        return f"Kernel {kernel_line(session)}: STOPPED. {status.frozen}\n{session.location}"
     if status.busy:
         doing = "busy running " + (
             status.running.describe() if status.running else "a cell this server did not see start"

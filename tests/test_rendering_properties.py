@@ -1,0 +1,94 @@
+"""Property tests: whatever a kernel sends, rendering never fails, stays within its budget,
+shows no terminal escapes and passes on only images that decode."""
+
+from __future__ import annotations
+
+import base64
+import string
+
+import nbformat
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ipython_mcp.rendering import Image, OutputLog, Text, image_of, transcript_text
+from ipython_mcp.rendering.notebook import NotebookCell, notebook
+
+ANSI = st.sampled_from(
+    ["\x1b[31m", "\x1b[0m", "\x1b[1;32m", "\x1b]8;;http://x\x1b\\", "\x1b[2K", "\x1b[", "\x1b"]
+)
+PIECES = st.one_of(
+    st.text(max_size=40),
+    st.text(alphabet=string.printable, max_size=40),
+    ANSI,
+    st.sampled_from(["\r", "\n", "\r\n", "\t", "\x00", "\ufeff", "🙂", "é", "\u200b", "\ud7ff"]),
+    st.integers(min_value=1, max_value=50_000).map(lambda n: "z" * n),  # huge lines
+)
+TEXT = st.lists(PIECES, max_size=12).map("".join)
+DISPLAY_IDS = st.sampled_from([None, "a", "b"])
+
+
+def _bundle(text: str, image: str | None) -> dict[str, object]:
+    data: dict[str, object] = {"text/plain": text}
+    if image is not None:
+        data["image/png"] = image
+    return data
+
+
+IMAGES = st.one_of(
+    st.none(),
+    st.binary(min_size=1, max_size=200).map(lambda b: base64.b64encode(b).decode()),
+    st.text(max_size=30),  # not base64
+)
+
+
+def _transient(display_id: str | None) -> dict[str, object]:
+    return {"display_id": display_id} if display_id else {}
+
+
+MESSAGES = st.one_of(
+    st.builds(lambda name, text: ("stream", {"name": name, "text": text}), st.sampled_from(["stdout", "stderr"]), TEXT),
+    st.builds(
+        lambda text, image, did: ("display_data", {"data": _bundle(text, image), "metadata": {}, "transient": _transient(did)}),
+        TEXT, IMAGES, DISPLAY_IDS,
+    ),
+    st.builds(
+        lambda text, image, did: ("update_display_data", {"data": _bundle(text, image), "metadata": {}, "transient": _transient(did)}),
+        TEXT, IMAGES, DISPLAY_IDS,
+    ),
+    st.builds(lambda text: ("execute_result", {"data": {"text/plain": text}, "metadata": {}, "execution_count": 3}), TEXT),
+    st.builds(
+        lambda name, value, frames: ("error", {"ename": name, "evalue": value, "traceback": frames}),
+        TEXT, TEXT, st.lists(TEXT, max_size=5),
+    ),
+    st.builds(lambda wait: ("clear_output", {"wait": wait}), st.booleans()),
+    st.just(("stream", {})),  # malformed: missing fields
+    st.just(("display_data", {"data": {}})),
+)  # fmt: skip
+
+SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@SETTINGS
+@given(st.lists(MESSAGES, max_size=25), st.integers(min_value=1_000, max_value=5_000))
+def test_any_outputs_render_within_budget_without_escapes(messages: list, budget: int) -> None:
+    log = OutputLog(text_budget=budget)
+    for msg_type, content in messages:
+        log.add(msg_type, content)
+        transcript_text(msg_type, content)
+        image_of(msg_type, content)
+    blocks = log.blocks(lambda first, lines: f"read_output(offset={first}, limit={lines})")
+    text = "".join(block.text for block in blocks if isinstance(block, Text))
+    assert "\x1b" not in text
+    assert len(text) <= 2 * budget + 1_000  # head + tail, a last traceback kept whole, notices
+    for block in blocks:
+        if isinstance(block, Image):
+            assert base64.b64decode(block.data, validate=True)
+
+
+@SETTINGS
+@given(st.lists(MESSAGES, max_size=25))
+def test_any_outputs_make_a_valid_notebook(messages: list) -> None:
+    cell = NotebookCell("print('x')", execution_count=1)
+    for msg_type, content in messages:
+        cell.add(msg_type, content)
+    nbformat.validate(nbformat.from_dict(notebook([cell], {"language_info": {"name": "python"}})))
