@@ -328,7 +328,7 @@ def assert_no_secret(text: str, runtime_dir: Path) -> None:
         for path in runtime_dir.glob(pattern):
             try:
                 secret = json.loads(path.read_text()).get(field)
-            except (OSError, ValueError):
+            except (OSError, ValueError, AttributeError):  # unreadable, or not a JSON object
                 continue
             assert not secret or secret not in text, f"the {field} of {path.name} leaked into a result"
 

@@ -122,6 +122,8 @@ def resolve_connection_file(spec: str, runtime_dir: Path | str) -> Path:
     for candidate in (direct, Path(runtime_dir) / spec):
         if candidate.is_file():
             return candidate.resolve()
+    if direct.is_dir():
+        raise ConnectionFileError(f"{spec} is a folder, not a connection file: it cannot be read as one.")
     if os.sep in spec:
         raise ConnectionFileError(f"Connection file {spec} does not exist.")
     matches = [p for p in list_connection_files(runtime_dir) if spec in p.name]

@@ -68,17 +68,19 @@ class KernelInspector:
         self._execute_hooks: set[str] | None = None
         """post_execute hooks of the kernel beyond IPython's own, as last seen; None: unknown."""
 
-    def start(self) -> None:
-        """Set up what the kernel offers for looking at it while a cell runs (after the handshake)."""
+    def start(self) -> asyncio.Future[Any] | None:
+        """Set up what the kernel offers for looking at it while a cell runs (after the
+        handshake); the hooks probe's answer, to wait for, where one was sent."""
         kernel_info = self._session.kernel_info
         self.has_subshells = "kernel subshells" in (kernel_info.get("supported_features") or [])
         if self.has_subshells:
             self._router.catch_up_request = "list_subshell_request"
             self._router.on_cell = self._on_cell
-            self._probe_hooks()
-        elif spyder.is_spyder_kernel(kernel_info):
+            return self._probe_hooks()
+        if spyder.is_spyder_kernel(kernel_info):
             self.spyder = spyder.SpyderComm(self._router)
             self.spyder.open()
+        return None
 
     def restarted(self) -> None:
         """The kernel is a new one: what we made in the old one is gone with it."""
@@ -173,7 +175,7 @@ class KernelInspector:
             self._execute_hooks = None
             self._probe_hooks()
 
-    def _probe_hooks(self) -> None:
+    def _probe_hooks(self) -> asyncio.Future[dict[str, Any]]:
         """Ask for the post_execute hooks in a silent request (no trace) that the kernel runs
         when its main shell is free; the answer arrives whenever that is."""
         content = {"code": "", "silent": True, "store_history": False, "allow_stdin": False,
@@ -185,6 +187,7 @@ class KernelInspector:
                 self._learn_hooks((reply.result()["content"].get("user_expressions") or {}).get("hooks"))
 
         reply.add_done_callback(learn)
+        return reply
 
     async def _side_subshell(self) -> str | None:
         """Our subshell in the kernel, created on first use; None where the kernel has none.

@@ -37,6 +37,8 @@ class Activity:
 
     def describe(self) -> str:
         """`another client's cell In[7] `train(model)` (running 42 s)`"""
+        if self.ours and not self.code.strip():  # a silent request: the server looking at the kernel
+            return f"a silent request of the assistant's (running {time.monotonic() - self.since:.0f} s)"
         who = "the assistant's" if self.ours else "another client's"
         number = f"In[{self.execution_count}] " if self.execution_count else ""
         preview = f"`{_preview(self.code)}` " if self.code.strip() else ""

@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 
 INTERRUPT_GRACE = 2.0
 """Seconds an interrupted cell gets to stop before the next, stronger step."""
+PROBE_WAIT = 1.0
+"""Seconds connecting waits for the first look at a kernel's hooks (milliseconds when idle)."""
 PROMPT_REPLY = 0.25
 """Seconds within which an idle kernel answers a shell request; slower means it was busy."""
 
@@ -131,7 +133,9 @@ class KernelSession:
         try:
             deadline = await session._connect()
             await session._ensure_iopub(deadline)
-            session.inspector.start()
+            probe = session.inspector.start()
+            if probe is not None:  # done before the user's next cell, which may hold the kernel
+                await asyncio.wait({probe}, timeout=PROBE_WAIT)
             session.router.on_lifecycle = session._on_lifecycle
             session._watcher = asyncio.create_task(session._watch_liveness())
         except BaseException:
