@@ -16,5 +16,19 @@ if [ ! -f "$kernel_stamp" ]; then
 fi
 export IPYTHON_MCP_TEST_KERNELS_PYTHON="$PWD/$kernel_env/bin/python"
 
+# A third-party MCP client, the MCP Inspector's CLI, with the Node.js it needs, from npm (where
+# npm is available; without it those tests are skipped). Built once per checkout.
+inspector_spec="node@22 @modelcontextprotocol/inspector@0.22.0"
+node_env=.node
+node_stamp=$node_env/.installed-$(echo "$inspector_spec" | python3 -c 'import hashlib,sys; print(hashlib.sha1(sys.stdin.buffer.read()).hexdigest()[:12])')
+if command -v npm >/dev/null && [ ! -f "$node_stamp" ]; then
+    # shellcheck disable=SC2086 # the spec is a list of packages
+    npm install --silent --no-audit --no-fund --prefix "$node_env" $inspector_spec >/dev/null
+    touch "$node_stamp"
+fi
+if [ -f "$node_stamp" ]; then
+    export IPYTHON_MCP_TEST_INSPECTOR="$PWD/$node_env/node_modules/.bin/mcp-inspector"
+fi
+
 .venv/bin/ruff check --quiet src tests bench demo
 exec .venv/bin/python -m pytest "$@"

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import logging
 import os
 import secrets
 import subprocess
@@ -27,6 +29,40 @@ from ipython_mcp.settings import Settings
 @pytest.fixture(scope="session")
 def anyio_backend() -> str:
     return "asyncio"
+
+
+SUITE_LOG: list[str] = []
+"""Every log line of the suite's own process since the last check: no key or token may be in it."""
+LOGGED = {"ipython_mcp": logging.DEBUG, "websockets": logging.DEBUG, "httpx2": logging.DEBUG, "mcp": logging.INFO}
+
+
+class _Recorder(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        with contextlib.suppress(Exception):  # a record that cannot format itself is no leak
+            SUITE_LOG.append(f"{record.name} {record.getMessage()} {record.exc_text or ''}")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    recorder = _Recorder()
+    for name, level in LOGGED.items():
+        logging.getLogger(name).addHandler(recorder)
+        logging.getLogger(name).setLevel(level)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    """After each test, before its kernels and servers are torn down (their files still there):
+    no kernel key and no server token in anything logged meanwhile."""
+    yield
+    logged, SUITE_LOG[:] = "\n".join(SUITE_LOG), []
+    base = item.config._tmp_path_factory.getbasetemp()  # type: ignore[attr-defined]
+    for pattern, field in (("kernel-*.json", "key"), ("jpserver-*.json", "token")):
+        for path in base.rglob(pattern):
+            try:
+                secret = json.loads(path.read_text()).get(field)
+            except (OSError, ValueError, AttributeError):
+                continue
+            assert not secret or secret not in logged, f"the {field} of {path.name} was logged"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
