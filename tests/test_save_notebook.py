@@ -7,7 +7,7 @@ from pathlib import Path
 import nbformat
 from conftest import Assistant, IdeKernel
 
-from ipython_mcp.rendering.notebook import TEXT_LIMIT, NotebookCell
+from ipython_mcp.rendering.notebook import TEXT_LIMIT, NotebookCell, keep_within
 
 
 async def test_the_assistants_cells_are_saved_with_their_outputs(
@@ -76,3 +76,14 @@ def test_huge_output_is_kept_up_to_a_limit_and_says_so() -> None:
         outputs[-1]["text"].strip()
         == f"[{2 * TEXT_LIMIT:,} more characters of output were not kept in this notebook]"
     )
+
+
+def test_a_long_session_keeps_the_outputs_of_its_latest_cells_within_a_budget() -> None:
+    cells = [NotebookCell(f"print({i})") for i in range(10)]
+    for cell in cells:
+        cell.add("stream", {"name": "stdout", "text": "x" * 1_000})
+    keep_within(cells, limit=5_000)
+    assert sum(cell.size() for cell in cells) <= 5_000 + 10 * 200
+    assert all("outputs not kept" in cell.as_cell()["outputs"][0]["text"] for cell in cells[:5])
+    assert cells[5].as_cell()["outputs"][0]["text"] == "x" * 1_000
+    assert cells[-1].as_cell()["outputs"][0]["text"] == "x" * 1_000

@@ -14,7 +14,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ..errors import IPythonMCPError, KernelBusy, NoSuchExecution
-from ..rendering.notebook import NotebookCell
+from ..rendering.notebook import NotebookCell, keep_within
 from . import processes
 from .execution import (
     Ask,
@@ -163,6 +163,7 @@ class CodeRunner:
             "shell", "execute_request", ex.request_content(), sink=ex.on_message
         )
         ex.msg_id = msg_id
+        keep_within(self.cells)  # the cells before this one, now that they are complete
         self.cells.append(ex.cell)
         # It resolves however the execution ends: reply, kernel death (the router fails it) or
         # restart (restarted() cancels it); a caller that stops waiting leaves it be.

@@ -13,6 +13,9 @@ from typing import Any
 
 TEXT_LIMIT = 1_000_000
 """Characters of stream text one cell keeps; past it the notebook says how much was left out."""
+SESSION_LIMIT = 64_000_000
+"""Characters of output (text and encoded images) all cells of a session keep together; past
+it the oldest cells keep their code only."""
 IMAGES_LIMIT = 50
 """Rich outputs (figures, tables) one cell keeps."""
 _OUTPUTS = {"stream", "display_data", "execute_result", "error", "update_display_data", "clear_output"}
@@ -28,9 +31,11 @@ class NotebookCell:
     _text: int = 0
     _left_out: int = 0
     _rich: int = 0
+    _dropped: bool = False
+    _size: int = 0
 
     def add(self, msg_type: str, content: dict[str, Any]) -> None:
-        if msg_type not in _OUTPUTS:
+        if msg_type not in _OUTPUTS or self._dropped:
             return
         if msg_type == "clear_output":
             if content.get("wait"):
@@ -38,6 +43,7 @@ class NotebookCell:
             else:
                 self._clear()
             return
+        self._size += _chars(content)
         if msg_type == "update_display_data":
             for output in self._displays.get(_display_id(content) or "", []):
                 output["data"], output["metadata"] = content.get("data", {}), content.get("metadata", {})
@@ -85,10 +91,28 @@ class NotebookCell:
         else:
             self.outputs.append({"output_type": "stream", "name": name, "text": text})
 
+    def size(self) -> int:
+        """About how many characters its outputs hold (counted as they come)."""
+        return self._size
+
+    def drop_outputs(self) -> None:
+        """Keep the code only, saying so in the notebook."""
+        self._clear()
+        self._left_out = 0
+        self.outputs.append(
+            {
+                "output_type": "stream",
+                "name": "stderr",
+                "text": "[outputs not kept: the session's later ones filled its budget]\n",
+            }
+        )
+        self._dropped = True
+
     def _clear(self) -> None:
         self.outputs.clear()
         self._displays.clear()
         self._clear_pending = False
+        self._size = 0
 
     def as_cell(self) -> dict[str, Any]:
         outputs = list(self.outputs)
@@ -122,5 +146,25 @@ def notebook(cells: list[NotebookCell], kernel_info: dict[str, Any]) -> dict[str
     }
 
 
+def _chars(content: dict[str, Any]) -> int:
+    data = content.get("data")
+    if isinstance(data, dict):
+        return sum(len(value) if isinstance(value, str) else 100 for value in data.values())
+    text = content.get("text") or content.get("traceback") or ""
+    return len(text) if isinstance(text, str) else sum(len(str(line)) for line in text)
+
+
 def _display_id(content: dict[str, Any]) -> str | None:
     return (content.get("transient") or {}).get("display_id")
+
+
+def keep_within(cells: list[NotebookCell], limit: int = SESSION_LIMIT) -> None:
+    """Drop the outputs of the oldest cells until all of them hold at most `limit` characters."""
+    sizes = [cell.size() for cell in cells]
+    total = sum(sizes)
+    for cell, size in zip(cells, sizes, strict=True):
+        if total <= limit:
+            return
+        if not cell._dropped:
+            cell.drop_outputs()
+            total -= size
