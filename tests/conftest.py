@@ -10,6 +10,7 @@ import os
 import secrets
 import subprocess
 import sys
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -43,6 +44,9 @@ class _Recorder(logging.Handler):
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # Kernels of the suite keep their history in a database of the suite's own: not in the
+    # tester's, and not shared with another run of the suite at the same time (SQLite breaks).
+    os.environ["IPYTHONDIR"] = tempfile.mkdtemp(prefix="ipython-mcp-tests-ipythondir-")
     recorder = _Recorder()
     for name, level in LOGGED.items():
         logging.getLogger(name).addHandler(recorder)

@@ -99,9 +99,10 @@ async def test_list_kernels_marks_live_and_connected(assistant: Assistant, share
 async def test_status_shows_idle_then_busy_with_the_users_cell(
     assistant: Assistant, shared_kernel: IdeKernel
 ) -> None:
+    reply, _ = await shared_kernel.ide.run("status_check = 1")  # the user has run cells
     await assistant.text("connect_to_kernel", connection_file=str(shared_kernel.path))
     status = await assistant.text("kernel_status")
-    assert "alive, idle" in status and "Execution count:" in status
+    assert "alive, idle" in status and f"Execution count: {reply['execution_count']}." in status
     assert f"pid {shared_kernel.process.pid}" in status
     ide = shared_kernel.ide
     cell = ide.send("import time; time.sleep(2)")
