@@ -34,13 +34,21 @@ def anyio_backend() -> str:
 
 SUITE_LOG: list[str] = []
 """Every log line of the suite's own process since the last check: no key or token may be in it."""
-LOGGED = {"ipython_mcp": logging.DEBUG, "websockets": logging.DEBUG, "httpx2": logging.DEBUG, "mcp": logging.INFO}
+LOGGED = {
+    "ipython_mcp": logging.DEBUG,
+    "websockets": logging.DEBUG,
+    "httpx2": logging.DEBUG,
+    "mcp": logging.INFO,
+}
+
+
+_FORMAT = logging.Formatter("%(name)s %(levelname)s %(message)s")
 
 
 class _Recorder(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         with contextlib.suppress(Exception):  # a record that cannot format itself is no leak
-            SUITE_LOG.append(f"{record.name} {record.getMessage()} {record.exc_text or ''}")
+            SUITE_LOG.append(_FORMAT.format(record))  # the message, and any traceback with it
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -20,13 +22,15 @@ from mcp.client.streamable_http import streamable_http_client
 SCRIPT = str(Path(sys.executable).parent / "ipython-mcp")
 
 
+def clean_env(runtime_dir: Path, **env: str) -> dict[str, str]:
+    """The environment, without the tester's own IPYTHON_MCP_* settings."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("IPYTHON_MCP_")}
+    return {**base, "JUPYTER_RUNTIME_DIR": str(runtime_dir), **env}
+
+
 def run(*args: str, runtime_dir: Path, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [SCRIPT, *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "JUPYTER_RUNTIME_DIR": str(runtime_dir), **env},
+        [SCRIPT, *args], capture_output=True, text=True, timeout=120, env=clean_env(runtime_dir, **env)
     )
 
 
@@ -64,9 +68,9 @@ async def test_start_kernel_starts_a_kernel_the_user_can_attach_to(tmp_path: Pat
 def test_doctor_says_what_to_fix(tmp_path: Path) -> None:
     assert run("doctor", runtime_dir=tmp_path).returncode == 0
     exposed = tmp_path / "kernel-exposed.json"
+    ports = {"shell_port": 1, "iopub_port": 2, "stdin_port": 3, "control_port": 4, "hb_port": 5}
     exposed.write_text(
-        '{"shell_port": 1, "iopub_port": 2, "stdin_port": 3, "control_port": 4, "hb_port": 5, '
-        '"ip": "127.0.0.1", "key": "k", "transport": "tcp"}'
+        json.dumps({**ports, "ip": "127.0.0.1", "key": secrets.token_hex(32), "transport": "tcp"})
     )
     exposed.chmod(0o644)
     with socket.socket() as probe:
@@ -91,7 +95,7 @@ async def http_server(
         port = probe.getsockname()[1]
     server = await asyncio.create_subprocess_exec(
         SCRIPT, "serve", "--transport", "http", "--port", str(port), *args,
-        env={**os.environ, "JUPYTER_RUNTIME_DIR": str(runtime_dir), **env},
+        env=clean_env(runtime_dir, **env),
         stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}/mcp"
@@ -138,8 +142,7 @@ async def test_http_requires_the_token_and_a_local_host_header(
 
 
 async def test_http_without_a_token_prints_a_new_one(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if k != "IPYTHON_MCP_HTTP_TOKEN"}
-    async with http_server(tmp_path, **env) as (url, server):
+    async with http_server(tmp_path) as (url, server):
         assert server.stderr is not None
         banner = (await server.stderr.readline() + await server.stderr.readline()).decode()
         token = banner.rsplit(": ", 1)[1].strip()
@@ -156,3 +159,20 @@ def test_http_refuses_a_network_address_unless_asked(tmp_path: Path) -> None:
     assert (
         "--host 0.0.0.0 is not a loopback address" in done.stderr and "--allow-remote-clients" in done.stderr
     )
+
+
+async def test_http_on_a_network_address_when_asked_is_usable(tmp_path: Path) -> None:
+    token = secrets.token_urlsafe(32)
+    args = ("--host", "0.0.0.0", "--allow-remote-clients")
+    async with http_server(tmp_path, *args, IPYTHON_MCP_HTTP_TOKEN=token) as (url, server):
+        assert server.stderr is not None
+        assert "plain HTTP" in (await server.stderr.readline()).decode()  # the warning comes first
+        async with (
+            httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=60) as authed,
+            streamable_http_client(url, http_client=authed) as (read, write),
+            mcp.ClientSession(read, write) as session,
+        ):
+            await session.initialize()
+            assert "list_kernels" in {t.name for t in (await session.list_tools()).tools}
+        async with httpx2.AsyncClient() as raw:
+            assert (await raw.post(url, json={})).status_code == 401  # still the token

@@ -14,7 +14,7 @@ from typing import Any
 
 import mcp
 import psutil
-from conftest import Assistant, IdeKernel, texts
+from conftest import Assistant, IdeKernel, texts, wait_until
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from test_server import SCRIPT
 
@@ -91,6 +91,7 @@ async def test_a_frozen_kernel_is_reported_never_waited_on(
     await assistant.text("connect_to_kernel", connection_file=str(own_kernel.path))
     pid = own_kernel.process.pid
     os.kill(pid, signal.SIGSTOP)
+    await wait_until(lambda: psutil.Process(pid).status() == psutil.STATUS_STOPPED)
     try:
         error = await assistant.error("execute_code", code="1 + 1")
         assert f"pid {pid}) is stopped (SIGSTOP" in error and f"kill -CONT {pid}" in error
@@ -104,6 +105,7 @@ async def test_a_frozen_kernel_is_reported_never_waited_on(
     call = asyncio.create_task(assistant.call("execute_code", code="import time\ntime.sleep(30)", timeout=2))
     await assistant.until_busy()
     os.kill(pid, signal.SIGSTOP)
+    await wait_until(lambda: psutil.Process(pid).status() == psutil.STATUS_STOPPED)
     try:
         result = await asyncio.wait_for(call, 30)
     finally:
@@ -167,9 +169,7 @@ async def test_a_thousand_calls_do_not_grow_the_servers_memory(
     )
     async with stdio_client(params) as (read, write), mcp.ClientSession(read, write) as session:
         await session.initialize()
-        server = next(
-            p for p in psutil.Process().children(recursive=True) if "ipython-mcp" in " ".join(p.cmdline())
-        )
+        server = next(p for p in psutil.Process().children(recursive=True) if SCRIPT in p.cmdline()[:2])
         for i in range(100):  # warm-up: imports, caches, the first executions' bookkeeping
             await session.call_tool("execute_code", {"code": f"{i} + 1"})
         before = server.memory_info().rss

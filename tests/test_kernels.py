@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import secrets
 import stat
 import subprocess
 import sys
@@ -13,7 +14,8 @@ from pathlib import Path
 
 import mcp
 import psutil
-from conftest import Assistant, IdeKernel, launch_ide_kernel, texts, wait_until
+from conftest import IPYKERNEL, Assistant, IdeKernel, launch_ide_kernel, texts, wait_until
+from jupyter_client.connect import write_connection_file
 
 from ipython_mcp.server import build_server
 from ipython_mcp.settings import Settings
@@ -300,3 +302,23 @@ async def test_interrupting_an_idle_kernel_says_nothing_was_running(
     await assistant.text("connect_to_kernel", connection_file=str(shared_kernel.path))
     text = await assistant.text("interrupt_kernel")
     assert text == f"Nothing was running in kernel {shared_kernel.name}; it is idle (no interrupt sent)."
+
+
+async def test_a_kernel_on_ipc_sockets_is_local(
+    assistant: Assistant, runtime_dir: Path, tmp_path: Path
+) -> None:
+    path = runtime_dir / "kernel-ipc.json"
+    write_connection_file(
+        str(path), transport="ipc", ip=str(tmp_path / "kernel-ipc"), key=secrets.token_hex(16).encode()
+    )
+    process = subprocess.Popen(
+        [*IPYKERNEL, "-f", str(path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        connected = await assistant.text("connect_to_kernel", connection_file=str(path))
+        assert "Connected to kernel ipc" in connected
+        assert await assistant.text("execute_code", code="'over ipc'") == "'over ipc'"
+    finally:
+        process.kill()
+        process.wait()
+        path.unlink(missing_ok=True)

@@ -61,6 +61,11 @@ MESSAGES = st.one_of(
         TEXT, TEXT, st.lists(TEXT, max_size=5),
     ),
     st.builds(lambda wait: ("clear_output", {"wait": wait}), st.booleans()),
+    st.builds(
+        lambda value, meta: ("display_data", {"data": {"text/plain": "x", "application/x-odd": value}, "metadata": meta}),
+        st.one_of(st.integers(), st.none(), st.lists(st.integers(), max_size=2), st.dictionaries(st.text(max_size=3), st.integers(), max_size=2)),
+        st.one_of(st.none(), st.integers(), st.dictionaries(st.text(max_size=3), st.integers(), max_size=2)),
+    ),
     st.just(("stream", {})),  # malformed: missing fields
     st.just(("display_data", {"data": {}})),
 )  # fmt: skip

@@ -48,6 +48,17 @@ async def test_the_assistants_cells_are_saved_with_their_outputs(
     assert "exists. Pass overwrite=True" in again
     assert "Saved 4 cells" in await assistant.text("save_notebook", path=str(target), overwrite=True)
 
+    # An output nbformat would refuse does not spoil the notebook; a folder gets a file inside.
+    await assistant.text(
+        "execute_code",
+        code="from IPython.display import display\ndisplay({'text/plain': 'odd', 'application/x-thing': 5}, raw=True)",
+    )
+    saved = await assistant.text("save_notebook", path=str(tmp_path))
+    inside = tmp_path / f"{own_kernel.name[:8]}-assistant.ipynb"
+    assert str(inside) in saved
+    odd = nbformat.read(inside, as_version=4).cells[-1].outputs
+    assert odd == [{"output_type": "display_data", "data": {"text/plain": "odd"}, "metadata": {}}]
+
 
 def test_a_display_update_replaces_the_shown_data() -> None:
     cell = NotebookCell("h = display(...)")

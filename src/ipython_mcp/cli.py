@@ -162,16 +162,24 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 def _http_options(args: argparse.Namespace) -> Any:
-    from .server.http import HttpOptions, new_token
+    from .server.http import HttpOptions, host_for_url, new_token
 
     token = os.environ.get("IPYTHON_MCP_HTTP_TOKEN") or ""
     options = HttpOptions(
         host=args.host, port=args.port, token=token or new_token(), allow_remote=args.allow_remote_clients
     )
+    url = f"http://{host_for_url(args.host)}:{args.port}/mcp"
     if not token:  # the user needs it to configure their client; printed once, never logged
         print(
-            f"ipython-mcp serves MCP at http://{args.host}:{args.port}/mcp\n"
+            f"ipython-mcp serves MCP at {url}\n"
             f"Bearer token (set IPYTHON_MCP_HTTP_TOKEN to choose your own): {options.token}",
+            file=sys.stderr,
+            flush=True,
+        )
+    if options.allow_remote:
+        print(
+            "Warning: listening beyond this machine over plain HTTP: the token and your code travel "
+            "unencrypted. Put it behind a TLS proxy, or prefer an SSH tunnel to 127.0.0.1.",
             file=sys.stderr,
             flush=True,
         )

@@ -49,7 +49,12 @@ class ConnectionFile:
 
     @property
     def is_loopback(self) -> bool:
-        return self.ip in ("127.0.0.1", "localhost", "::1") or self.ip.startswith("127.")
+        """Reachable only from this machine: a loopback address, or ipc (a local socket file)."""
+        return (
+            self.transport == "ipc"
+            or self.ip in ("127.0.0.1", "localhost", "::1")
+            or self.ip.startswith("127.")
+        )
 
     @property
     def readable_by_others(self) -> bool:

@@ -62,6 +62,8 @@ class InterruptReport:
     interrupted: Activity | None
     steps: list[str]
     idle: bool
+    frozen: str | None = None
+    """Why nothing could be done: the kernel's process is stopped."""
 
 
 class Execution:
@@ -219,6 +221,8 @@ class Execution:
 
 
 def timeout_note(timeout: float, report: InterruptReport) -> str:
+    if report.frozen is not None:
+        return f"Timed out after {timeout:g} s, and it cannot be interrupted now. {report.frozen}"
     how = " then ".join(report.steps)
     if report.idle:
         return (

@@ -10,7 +10,7 @@ from typing import Any
 
 import psutil
 
-from ..errors import KernelStartError, KernelUnreachable, KeyMismatch, RemoteKernelRefused
+from ..errors import KernelFrozen, KernelStartError, KernelUnreachable, KeyMismatch, RemoteKernelRefused
 from ..settings import Settings
 from . import processes
 from .channels import ZmqChannels
@@ -107,6 +107,9 @@ class LocalKernelSession(KernelSession):
         if self.launched is None:
             listeners = processes.tcp_listeners()
             self.process = processes.kernel_process(conn, listeners)
+            frozen = self.frozen()
+            if frozen is not None:
+                raise KernelFrozen(frozen)
             if (
                 conn.is_loopback
                 and processes.is_listening(conn, listeners) is False

@@ -98,9 +98,10 @@ def alive(proc: psutil.Process) -> bool:
 
 
 def stopped(proc: psutil.Process) -> bool:
-    """Whether the process is stopped by a signal (SIGSTOP, Ctrl+Z) or a debugger."""
+    """Whether the process is stopped by a signal (SIGSTOP, Ctrl+Z). A tracer's brief stops
+    (strace, py-spy) are not: they pass by themselves."""
     try:
-        return proc.status() in (psutil.STATUS_STOPPED, psutil.STATUS_TRACING_STOP)
+        return proc.status() == psutil.STATUS_STOPPED
     except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
         return False
 

@@ -230,6 +230,9 @@ class KernelSession:
                 self.settled.set()
 
     async def _interrupt(self, only: Collection[str] | None) -> InterruptReport:
+        frozen = self.frozen()
+        if frozen is not None:  # a stopped process takes no signal and answers no request
+            return InterruptReport(self.router.current(), [], idle=False, frozen=frozen)
         await self.router.catch_up()
         target = self.router.current()
         if only is not None and (target is None or target.msg_id not in only):
@@ -246,9 +249,6 @@ class KernelSession:
             stopped = await self._stopped(target)
             if stopped:
                 break
-        frozen = None if stopped else self.frozen()
-        if frozen is not None:
-            steps.append(f"found it frozen. {frozen}")
         return InterruptReport(target, steps, idle=stopped)
 
     async def _interrupt_request(self) -> str:

@@ -32,7 +32,7 @@ class NotebookCell:
     _left_out: int = 0
     _rich: int = 0
     _dropped: bool = False
-    _size: int = 0
+    _size: int | None = 0
 
     def add(self, msg_type: str, content: dict[str, Any]) -> None:
         if msg_type not in _OUTPUTS or self._dropped:
@@ -43,10 +43,10 @@ class NotebookCell:
             else:
                 self._clear()
             return
-        self._size += _chars(content)
+        self._size = None  # counted again from what is kept, when asked
         if msg_type == "update_display_data":
             for output in self._displays.get(_display_id(content) or "", []):
-                output["data"], output["metadata"] = content.get("data", {}), content.get("metadata", {})
+                output["data"], output["metadata"] = _bundle(content)
             return
         if self._clear_pending:
             self._clear()
@@ -65,11 +65,8 @@ class NotebookCell:
             self._rich += 1
             if self._rich > IMAGES_LIMIT:
                 return
-            output: dict[str, Any] = {
-                "output_type": msg_type,
-                "data": content.get("data", {}),
-                "metadata": content.get("metadata", {}),
-            }
+            data, metadata = _bundle(content)
+            output: dict[str, Any] = {"output_type": msg_type, "data": data, "metadata": metadata}
             if msg_type == "execute_result":
                 output["execution_count"] = content.get("execution_count", self.execution_count)
             self.outputs.append(output)
@@ -92,7 +89,9 @@ class NotebookCell:
             self.outputs.append({"output_type": "stream", "name": name, "text": text})
 
     def size(self) -> int:
-        """About how many characters its outputs hold (counted as they come)."""
+        """About how many characters its kept outputs hold."""
+        if self._size is None:
+            self._size = sum(_chars(output) for output in self.outputs)
         return self._size
 
     def drop_outputs(self) -> None:
@@ -112,7 +111,7 @@ class NotebookCell:
         self.outputs.clear()
         self._displays.clear()
         self._clear_pending = False
-        self._size = 0
+        self._size = None
 
     def as_cell(self) -> dict[str, Any]:
         outputs = list(self.outputs)
@@ -146,12 +145,24 @@ def notebook(cells: list[NotebookCell], kernel_info: dict[str, Any]) -> dict[str
     }
 
 
-def _chars(content: dict[str, Any]) -> int:
-    data = content.get("data")
+def _chars(output: dict[str, Any]) -> int:
+    data = output.get("data")
     if isinstance(data, dict):
         return sum(len(value) if isinstance(value, str) else 100 for value in data.values())
-    text = content.get("text") or content.get("traceback") or ""
+    text = output.get("text") or output.get("traceback") or ""
     return len(text) if isinstance(text, str) else sum(len(str(line)) for line in text)
+
+
+def _bundle(content: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Data and metadata as nbformat requires them: text for every type but JSON ones."""
+    data = content.get("data")
+    metadata = content.get("metadata")
+    kept = {
+        str(mime): value
+        for mime, value in (data.items() if isinstance(data, dict) else ())
+        if isinstance(value, str) or (str(mime).endswith("json") and isinstance(value, (dict, list)))
+    }
+    return kept, metadata if isinstance(metadata, dict) else {}
 
 
 def _display_id(content: dict[str, Any]) -> str | None:

@@ -62,7 +62,7 @@ def auth_settings(options: HttpOptions) -> dict[str, Any]:
     """What MCPServer needs to require the token on every request."""
     from mcp.server.auth.settings import AuthSettings
 
-    url = f"http://{_host_for_url(options.host)}:{options.port}"
+    url = f"http://{host_for_url(options.host)}:{options.port}"
     return {
         "token_verifier": StaticTokenVerifier(options.token),
         "auth": AuthSettings(issuer_url=url, resource_server_url=None),  # type: ignore[arg-type]
@@ -72,13 +72,18 @@ def auth_settings(options: HttpOptions) -> dict[str, Any]:
 def http_app(server: Any, options: HttpOptions) -> Any:
     from mcp.server.transport_security import TransportSecuritySettings
 
-    hosts = {options.host, "127.0.0.1", "localhost"} if is_loopback(options.host) else {options.host}
-    names = [f"{_host_for_url(h)}:{options.port}" for h in sorted(hosts)]
-    security = TransportSecuritySettings(
-        enable_dns_rebinding_protection=True,
-        allowed_hosts=names,
-        allowed_origins=[f"http://{name}" for name in names],
-    )
+    if options.allow_remote:
+        # Reached by any name the network gives this machine: the token is the protection
+        # (DNS rebinding lets a web page reach a local server, not learn its token).
+        security = TransportSecuritySettings(enable_dns_rebinding_protection=False)
+    else:
+        hosts = {options.host, "127.0.0.1", "localhost"}
+        names = [f"{host_for_url(h)}:{options.port}" for h in sorted(hosts)]
+        security = TransportSecuritySettings(
+            enable_dns_rebinding_protection=True,
+            allowed_hosts=names,
+            allowed_origins=[f"http://{name}" for name in names],
+        )
     return server.streamable_http_app(
         streamable_http_path=HTTP_PATH, transport_security=security, host=options.host
     )
@@ -98,5 +103,5 @@ async def serve_http(server: Any, options: HttpOptions) -> None:
     await uvicorn.Server(config).serve()
 
 
-def _host_for_url(host: str) -> str:
+def host_for_url(host: str) -> str:
     return f"[{host}]" if ":" in host and not host.startswith("[") else host

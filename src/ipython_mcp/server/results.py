@@ -78,6 +78,8 @@ def _not_alive(session: KernelSession) -> str:
 
 
 def interrupt_text(session: KernelSession, report: InterruptReport) -> str:
+    if report.frozen is not None:
+        return f"Nothing was sent to kernel {session.name}: it cannot take an interrupt now. {report.frozen}"
     if not report.steps:
         return f"Nothing was running in kernel {session.name}; it is idle (no interrupt sent)."
     what = report.interrupted.describe() if report.interrupted else "the running cell"

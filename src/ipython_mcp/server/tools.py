@@ -59,7 +59,8 @@ start_kernel when the user has none. Be considerate: it is the user's session; d
 overwrite their variables or restart/shut down their kernel unless asked."""
 
 READ_ONLY_NOTE = """ This server is read-only: it can look at kernels (status, variables, \
-history) but not run code in them or change them."""
+history) but not run code of its own in them or change them. Looking at a value calls its \
+repr and size methods, as a variable explorer does."""
 ATTACHING = {"connect_to_kernel", "disconnect_kernel"}
 DOTTED_NAME = regex.compile(r"[^\W\d]\w*(\.[^\W\d]\w*)*")
 """Offered in read-only mode too: attaching changes nothing in the kernel."""
@@ -447,7 +448,8 @@ def build_server(
         kernel: KernelArg = None,
     ) -> str:
         """Ask the kernel for completions at the cursor: names, attributes, keys, paths,
-        from the live objects in the user's namespace. Runs no code."""
+        from the live objects in the user's namespace. Runs no cell (completing an attribute
+        may evaluate the object's properties, as in an IDE)."""
         session = await registry.use(kernel)
         position = len(code) if cursor_pos is None else min(cursor_pos, len(code))
         return results.completion_text(code, await session.inspector.complete(code, position))
