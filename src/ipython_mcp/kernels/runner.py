@@ -14,7 +14,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ..errors import IPythonMCPError, KernelBusy, NoSuchExecution
-from ..rendering.notebook import NotebookCell, keep_within
+from ..rendering.notebook import SESSION_LIMIT, NotebookCell, keep_within
 from . import processes
 from .execution import (
     Ask,
@@ -53,6 +53,7 @@ class CodeRunner:
         self._tasks: set[asyncio.Task[Any]] = set()
         self.cells: list[NotebookCell] = []
         """Every execution of this session, code and outputs, for save_notebook."""
+        self._notebook_chars = self._measured = 0
         self._in_flight: set[str] = set()  # msg_ids of executions whose call still waits
         self._supervised: set[str] = set()  # msg_ids of executions whose call gave up on them
         self.executions: dict[str, Execution] = {}
@@ -163,7 +164,11 @@ class CodeRunner:
             "shell", "execute_request", ex.request_content(), sink=ex.on_message
         )
         ex.msg_id = msg_id
-        keep_within(self.cells)  # the cells before this one, now that they are complete
+        self._notebook_chars += sum(cell.size() for cell in self.cells[self._measured :])
+        self._measured = len(self.cells)  # the cells before this one, now complete, counted once
+        if self._notebook_chars > SESSION_LIMIT:
+            keep_within(self.cells)
+            self._notebook_chars = sum(cell.size() for cell in self.cells)
         self.cells.append(ex.cell)
         # It resolves however the execution ends: reply, kernel death (the router fails it) or
         # restart (restarted() cancels it); a caller that stops waiting leaves it be.
