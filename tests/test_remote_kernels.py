@@ -120,6 +120,16 @@ async def test_variables_history_and_input_work_over_the_websocket(
     assert "hello Ada" in answered
 
 
+async def test_output_the_server_drops_over_its_rate_limit_is_said_to_be_missing(
+    assistant: RemoteAssistant, notebook: Path
+) -> None:
+    await assistant.text("connect_to_kernel", connection_file="analysis.ipynb")
+    flood = await assistant.call("execute_code", code="print('x' * 5_000_000)")
+    text = texts(flood)
+    assert "IOPub data rate exceeded" in text  # the server's own notice
+    assert "Its Jupyter Server dropped part of this output" in text and "iopub_data_rate_limit" in text
+
+
 async def test_list_kernels_shows_the_servers_kernels_once(
     assistant: RemoteAssistant, hub: NotebookServer, notebook: Path
 ) -> None:

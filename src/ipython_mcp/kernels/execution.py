@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -28,6 +29,8 @@ _NUMBERS = itertools.count(1)
 """Execution ids are unique within this server process: e1, e2, ..."""
 WAITED = 0.5
 """Seconds of waiting in the kernel's queue that are worth telling."""
+_RATE_LIMITED = re.compile(r"IOPub (data|message) rate exceeded")
+"""Jupyter Server's notice, on stderr, when it drops output over its rate limit."""
 IMAGES_KEPT = 10
 """Images kept for wait_for_execution between two reads."""
 
@@ -87,6 +90,7 @@ class Execution:
         self.started = asyncio.Event()
         self.idle = asyncio.Event()
         self.reply_lost = False
+        self._rate_limited = False
         """Its reply and idle status were lost with a dropped server connection."""
         self.since = time.monotonic()
         self.waited = 0.0
@@ -133,6 +137,19 @@ class Execution:
             self._start()
             self.execution_count = self.cell.execution_count = content.get("execution_count")
         else:
+            if (
+                msg_type == "stream"
+                and content.get("name") == "stderr"
+                and not self._rate_limited
+                and _RATE_LIMITED.search(str(content.get("text", "")))
+            ):
+                self._rate_limited = True
+                self.notes.append(
+                    "Its Jupyter Server dropped part of this output: it passes output to websocket "
+                    "clients up to a rate limit (1 MB/s by default), so the code printed more than "
+                    "shown. Write large outputs to a file instead, or ask the user to raise "
+                    "ZMQChannelsWebsocketConnection.iopub_data_rate_limit (and iopub_msg_rate_limit)."
+                )
             self.cell.add(msg_type, content)
             self.log.add(msg_type, content)
             self.transcript.add(transcript_text(msg_type, content))

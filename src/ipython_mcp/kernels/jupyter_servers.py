@@ -9,6 +9,7 @@ authenticates our requests and goes nowhere else.
 from __future__ import annotations
 
 import asyncio
+import getpass
 import json
 import logging
 from collections.abc import Iterable
@@ -216,7 +217,10 @@ class ServerAPI:
         return None if reply is None else self._json(reply)
 
     async def start_kernel(self, kernel_name: str | None) -> dict[str, Any]:
-        body = {"name": kernel_name} if kernel_name else {}
+        # Enterprise Gateway starts the kernel as KERNEL_USERNAME; Jupyter Server ignores it.
+        body: dict[str, Any] = {"env": {"KERNEL_USERNAME": getpass.getuser()}}
+        if kernel_name:
+            body["name"] = kernel_name
         return self._json(await self._call("POST", "api/kernels", json=body, what="kernel spec"))
 
     async def interrupt(self, kernel_id: str) -> None:
