@@ -311,7 +311,8 @@ class KernelInspector:
 
 
 def _busy(running: Activity | None, what: str, *, why: str = "") -> KernelBusy:
-    doing = running.describe() if running else "something that does not finish"
+    # A cell that holds the interpreter from its first instant may not even have announced itself.
+    doing = running.describe() if running else "a cell it has not announced (it holds the interpreter)"
     return KernelBusy(
         f"The kernel is busy running {doing}{f' ({why})' if why else ''}, so it cannot answer "
         f"{what} now. Try again when it is idle (kernel_status tells), or interrupt_kernel to stop the cell."
