@@ -51,7 +51,7 @@ class RemoteAssistant(Assistant):
     registry: KernelRegistry
 
     def session(self) -> ServerKernelSession:
-        session = self.registry.get()
+        session = self.registry.sessions[-1]
         assert isinstance(session, ServerKernelSession)
         return session
 

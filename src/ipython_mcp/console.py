@@ -69,7 +69,7 @@ async def start_kernel(settings: Settings, args: argparse.Namespace) -> int:
         f'Then ask your assistant to "connect to kernel {session.name}". It keeps running until you\n'
         f"exit it from a console attached to it, or the assistant shuts it down."
     )
-    await registry.disconnect(session.name)
+    await registry.close_all()
     return 0
 
 

@@ -12,6 +12,7 @@
     ├── KernelFrozen            the kernel's process is stopped (SIGSTOP) and answers nothing
     ├── KernelBusy              a request needs an idle kernel and another cell is running
     ├── KernelSideError         code we run in the kernel to look at it failed there
+    ├── CodeRefused             the assistant's code would end the user's kernel: not sent
     ├── CannotRestart           restart_kernel cannot restart this kernel itself
     ├── NoSuchExecution         no recent execution has the id a tool named
     └── NotebookError           save_notebook has nothing to save, or cannot write the file
@@ -77,6 +78,10 @@ class KernelBusy(IPythonMCPError, RuntimeError):
 
 class KernelSideError(IPythonMCPError, RuntimeError):
     """Raised when the code we run inside the kernel to inspect it fails there."""
+
+
+class CodeRefused(IPythonMCPError, ValueError):
+    """Raised when the assistant's code would end the kernel's process (exit(), quit()): not sent."""
 
 
 class CannotRestart(IPythonMCPError, RuntimeError):

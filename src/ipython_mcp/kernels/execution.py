@@ -106,6 +106,10 @@ class Execution:
         """What happened on the way (input answered for it), told with the next result."""
         self.lost: str | None = None
         """Why its end will never come (the kernel restarted under it), if so."""
+        self.asked_exit = False
+        """The code asked the kernel to exit (exit(), quit()): it ends after its reply."""
+        self.restart_doubt = False
+        """The kernel restarted before it ended: it ends if it reached the new kernel."""
         self.finished: asyncio.Future[dict[str, Any]] | None = None
         """The kernel's reply, once it came; kept for an execution that runs on in the background."""
 
@@ -157,6 +161,25 @@ class Execution:
             if image is not None:
                 self.new_images = [*self.new_images, image][-IMAGES_KEPT:]
 
+    def on_reply(self, content: dict[str, Any]) -> None:
+        """What the reply itself carries: help text (`obj?`, `%pinfo`), which IPython sends to
+        a pager rather than as output, and a request to end the kernel."""
+        for payload in content.get("payload") or []:
+            if not isinstance(payload, dict):
+                continue
+            if payload.get("source") == "page":
+                text = (payload.get("data") or {}).get("text/plain")
+                if isinstance(text, str) and text:
+                    self.on_message("display_data", {"data": {"text/plain": text}, "metadata": {}})
+            elif payload.get("source") == "ask_exit" and not payload.get("keepkernel"):
+                self.asked_exit = True
+
+    def input_answered(self) -> None:
+        """Its input() waits no more (answered, or gone with the kernel)."""
+        self.input = self.input_deadline = None
+        if self.asked.done():
+            self.asked = asyncio.get_running_loop().create_future()
+
     def _start(self) -> None:
         if not self.started.is_set():
             self.waited = time.monotonic() - self.since
@@ -175,7 +198,7 @@ class Execution:
         self.notes = []
         if reply is not None:
             content = reply["content"]
-            status = _reply_status(content)
+            status = status or _reply_status(content)
             self.execution_count = content.get("execution_count", self.execution_count)
             if status == "aborted":
                 notes.append(
@@ -220,9 +243,10 @@ class Execution:
         self.new_images = []
         if done:
             content = reply["content"]
-            status = _reply_status(content)
+            finished = _reply_status(content)
+            status = status or finished
             self.execution_count = content.get("execution_count", self.execution_count)
-            notes.append(f"Execution {self.id} has finished ({status}).")
+            notes.append(f"Execution {self.id} has finished ({finished}).")
         assert status is not None
         return ExecutionResult(blocks, status, self.execution_count, notes, self.id)
 

@@ -210,10 +210,12 @@ class LocalKernelSession(KernelSession):
         return False
 
     def _on_lifecycle(self, state: str) -> None:
-        if state == "starting" and self.death is None and self.kernel_info:
-            process = processes.kernel_process(self.conn, processes.tcp_listeners())
-            if process is None or process.pid != self.pid:  # not ours announcing itself late
-                self._restarted_as(process)
+        if self.death is not None or not self.kernel_info or state not in ("starting", "new kernel"):
+            return
+        process = processes.kernel_process(self.conn, processes.tcp_listeners())
+        # A reply from a new kernel session is proof; `starting` may be ours announcing itself late.
+        if state == "new kernel" or process is None or process.pid != self.pid:
+            self._restarted_as(process)
 
     def _restarted_as(self, process: psutil.Process | None) -> None:
         old, self.process = self.pid, process

@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..errors import CannotRestart, ConnectionFileError, JupyterServerError, NoSuchKernel
+from ..errors import CannotRestart, ConnectionFileError, JupyterServerError, NoSuchExecution, NoSuchKernel
 from ..settings import Settings
 from . import processes
 from .connection_files import (
@@ -32,7 +34,10 @@ from .jupyter_servers import (
 from .launcher import LaunchedKernel, launch_kernel, resolve_python
 from .local import LocalKernelSession, probe_heartbeat
 from .remote import ServerKernelSession
-from .session import KernelSession
+from .session import KernelSession, restart_notice
+
+if TYPE_CHECKING:
+    from .clients import ClientView
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,55 +73,64 @@ class Discovery:
 
 
 class KernelRegistry:
-    """Name -> session; the most recently connected session is the default."""
+    """The kernels this server is attached to, by name, each one session shared by every
+    client that attached it (see `clients.ClientView` for what is a client's own)."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._sessions: dict[str, KernelSession] = {}
-        self._current: str | None = None
+        self._holders: dict[str, weakref.WeakSet[ClientView]] = {}
         self._lock = asyncio.Lock()
 
-    def get(self, name: str | None = None) -> KernelSession:
-        """The named session, or the default one; a clear error when there is none."""
-        if name is None:
-            if self._current is None:
-                raise NoSuchKernel(
-                    "No kernel is connected. Call connect_to_kernel to attach to the user's "
-                    "kernel (list_kernels shows them), or start_kernel to start a new one."
-                )
-            return self._sessions[self._current]
-        session = self._sessions.get(name) or self._by_prefix(name)
+    def find(self, name: str) -> KernelSession | None:
+        """The attached kernel of that name, or with a name that starts so (uniquely)."""
+        session = self._sessions.get(name)
         if session is None:
-            known = ", ".join(self._sessions) or "none"
-            raise NoSuchKernel(f"No connected kernel is named {name!r} (connected: {known}).")
+            matches = [s for n, s in self._sessions.items() if n.startswith(name)]
+            session = matches[0] if len(matches) == 1 else None
         return session
 
-    async def use(self, name: str | None = None) -> KernelSession:
-        """As `get`, but with no kernel connected yet the one the user configured
-        (IPYTHON_MCP_CONNECTION) is connected first."""
-        if name is None and self._current is None and self.settings.connection_file:
-            await self.connect(None)
-        return self.get(name)
+    def lookup(self, name: str) -> KernelSession:
+        """As `find`, with a clear error when no attached kernel has that name."""
+        session = self.find(name)
+        if session is None:
+            known = ", ".join(self._sessions) or "none"
+            raise NoSuchKernel(
+                f"No connected kernel is named {name!r} (connected: {known}). Call "
+                "connect_to_kernel with it (list_kernels shows the kernels)."
+            )
+        return session
 
-    def with_execution(self, execution_id: str | None, kernel: str | None) -> KernelSession:
-        """The session an execution id belongs to (ids are unique in this server), else `kernel`'s."""
-        if execution_id is not None and kernel is None:
-            for session in self._sessions.values():
-                if execution_id in session.runner.executions:
-                    return session
-        return self.get(kernel)
+    def names(self) -> list[str]:
+        return list(self._sessions)
 
-    def _by_prefix(self, name: str) -> KernelSession | None:
-        matches = [s for n, s in self._sessions.items() if n.startswith(name)]
-        return matches[0] if len(matches) == 1 else None
+    def with_execution(self, execution_id: str) -> KernelSession:
+        """The kernel an execution belongs to, whichever client ran it: for a request state
+        the protocol sealed, which only the client it was given to can send back."""
+        for session in self._sessions.values():
+            if execution_id in session.runner.executions:
+                return session
+        raise NoSuchExecution(f"No execution {execution_id!r} is kept any more.")
 
     @property
     def sessions(self) -> list[KernelSession]:
         return list(self._sessions.values())
 
-    @property
-    def current(self) -> str | None:
-        return self._current
+    def hold(self, session: KernelSession, client: ClientView) -> None:
+        """Note that a client uses the kernel: it stays attached while any client does."""
+        self._holders.setdefault(session.name, weakref.WeakSet()).add(client)
+
+    async def release(self, session: KernelSession, client: ClientView) -> bool:
+        """A client stops using the kernel; closed once no client uses it. Whether another
+        client still does."""
+        holders = self._holders.get(session.name)
+        if holders is not None:
+            holders.discard(client)
+            if holders:
+                return True
+        await session.close()
+        self._remove(session)
+        return False
 
     async def connect(self, spec: str | None, server: str | None = None) -> tuple[KernelSession, bool]:
         """Attach to a kernel by path, partial name, notebook or server kernel id; returns
@@ -126,7 +140,6 @@ class KernelRegistry:
             identity = _identity(target)
             for session in self._sessions.values():
                 if session.identity == identity and session.death is None:
-                    self._current = session.name
                     return session, True
             if isinstance(target, ServerKernel):
                 name = self._free_name(target.kernel_id, identity)
@@ -289,11 +302,13 @@ class KernelRegistry:
             self._add(session)
         return session
 
-    async def restart(self, name: str | None) -> KernelSession:
-        """Restart a kernel this server launched, on the same connection file."""
-        old = self.get(name)
+    async def restart(self, old: KernelSession) -> KernelSession:
+        """Restart a kernel this server launched, on the same connection file (a new session
+        under the same name, which tells the other clients), or a server's kernel."""
         if isinstance(old, ServerKernelSession):
             await old.restart()
+            old.restarts += 1
+            old.restart_notice = restart_notice(old.name, "restart_kernel (from a client of this server)")
             return old
         assert isinstance(old, LocalKernelSession)
         if old.launched is None:
@@ -306,9 +321,11 @@ class KernelRegistry:
             )
         launched = old.launched
         await old.shutdown()
-        self._remove(old)
+        self._remove(old, keep_holders=True)  # the clients of the old kernel are those of the new
         relaunched = launch_kernel(old.conn, python=launched.argv[0], cwd=launched.cwd)
         session = await self._open_launched(old.name, old.conn, relaunched)
+        session.restarts = old.restarts + 1
+        session.restart_notice = restart_notice(session.name, "restart_kernel (from a client of this server)")
         async with self._lock:
             self._add(session)
         return session
@@ -326,23 +343,18 @@ class KernelRegistry:
             _remove_files(conn)
             raise
 
-    async def shutdown(self, name: str | None) -> tuple[KernelSession, list[str]]:
-        session = self.get(name)
+    async def shutdown(self, session: KernelSession) -> list[str]:
+        """Shut the kernel down for every client attached to it; the steps taken."""
         steps = await session.shutdown()
         if isinstance(session, LocalKernelSession) and session.launched is not None:
             _remove_files(session.conn)
             steps.append("removed its connection file")
         self._remove(session)
-        return session, steps
-
-    async def disconnect(self, name: str | None) -> KernelSession:
-        session = self.get(name)
-        await session.close()
-        self._remove(session)
-        return session
+        return steps
 
     async def close_all(self) -> None:
-        sessions, self._sessions, self._current = self.sessions, {}, None
+        sessions, self._sessions = self.sessions, {}
+        self._holders.clear()
         await asyncio.gather(*(s.close() for s in sessions), return_exceptions=True)
 
     async def list_kernels(self) -> Discovery:
@@ -416,13 +428,12 @@ class KernelRegistry:
 
     def _add(self, session: KernelSession) -> None:
         self._sessions[session.name] = session
-        self._current = session.name
 
-    def _remove(self, session: KernelSession) -> None:
+    def _remove(self, session: KernelSession, *, keep_holders: bool = False) -> None:
         if self._sessions.get(session.name) is session:
             del self._sessions[session.name]
-        if self._current == session.name:
-            self._current = next(reversed(self._sessions), None)
+            if not keep_holders:
+                self._holders.pop(session.name, None)
 
 
 @dataclass(frozen=True, slots=True)

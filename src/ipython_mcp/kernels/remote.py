@@ -143,13 +143,12 @@ class ServerKernelSession(KernelSession):
             self._mark_dead(f"{self.server.title} could not restart it")
             return
         now = time.monotonic()
-        if state == "starting" and now < self._starting_expected_until:
+        if state in ("starting", "new kernel") and now < self._starting_expected_until:
             self._starting_expected_until = 0.0  # the new kernel of a restart already told
             return
         if now < self._own_restart_until:
             return
-        if state != "starting":
-            self._starting_expected_until = now + SAME_RESTART
+        self._starting_expected_until = now + SAME_RESTART  # one restart may announce itself twice
         if state == "restarting":
             self._restarted(by=f"{self.server.title} after it died (a crash, or out of memory?)")
             self.channels.drop()  # the server rewires its side to the new kernel only for new connections

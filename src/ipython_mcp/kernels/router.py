@@ -80,9 +80,12 @@ class MessageRouter:
         self.on_lifecycle: Callable[[str], None] | None = None
         """Told `restart requested` or `shutdown requested` when a client asks the kernel to
         (its shutdown_reply says which), and `starting` when a kernel starts: after a restart,
-        it is a new kernel. Our subscription may join the new kernel too late to hear that. A
-        Jupyter Server also says `restarting` when it restarts a kernel that died, and `dead`
-        when it can't."""
+        it is a new kernel. Our subscription may join the new kernel too late to hear that, but
+        the first reply of a new kernel says `new kernel`. A Jupyter Server also says
+        `restarting` when it restarts a kernel that died, and `dead` when it can't."""
+        self.kernel_session: str | None = None
+        """The session id in the headers of the kernel's replies: a new one is a new kernel
+        (a restart), seen with its first reply, before anything waiting on that reply."""
         self.restart_announced = 0.0
         """When a client last asked the kernel to restart (monotonic time; 0: never)."""
         self.on_cell: Callable[[str], None] | None = None
@@ -172,6 +175,11 @@ class MessageRouter:
             log.exception("failed to route a %s message", channel)
 
     def _on_reply(self, msg: dict[str, Any]) -> None:
+        kernel_session = (msg.get("header") or {}).get("session")
+        if kernel_session and kernel_session != self.kernel_session:
+            known, self.kernel_session = self.kernel_session, kernel_session
+            if known is not None and self.on_lifecycle is not None:
+                self.on_lifecycle("new kernel")
         parent_id = (msg["parent_header"] or {}).get("msg_id")
         future = self._replies.pop(parent_id, None)
         if future is not None and not future.done():

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import time
+from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
-from ..errors import IPythonMCPError, KernelBusy, NoSuchExecution
+from ..errors import CodeRefused, IPythonMCPError, KernelBusy, NoSuchExecution
 from ..rendering.notebook import SESSION_LIMIT, NotebookCell, keep_within
 from . import processes
 from .execution import (
@@ -30,6 +30,7 @@ from .execution import (
     timeout_note,
     waited_note,
 )
+from .kernel_exit import exit_statement
 
 if TYPE_CHECKING:
     from .session import KernelSession
@@ -64,22 +65,23 @@ class CodeRunner:
         return self._in_flight | self._supervised
 
     def restarted(self) -> None:
-        """The kernel was replaced: the replies to what ran in the old one will never come."""
+        """The kernel was replaced. Code of ours the old kernel had will never end; code that
+        reached the new one (sent just before the restart was seen, or after) runs there and
+        ends as usual. Which is which, the new kernel tells: see _settle."""
+        pending = self._pending()
         for ex in self.executions.values():
-            if ex.finished is not None and not ex.finished.done():
-                ex.lost = f"The kernel was restarted while execution {ex.id} ran: it did not finish."
-                ex.finished.cancel()
-                self._router.forget(ex.msg_id)
-            ex.input = ex.input_deadline = None
+            ex.input_answered()  # an input() of the old kernel waits no more
+        for ex in pending:
+            ex.restart_doubt = True
+        if pending:
+            self._in_background(self._settle(pending))
 
     def reconnected(self, gap: float, others: int) -> None:
         """The connection to a server dropped for `gap` s and was reopened. The server keeps
         what the kernel sends meanwhile, and replays it, only while no other client is
         connected. What it did not keep may include the end of code of ours, or the request
         itself, lost as it was sent: a request sent after the reconnection finds out."""
-        pending = [
-            ex for ex in self.executions.values() if ex.finished is not None and not ex.finished.done()
-        ]
+        pending = self._pending()
         if not pending:
             return
         for ex in pending:
@@ -93,22 +95,46 @@ class CodeRunner:
                     else "; the server replayed the output it kept meanwhile."
                 )
             )
-        task = asyncio.create_task(self._settle_after_gap(pending))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._in_background(self._settle(pending))
 
-    async def _settle_after_gap(self, pending: list[Execution]) -> None:
-        """The kernel answers a request sent now only after all it received before, replays
-        included: then whatever of ours has not ended will never say so."""
+    def _pending(self) -> list[Execution]:
+        return [ex for ex in self.executions.values() if ex.finished is not None and not ex.finished.done()]
+
+    async def _settle(self, pending: list[Execution]) -> None:
+        """The kernel answers a request sent now only after all it received before (a restart's
+        new kernel included, replays included): then whatever of ours has not ended never will.
+        Code of ours running in the kernel holds the answer back until it ends."""
         msg_id, reply = self._router.request("shell", "kernel_info_request")
         await asyncio.wait({reply, self._session.dead}, return_when=asyncio.FIRST_COMPLETED)
         if not reply.done():
             self._router.forget(msg_id)
             return
         for ex in pending:
-            if ex.finished is not None and not ex.finished.done() and ex.lost is None:
+            if ex.finished is None or ex.finished.done() or ex.lost is not None:
+                continue
+            if ex.restart_doubt:
+                self._lose(ex)
+            else:
                 ex.reply_lost = True
                 ex.idle.set()
+
+    def _lose(self, ex: Execution) -> None:
+        """The kernel that had this code is gone: its end will never come."""
+        assert ex.finished is not None
+        ex.lost = (
+            f"Execution {ex.id} did not finish: the kernel was restarted while it ran; the output "
+            "above is all it printed, and what it did in the kernel is gone with the old kernel."
+            if ex.started.is_set()
+            else f"Execution {ex.id} did not run: the kernel was restarted before it started it "
+            "(any effect it had is gone with the old kernel). Run it again if it is still wanted."
+        )
+        ex.finished.cancel()
+        self._router.forget(ex.msg_id)
+
+    def _in_background(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def close(self) -> None:
         for task in self._tasks:
@@ -132,12 +158,17 @@ class CodeRunner:
         Past the timeout the code is interrupted, or with on_timeout="continue" left running
         in the background for wait_for_execution. With if_busy="fail", a kernel busy with
         another client's cell is not sent the code at all. input() is answered by the user
-        through `ask` where the client can ask them, else by the model with send_input. A
-        restart of the kernel since the last result is told first."""
+        through `ask` where the client can ask them, else by the model with send_input. Code
+        that would end the kernel's process is refused unsent."""
         self._session.check_ready()
-        result = await self._execute(code, timeout, on_timeout, if_busy, progress, ask)
-        restarted = self._session.take_restart_notice()
-        return dataclasses.replace(result, notes=[*restarted, *result.notes])
+        ending = exit_statement(code)
+        if ending is not None:
+            raise CodeRefused(
+                f"Not sent: `{ending[:80]}` would shut down kernel {self._session.name}, the user's "
+                "session, losing all its state. If the user asked to shut it down, call "
+                "shutdown_kernel; to stop the code early, raise an exception instead."
+            )
+        return await self._execute(code, timeout, on_timeout, if_busy, progress, ask)
 
     async def _execute(
         self,
@@ -190,7 +221,7 @@ class CodeRunner:
             if outcome == "timeout" and ex.started.is_set():
                 report = await self._session.interrupt(only={msg_id})
                 if ex.lost is not None:  # restarted meanwhile
-                    return ex.result(None, status="restarted", notes=self._session.take_restart_notice())
+                    return ex.result(None, status="restarted", notes=[ex.lost])
                 if finished.done():
                     # With no step taken, it ended on its own just as the time ran out.
                     timed_out = (timeout, report) if report.steps else None
@@ -205,14 +236,15 @@ class CodeRunner:
         finally:
             self._in_flight.discard(msg_id)
         notes = waited_note(ex, running)
+        if outcome == "done" and ex.asked_exit:
+            return ex.result(finished.result(), status="died", notes=[*notes, self._exited_note()])
         if outcome == "done":
             return ex.result(finished.result(), notes=notes)
         if outcome == "died":
             self._router.forget(msg_id)
             return ex.result(None, status="died", notes=[self._session.death_note()])
         if outcome == "restarted":
-            self._router.forget(msg_id)
-            return ex.result(None, status="restarted", notes=self._session.take_restart_notice())
+            return ex.result(None, status="restarted", notes=[ex.lost or ""])
         # Timed out before it started: the kernel is running somebody else's cell.
         self._supervise(msg_id, ex, limit=timeout)
         return ex.result(None, status="queued", notes=[queued_note(timeout, self._router.current())])
@@ -237,12 +269,20 @@ class CodeRunner:
             left = max(0.0, ex.input_deadline - time.monotonic())
             return ex.unread(None, status="input", notes=[input_note(ex, left)])
         if ex.lost is not None:
-            return ex.unread(None, status="restarted", notes=[ex.lost, *self._session.take_restart_notice()])
+            return ex.unread(None, status="restarted", notes=[ex.lost])
         if ex.finished is None or not ex.finished.done():
             return ex.unread(None, status="running", notes=[running_note(ex, timeout, again=True)])
         if ex.finished.cancelled() or ex.finished.exception() is not None:
             return ex.unread(None, status="died", notes=["Its end was not seen: the connection closed."])
+        if ex.asked_exit:
+            return ex.unread(ex.finished.result(), status="died", notes=[self._exited_note()])
         return ex.unread(ex.finished.result())
+
+    def _exited_note(self) -> str:
+        return (
+            f"The code ended the kernel {self._session.name} (it called exit() or quit()): its "
+            f"process exits, and all its state is gone. {self._session.recovery_hint()}"
+        )
 
     async def send_input(
         self, text: str, execution_id: str | None, timeout: float, progress: Progress | None = None
@@ -316,9 +356,7 @@ class CodeRunner:
         # would answer the user's own input(). So only while it is ours that waits.
         if ex.input is not None and ex.lost is None and not (ex.finished and ex.finished.done()):
             self._router.send("stdin", "input_reply", {"value": value})
-        ex.input = None
-        ex.input_deadline = None
-        ex.asked = asyncio.get_running_loop().create_future()
+        ex.input_answered()
 
     def _guard_input(self, ex: Execution, limit: float) -> None:
         """Answer the input() empty if nobody has answered it by its deadline (`limit` s from
@@ -336,9 +374,7 @@ class CodeRunner:
                     return
                 await asyncio.sleep(left)
 
-        task = asyncio.create_task(guard())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._in_background(guard())
 
     def wait_for_user(self, ex: Execution, seconds: float) -> None:
         """Give the user at least `seconds` to answer the input() put to them out of band."""
@@ -431,6 +467,7 @@ class CodeRunner:
                 )
             return {"content": {"status": status, "execution_count": ex.execution_count}}
         reply = reply_future.result()
+        ex.on_reply(reply["content"])
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(ex.idle.wait(), IDLE_GRACE)
         if ex.transcript.size > BIG_OUTPUT:
@@ -438,10 +475,10 @@ class CodeRunner:
         return reply
 
     async def _wait(self, ex: Execution, timeout: float, progress: Progress | None) -> str:
-        """Wait for an execution to finish, for the kernel to die or restart, or for the
-        timeout; tell `progress` what is happening every PROGRESS_EVERY seconds meanwhile."""
+        """Wait for an execution to finish, for the kernel to die, for its end to be lost with
+        a restart, or for the timeout; tell `progress` what is happening every PROGRESS_EVERY
+        seconds meanwhile."""
         assert ex.finished is not None
-        restarted = self._session.restarted_signal
         deadline = time.monotonic() + timeout
         next_report = time.monotonic() + PROGRESS_EVERY  # calls that end quickly report nothing
         while True:
@@ -453,11 +490,11 @@ class CodeRunner:
             # An input() already put to the model waits for its answer (or its deadline) here.
             asks = ex.asked if ex.input_deadline is None else self._session.dead
             await asyncio.wait(
-                {ex.finished, self._session.dead, restarted, asks},
+                {ex.finished, self._session.dead, asks},
                 timeout=max(step, 0),
                 return_when="FIRST_COMPLETED",
             )
-            if restarted.done() or ex.lost is not None:
+            if ex.lost is not None:
                 return "restarted"
             if ex.finished.done():
                 return "done"

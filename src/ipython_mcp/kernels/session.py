@@ -38,6 +38,13 @@ InterruptStep = Callable[[], Awaitable[str | None]]
 """One way to interrupt, strongest last: says what it did, or None when it does not apply."""
 
 
+def restart_notice(name: str, by: str, detail: str = "") -> str:
+    return (
+        f"The kernel {name} was restarted by {by}{detail}: all its variables, imports and "
+        "state from before the restart are gone. Rerun what is needed."
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class KernelStatus:
     alive: bool
@@ -69,7 +76,7 @@ class KernelSession:
         """Set when another client restarts the kernel (then replaced by a fresh one)."""
         self.restarts = 0
         self.restart_notice: str | None = None
-        """Told to the model once, with the next result: the kernel restarted under it."""
+        """The latest restart, told once to each client (see clients.ClientView.notices)."""
         self.settled = asyncio.Event()  # cleared while an interrupt is in progress
         self.settled.set()
         self._interrupt_lock = asyncio.Lock()
@@ -168,23 +175,17 @@ class KernelSession:
     def _restarted(self, detail: str = "", by: str = "another client, most likely the user's IDE") -> None:
         """Carry on with the new kernel that replaced ours."""
         self.restarts += 1
-        self.restart_notice = (
-            f"The kernel {self.name} was restarted by {by}{detail}: "
-            "all its variables, imports and state are gone. Rerun what is needed."
-        )
+        self.restart_notice = restart_notice(self.name, by, detail)
         log.warning("%s", self.restart_notice)
         self._new_kernel()
 
     def _new_kernel(self) -> None:
         """What was set up in the old kernel is gone; calls waiting on it return."""
+        self.router.kernel_session = None  # the new kernel's first reply names its session
         self.inspector.restarted()
         self.runner.restarted()
         restarted, self.restarted_signal = self.restarted_signal, asyncio.get_running_loop().create_future()
         restarted.set_result(None)
-
-    def take_restart_notice(self) -> list[str]:
-        notice, self.restart_notice = self.restart_notice, None
-        return [notice] if notice else []
 
     def _mark_dead(self, reason: str) -> None:
         self._end(f"The kernel {self.name} died ({reason}).")

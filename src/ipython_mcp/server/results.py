@@ -7,6 +7,7 @@ from typing import Any
 import regex
 from mcp_types import CallToolResult, ImageContent, TextContent
 
+from ..kernels.clients import ClientView
 from ..kernels.execution import Execution, ExecutionResult, InterruptReport
 from ..kernels.local import LocalKernelSession
 from ..kernels.observed import ObservedCell
@@ -15,6 +16,7 @@ from ..kernels.remote import ServerKernelSession
 from ..kernels.router import Activity
 from ..kernels.session import KernelSession, KernelStatus
 from ..rendering import Image, Text
+from .fit import fit_result
 
 
 def execution_result(result: ExecutionResult) -> CallToolResult:
@@ -28,7 +30,8 @@ def execution_result(result: ExecutionResult) -> CallToolResult:
         content.append(TextContent(type="text", text="(no output)"))
     if result.notes:
         content.append(TextContent(type="text", text="\n".join(result.notes)))
-    return CallToolResult(content=content, is_error=result.is_error)
+    more = f"read_output('{result.execution_id}') returns the whole output" if result.execution_id else ""
+    return fit_result(CallToolResult(content=content, is_error=result.is_error), more)
 
 
 def kernel_line(session: KernelSession) -> str:
@@ -46,6 +49,21 @@ def kernel_line(session: KernelSession) -> str:
         on = notebook.server.url
         parts.append(f"notebook {notebook.path} on {on}" if notebook.path else f"on {on}")
     return f"{session.name} ({', '.join(parts)})"
+
+
+def default_phrase(view: ClientView, session: KernelSession) -> str:
+    """How the model reaches the kernel it just attached: by default, or by its name."""
+    if view.named_only:
+        return (
+            f"pass kernel={session.name!r} to the other tools (this server is shared over HTTP "
+            "and keeps no default kernel for this client)"
+        )
+    return "it is the default kernel"
+
+
+def default_now(view: ClientView) -> str:
+    """` Default kernel is now ab12cd34.` after the default was disconnected, or ``."""
+    return f" Default kernel is now {view.current}." if view.current and not view.named_only else ""
 
 
 def status_text(session: KernelSession, status: KernelStatus) -> str:
@@ -93,8 +111,9 @@ def interrupt_text(session: KernelSession, report: InterruptReport) -> str:
     )
 
 
-def listing_text(runtime_dir: str, discovery: Discovery, current: str | None) -> str:
+def listing_text(runtime_dir: str, discovery: Discovery, view: ClientView) -> str:
     listings = discovery.listings
+    current = view.current
     servers = _servers_text(discovery)
     if not listings:
         return servers or (
@@ -122,8 +141,10 @@ def listing_text(runtime_dir: str, discovery: Discovery, current: str | None) ->
             marks.append(f"cwd {k.cwd}")
         if k.readable_by_others:
             marks.append(f"WARNING file readable by other users (chmod 600 {k.path})")
-        if k.connected:
+        if k.connected and view.holds(k.name):
             marks.append("connected" + (", default" if k.name == current else ""))
+        elif k.connected:
+            marks.append("attached by another client of this server")
         lines.append(f"{'*' if k.name == current else '-'} {k.name}: {'; '.join(marks)}")
     if servers:
         lines.append(servers)

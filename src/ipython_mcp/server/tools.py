@@ -29,6 +29,7 @@ from pydantic import BaseModel, Field
 
 from .. import __version__
 from ..errors import IPythonMCPError, KernelBusy, KernelSideError, NoSuchExecution
+from ..kernels.clients import ClientView
 from ..kernels.execution import Ask, ExecutionResult, InputRequest, Progress
 from ..kernels.local import LocalKernelSession
 from ..kernels.registry import KernelRegistry
@@ -36,6 +37,8 @@ from ..kernels.session import KernelSession
 from ..rendering import strip_ansi
 from ..settings import Settings
 from . import notebooks, results
+from .clients import ClientViews
+from .fit import fit_result, fit_text
 from .http import HttpOptions, auth_settings
 
 log = logging.getLogger(__name__)
@@ -77,7 +80,7 @@ def tool_errors(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
     @functools.wraps(fn)
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
-            return await fn(*args, **kwargs)
+            return _fitted(await fn(*args, **kwargs))
         except IPythonMCPError as exc:
             raise ToolError(str(exc)) from exc
         except ToolError:
@@ -92,11 +95,22 @@ def tool_errors(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
     return wrapper
 
 
+def _fitted(result: R) -> R:
+    """Any result within what the transports accept (see fit.py)."""
+    if isinstance(result, str):
+        return fit_text(result)  # type: ignore[return-value]
+    if isinstance(result, CallToolResult):
+        return fit_result(result)  # type: ignore[return-value]
+    return result
+
+
 def build_server(
     settings: Settings, registry: KernelRegistry | None = None, *, http: HttpOptions | None = None
 ) -> MCPServer[Any]:
-    """The MCP server with its tools; with `http`, requiring its bearer token on every request."""
+    """The MCP server with its tools; with `http`, requiring its bearer token on every request
+    and keeping each client's default kernel apart."""
     registry = registry or KernelRegistry(settings)
+    views = ClientViews(registry, shared=http is not None)
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[Any]) -> AsyncIterator[None]:
@@ -127,6 +141,7 @@ def build_server(
 
     @tool(CHANGES_STATE)
     async def start_kernel(
+        ctx: Context,
         connection_file: Annotated[
             str | None,
             Field(
@@ -164,18 +179,21 @@ def build_server(
         attach their IDE to it and share its state. Use it when the user has no kernel
         running (see list_kernels) or asks for a fresh one. Returns the kernel's name, pid,
         connection file and how the user attaches to it."""
+        view = views.of(ctx)
         if server is not None:
-            session = await registry.start_on_server(server, kernel_name)
+            session = await view.start_on_server(server, kernel_name)
         else:
-            session = await registry.start(connection_file, python, cwd)
+            session = await view.start(connection_file, python, cwd)
+        reach = results.default_phrase(view, session)
         return (
-            f"Started kernel {results.kernel_line(session)} and connected; it is the default "
-            f"kernel. It keeps running after this server exits (shutdown_kernel stops it).\n"
+            f"Started kernel {results.kernel_line(session)} and connected; {reach}. "
+            f"It keeps running after this server exits (shutdown_kernel stops it).\n"
             f"{session.location}\n{results.attach_instructions(session)}"
         )
 
     @tool(CHANGES_STATE)
     async def connect_to_kernel(
+        ctx: Context,
         connection_file: Annotated[
             str | None,
             Field(
@@ -197,7 +215,8 @@ def build_server(
 
         Variables and imports are then shared with the user. Connected means the kernel
         answered. With no argument and several kernels running, the error lists them."""
-        session, already = await registry.connect(connection_file, server)
+        view = views.of(ctx)
+        session, already = await view.connect(connection_file, server)
         verb = "Already connected to" if already else "Connected to"
         busy = (
             ""
@@ -205,9 +224,9 @@ def build_server(
             else (" It is busy running a cell right now; execute_code will wait for it.")
         )
         warning = session.conn.exposure_warning() if isinstance(session, LocalKernelSession) else None
-        return f"{verb} kernel {results.kernel_line(session)}; it is the default kernel.{busy}" + (
-            f"\n{warning}" if warning else ""
-        )
+        reach = results.default_phrase(view, session)
+        warned = f"\n{warning}" if warning else ""
+        return f"{verb} kernel {results.kernel_line(session)}; {reach}.{busy}{warned}"
 
     @tool(CHANGES_STATE)
     async def execute_code(
@@ -245,9 +264,11 @@ def build_server(
         collects it. input() is asked of the user where the client can, else the result
         says "Waiting for input" and send_input answers it. State persists between calls
         and is shared with the user's IDE."""
-        if (answered := await _answer_from_user(ctx, registry, timeout or settings.timeout)) is not None:
+        view = views.of(ctx)
+        timeout = timeout or settings.timeout
+        if (answered := await _answer_from_user(ctx, registry, view, timeout)) is not None:
             return answered
-        session = await registry.use(kernel)
+        session = await view.use(kernel)
         result = await session.runner.execute(
             code,
             timeout=timeout or settings.timeout,
@@ -256,7 +277,7 @@ def build_server(
             progress=_progress(ctx),
             ask=_asker(ctx),
         )
-        return _reply(ctx, session, result)
+        return _reply(ctx, view, session, result)
 
     @tool(READ_ONLY)
     async def wait_for_execution(
@@ -273,13 +294,14 @@ def build_server(
         """Wait for code left running by execute_code(on_timeout='continue'): returns what it
         printed since the last read, and its final status once it has finished. It is never
         interrupted by this call; interrupt_kernel stops it."""
-        if (answered := await _answer_from_user(ctx, registry, timeout)) is not None:
+        view = views.of(ctx)
+        if (answered := await _answer_from_user(ctx, registry, view, timeout)) is not None:
             return answered
-        session = registry.with_execution(execution_id, kernel)
+        session = view.with_execution(execution_id, kernel)
         result = await session.runner.wait_for(
             execution_id, timeout, progress=_progress(ctx), ask=_asker(ctx)
         )
-        return _reply(ctx, session, result)
+        return _reply(ctx, view, session, result)
 
     @tool(CHANGES_STATE)
     async def send_input(
@@ -297,14 +319,16 @@ def build_server(
     ) -> CallToolResult:
         """Answer the input() the assistant's code waits on (a result said "Waiting for
         input"), then return what the code printed next, like wait_for_execution."""
-        session = registry.with_execution(execution_id, kernel)
+        view = views.of(ctx)
+        session = view.with_execution(execution_id, kernel)
         result = await session.runner.send_input(
             text, execution_id, timeout or settings.timeout, _progress(ctx)
         )
-        return results.execution_result(result)
+        return results.execution_result(_noticed(view, session, result))
 
     @tool(READ_ONLY)
     async def read_output(
+        ctx: Context,
         execution_id: Annotated[str, Field(description="Id from execute_code, e.g. 'e3'.")],
         offset: Annotated[int, Field(description="First line to return (0-based).", ge=0)] = 0,
         limit: Annotated[int, Field(description="How many lines at most.", ge=1)] = 200,
@@ -313,12 +337,13 @@ def build_server(
         """Read the whole output of one of the recent executions, by line: what a result left
         out of long output, as its notice says. Carriage returns are applied as a terminal
         shows them."""
-        session = registry.with_execution(execution_id, kernel)
+        session = views.of(ctx).with_execution(execution_id, kernel)
         ex = session.runner.execution(execution_id)
         return results.output_lines(ex, offset, limit, settings.max_output_chars)
 
     @tool(READ_ONLY)
     async def search_output(
+        ctx: Context,
         execution_id: Annotated[str, Field(description="Id from execute_code, e.g. 'e3'.")],
         pattern: Annotated[str, Field(description="Python regular expression, searched in each line.")],
         limit: Annotated[int, Field(description="How many matching lines at most.", ge=1)] = 50,
@@ -326,7 +351,7 @@ def build_server(
     ) -> str:
         """Find the lines of an execution's whole output that match a regular expression,
         with their line numbers for read_output."""
-        session = registry.with_execution(execution_id, kernel)
+        session = views.of(ctx).with_execution(execution_id, kernel)
         ex = session.runner.execution(execution_id)
         try:
             compiled = regex.compile(pattern)
@@ -341,32 +366,33 @@ def build_server(
             ) from None
 
     @tool(READ_ONLY)
-    async def kernel_status(kernel: KernelArg = None) -> str:
+    async def kernel_status(ctx: Context, kernel: KernelArg = None) -> str:
         """Check a connected kernel: alive or not, idle or busy (and with whose cell),
         execution count, language and versions, pid and connection file."""
-        session = await registry.use(kernel)
+        session = await views.of(ctx).use(kernel)
         return results.status_text(session, await session.status())
 
     @tool(CHANGES_STATE)
-    async def interrupt_kernel(kernel: KernelArg = None) -> str:
+    async def interrupt_kernel(ctx: Context, kernel: KernelArg = None) -> str:
         """Stop the code running in the kernel (like Ctrl+C / the stop button), whoever started
         it. Sends an interrupt request, then SIGINT to a local kernel if still busy. Says
         what was stopped and whether the kernel is idle now. Variables are kept."""
-        session = await registry.use(kernel)
+        session = await views.of(ctx).use(kernel)
         return results.interrupt_text(session, await session.interrupt())
 
     @tool(READ_ONLY)
-    async def list_kernels() -> str:
+    async def list_kernels(ctx: Context) -> str:
         """List the kernels on this machine (connection files in the Jupyter runtime dir):
         live or stale, pid, kernel name, who runs each (Spyder, JupyterLab with the notebook's
         path, jupyter console, ...), its working directory, and which are connected (* marks
         the default); then the kernels of the Jupyter Servers the user configured, with their
         notebooks, state and number of clients."""
         discovery = await registry.list_kernels()
-        return results.listing_text(settings.runtime_dir, discovery, registry.current)
+        return results.listing_text(settings.runtime_dir, discovery, views.of(ctx))
 
     @tool(READ_ONLY)
     async def get_history(
+        ctx: Context,
         n: Annotated[
             int, Field(description="How many of the most recent cells to return.", ge=1, le=200)
         ] = 20,
@@ -377,7 +403,7 @@ def build_server(
         server was connected; the most recent exception (so "why did my last cell fail?"
         needs one call); and the user's most recent figure as an image. Leaves no trace in
         the kernel."""
-        session = await registry.use(kernel)
+        session = await views.of(ctx).use(kernel)
         history = await session.inspector.history(n)
         observed = session.router.observed
         seen_error = any(c.log.error is not None for c in observed.cells())
@@ -393,6 +419,7 @@ def build_server(
 
     @tool(READ_ONLY)
     async def list_variables(
+        ctx: Context,
         kernel: KernelArg = None,
         include_private: Annotated[bool, Field(description="Also names starting with _.")] = False,
         include_callables: Annotated[bool, Field(description="Also functions and classes.")] = False,
@@ -402,7 +429,7 @@ def build_server(
         full reprs) and leaves no trace in the kernel. Modules, IPython internals and, by
         default, functions and classes are left out. Works while the user's cell runs where
         the kernel allows it (ipykernel 7, Spyder); elsewhere says at once that it is busy."""
-        session = await registry.use(kernel)
+        session = await views.of(ctx).use(kernel)
         options = {"include_private": include_private, "include_callables": include_callables}
         found, during = await session.inspector.look("namespace", options, "a variable listing")
         note = results.during_note(during, found)
@@ -410,6 +437,7 @@ def build_server(
 
     @tool(READ_ONLY)
     async def inspect_variable(
+        ctx: Context,
         name: Annotated[
             str, Field(description="A variable or expression, e.g. 'df', 'df.columns', 'model.coef_'.")
         ],
@@ -425,7 +453,7 @@ def build_server(
                 f"{name!r} is an expression; this read-only server inspects names and their "
                 "attributes only (e.g. 'df' or 'df.columns'), since an expression could call code."
             )
-        session = await registry.use(kernel)
+        session = await views.of(ctx).use(kernel)
         found, during = await session.inspector.look("inspect_value", {"expression": name}, "an inspection")
         if "error" in found:
             raise KernelSideError(
@@ -441,6 +469,7 @@ def build_server(
 
     @tool(READ_ONLY)
     async def complete(
+        ctx: Context,
         code: Annotated[str, Field(description="Code to complete, e.g. 'df.gr' or 'import num'.")],
         cursor_pos: Annotated[
             int | None, Field(description="Cursor position in code. Default: the end.", ge=0)
@@ -450,12 +479,13 @@ def build_server(
         """Ask the kernel for completions at the cursor: names, attributes, keys, paths,
         from the live objects in the user's namespace. Runs no cell (completing an attribute
         may evaluate the object's properties, as in an IDE)."""
-        session = await registry.use(kernel)
+        session = await views.of(ctx).use(kernel)
         position = len(code) if cursor_pos is None else min(cursor_pos, len(code))
         return results.completion_text(code, await session.inspector.complete(code, position))
 
     @tool(WRITES_FILES)
     async def save_notebook(
+        ctx: Context,
         path: Annotated[
             str,
             Field(
@@ -469,7 +499,7 @@ def build_server(
         """Save the assistant's executions in this kernel since connecting, code and outputs
         (figures included), as a notebook the user can open in JupyterLab or VS Code to review
         and rerun. The user's own cells are not in it."""
-        session = await registry.use(kernel)
+        session = await views.of(ctx).use(kernel)
         target, count = await notebooks.save(session, path, overwrite=overwrite)
         return (
             f"Saved {count} cell{'s' if count != 1 else ''} (the assistant's executions in kernel "
@@ -477,27 +507,29 @@ def build_server(
         )
 
     @tool(CHANGES_STATE)
-    async def disconnect_kernel(kernel: KernelArg = None) -> str:
+    async def disconnect_kernel(ctx: Context, kernel: KernelArg = None) -> str:
         """Stop using a kernel. The kernel keeps running with all its state."""
-        session = await registry.disconnect(kernel)
-        default = f" Default kernel is now {registry.current}." if registry.current else ""
-        return f"Disconnected from kernel {session.name}; it is still running.{default}"
+        view = views.of(ctx)
+        session, shared = await view.disconnect(kernel)
+        others = " (another client of this server still uses it)" if shared else ""
+        default = results.default_now(view)
+        return f"Disconnected from kernel {session.name}; it is still running{others}.{default}"
 
     @tool(DESTRUCTIVE)
-    async def restart_kernel(kernel: KernelArg = None) -> str:
+    async def restart_kernel(ctx: Context, kernel: KernelArg = None) -> str:
         """Restart a kernel started by start_kernel (keeping its connection file so attached
         IDEs reconnect), or a Jupyter Server's kernel through that server. All variables are
         lost. Kernels started by the user's IDE are restarted from the IDE: the error says how."""
-        session = await registry.restart(kernel)
+        session = await views.of(ctx).restart(kernel)
         return f"Restarted kernel {results.kernel_line(session)}; its variables are gone."
 
     @tool(DESTRUCTIVE)
-    async def shutdown_kernel(kernel: KernelArg = None) -> str:
+    async def shutdown_kernel(ctx: Context, kernel: KernelArg = None) -> str:
         """Shut a kernel down for good: its process ends and all its state is lost. Only do
         this when the user asked for it."""
-        session, steps = await registry.shutdown(kernel)
-        default = f" Default kernel is now {registry.current}." if registry.current else ""
-        return f"Shut down kernel {session.name}: {'; '.join(steps)}.{default}"
+        view = views.of(ctx)
+        session, steps = await view.shutdown(kernel)
+        return f"Shut down kernel {session.name}: {'; '.join(steps)}.{results.default_now(view)}"
 
     return mcp
 
@@ -554,14 +586,14 @@ def _asker(ctx: Context) -> Ask | None:
 
 
 async def _answer_from_user(
-    ctx: Context, registry: KernelRegistry, wait: float
+    ctx: Context, registry: KernelRegistry, view: ClientView, wait: float
 ) -> CallToolResult | InputRequiredResult | None:
     """On a call the client repeats with the user's answer to our InputRequiredResult: give
     the answer to the input() waiting for it and go on following the code. The execution is
     the one named in the (sealed) request state, whichever kernel is the default now."""
     if not ctx.request_state:
         return None
-    session = registry.with_execution(ctx.request_state, None)
+    session = registry.with_execution(ctx.request_state)
     response = (ctx.input_responses or {}).get("input")
     answer = None
     if isinstance(response, ElicitResult) and response.action == "accept":
@@ -574,11 +606,11 @@ async def _answer_from_user(
         note = "The user's answer came after input() had stopped waiting; it was not used."
     if note:
         result = dataclasses.replace(result, notes=[note, *result.notes])
-    return _reply(ctx, session, result)
+    return _reply(ctx, view, session, result)
 
 
 def _reply(
-    ctx: Context, session: KernelSession, result: ExecutionResult
+    ctx: Context, view: ClientView, session: KernelSession, result: ExecutionResult
 ) -> CallToolResult | InputRequiredResult:
     """The result; or, when the code waits for input and the client can ask its user by
     answering a result, the question for the user (the model never sees the answer)."""
@@ -592,4 +624,10 @@ def _reply(
             question = ElicitRequest(params=ElicitRequestFormParams(message=_question(request.prompt),
                                                                     requested_schema=schema))  # fmt: skip
             return InputRequiredResult(input_requests={"input": question}, request_state=result.execution_id)
-    return results.execution_result(result)
+    return results.execution_result(_noticed(view, session, result))
+
+
+def _noticed(view: ClientView, session: KernelSession, result: ExecutionResult) -> ExecutionResult:
+    """The result with what this client has not been told yet: that the kernel restarted."""
+    notices = view.notices(session)
+    return dataclasses.replace(result, notes=[*notices, *result.notes]) if notices else result
