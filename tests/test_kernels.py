@@ -132,7 +132,7 @@ async def test_kernel_dying_mid_call_is_reported_within_seconds(
 ) -> None:
     await assistant.text("connect_to_kernel", connection_file=str(own_kernel.path))
     started = time.monotonic()
-    result = await assistant.call("execute_code", code="import os, time\ntime.sleep(0.2)\nos._exit(1)")
+    result = await assistant.call("execute_code", code="import os, time\ndef crash():\n    time.sleep(0.2)\n    os._exit(1)\ncrash()")
     assert time.monotonic() - started < 4
     assert result.is_error
     assert "died" in texts(result)

@@ -7,13 +7,16 @@ import os
 import secrets
 import stat
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import ConnectionFileError
 
-_REQUIRED = ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port", "ip", "key")
+_PORTS = ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port")
+_REQUIRED = (*_PORTS, "ip", "key")
+SIZE_LIMIT = 64 << 10
+"""Bytes of a connection file read at most: a real one is a few hundred."""
 KERNEL_GLOB = "kernel-*.json"
 
 
@@ -22,7 +25,7 @@ class ConnectionFile:
     """A parsed connection file. `info` holds the key: never put it in a result or a log."""
 
     path: Path
-    info: dict[str, Any]
+    info: dict[str, Any] = field(repr=False)
     mode: int = 0o600
     """The file's permission bits: its key lets anyone who reads it run code as its owner."""
 
@@ -70,6 +73,13 @@ class ConnectionFile:
         )
 
 
+def _is_port(value: Any) -> bool:
+    try:
+        return 0 <= int(value) < 65536 and not isinstance(value, bool | float)
+    except (TypeError, ValueError):
+        return False
+
+
 def kernel_name_of(path: Path | str) -> str:
     stem = Path(path).stem
     return stem.removeprefix("kernel-") or stem
@@ -79,7 +89,13 @@ def read_connection_file(path: Path | str) -> ConnectionFile:
     """Parse a connection file, with a message that says what is wrong with it."""
     path = Path(path).expanduser().resolve()
     try:
-        text = path.read_text(encoding="utf-8")
+        if not stat.S_ISREG(path.stat().st_mode):
+            raise ConnectionFileError(
+                f"{path} is not a regular file (a folder or a device), so not a connection file. "
+                "Give the path of a kernel's connection file; list_kernels shows them."
+            )
+        with path.open("rb") as file:
+            data = file.read(SIZE_LIMIT + 1)
     except FileNotFoundError:
         raise ConnectionFileError(f"Connection file {path} does not exist.") from None
     except PermissionError:
@@ -90,8 +106,10 @@ def read_connection_file(path: Path | str) -> ConnectionFile:
     except OSError as exc:
         raise ConnectionFileError(f"Connection file {path} cannot be read: {exc.strerror}.") from None
     try:
-        info = json.loads(text)
-    except ValueError:
+        if len(data) > SIZE_LIMIT:
+            raise ValueError("too large")
+        info = json.loads(data.decode("utf-8"))
+    except ValueError:  # UnicodeDecodeError included
         raise ConnectionFileError(
             f"Connection file {path} is not valid JSON (empty or truncated?). Ask the user to "
             "reconnect their IDE to a running kernel, or call start_kernel."
@@ -103,6 +121,13 @@ def read_connection_file(path: Path | str) -> ConnectionFile:
         raise ConnectionFileError(
             f"Connection file {path} is missing {', '.join(missing)}; it is not a Jupyter kernel "
             "connection file."
+        )
+    wrong = [k for k in _PORTS if not _is_port(info[k])]
+    wrong += [k for k in ("ip", "key") if not isinstance(info[k], str)]
+    if wrong:
+        raise ConnectionFileError(
+            f"Connection file {path} has invalid {', '.join(wrong)}; it is not a usable Jupyter "
+            "kernel connection file."
         )
     try:
         mode = stat.S_IMODE(path.stat().st_mode)
@@ -129,6 +154,8 @@ def resolve_connection_file(spec: str, runtime_dir: Path | str) -> Path:
             return candidate.resolve()
     if direct.is_dir():
         raise ConnectionFileError(f"{spec} is a folder, not a connection file: it cannot be read as one.")
+    if direct.exists():  # a device or a pipe: reading it might never end
+        raise ConnectionFileError(f"{spec} is not a regular file, so not a connection file.")
     if os.sep in spec:
         raise ConnectionFileError(f"Connection file {spec} does not exist.")
     matches = [p for p in list_connection_files(runtime_dir) if spec in p.name]

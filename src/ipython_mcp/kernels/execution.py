@@ -47,7 +47,9 @@ class ExecutionResult:
 
     @property
     def is_error(self) -> bool:
-        return self.status != "ok"
+        """Whether the code failed or did not run. Code still running, waiting for input or
+        queued behind another cell has not failed: calling again would run it twice."""
+        return self.status not in ("ok", "running", "input", "queued")
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +112,8 @@ class Execution:
         """The code asked the kernel to exit (exit(), quit()): it ends after its reply."""
         self.restart_doubt = False
         """The kernel restarted before it ended: it ends if it reached the new kernel."""
+        self.reply: asyncio.Future[dict[str, Any]] | None = None
+        """The kernel's reply as it arrives (its last outputs may trail it)."""
         self.finished: asyncio.Future[dict[str, Any]] | None = None
         """The kernel's reply, once it came; kept for an execution that runs on in the background."""
 
@@ -306,13 +310,29 @@ def waited_note(ex: Execution, running: Activity | None) -> list[str]:
     return [f"It ran after {running.describe().rsplit(' (', 1)[0]} had finished ({ex.waited:.0f} s)."]
 
 
-def queued_note(timeout: float, running: Activity | None) -> str:
+def queued_note(ex: Execution, timeout: float, running: Activity | None) -> str:
     whose = running.describe() if running else "another request"
     return (
-        f"Timed out after {timeout:g} s before this code started: the kernel is busy with "
-        f"{whose}. A kernel cannot drop queued code: it will run when the kernel is free, and "
-        f"be interrupted if it runs longer than {timeout:g} s; its output will not be returned. "
-        "Call kernel_status to see what is running, or interrupt_kernel to stop it."
+        f"Not started after {timeout:g} s: the kernel is busy with {whose}. The code stays "
+        f"queued as execution {ex.id} (a kernel cannot drop it): it runs once the kernel is free, "
+        f"and is interrupted if it runs longer than {timeout:g} s. Do not send it again: "
+        f"wait_for_execution('{ex.id}') returns its output. {leave_it(running)}"
+    )
+
+
+def busy_note(running: Activity | None, outcome: str) -> str:
+    """`The kernel is busy running another client's cell In[7] `fit()` (running 42 s); …`"""
+    doing = running.describe() if running else "a cell this server did not see start"
+    return f"The kernel is busy running {doing}; {outcome}. {leave_it(running)}"
+
+
+def leave_it(running: Activity | None) -> str:
+    """What to do about the running cell: the user's is theirs to stop."""
+    if running is not None and running.ours:
+        return "It is the assistant's own: wait_for_execution follows it, interrupt_kernel stops it."
+    return (
+        "That cell is most likely the user's work: let it run, and interrupt it only if the "
+        "user asks you to."
     )
 
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import KernelBusy, KernelDied, KernelSideError
 from . import kernel_side, spyder
+from .execution import leave_it
 from .router import Activity
 
 if TYPE_CHECKING:
@@ -74,7 +75,7 @@ class KernelInspector:
         kernel_info = self._session.kernel_info
         self.has_subshells = "kernel subshells" in (kernel_info.get("supported_features") or [])
         if self.has_subshells:
-            self._router.catch_up_request = "list_subshell_request"
+            self._router.catch_up_request = "kernel_info_request"  # a status JupyterLab ignores
             self._router.on_cell = self._on_cell
             return self._probe_hooks()
         if spyder.is_spyder_kernel(kernel_info):
@@ -222,17 +223,23 @@ class KernelInspector:
             await asyncio.wait_for(reply, SUBSHELL_REPLY)
 
     async def history(self, n: int) -> list[tuple[int, str]]:
-        """The last n cells of this kernel session, run by anyone: (execution number, code)."""
-        content = await self._content(
-            "history_request",
-            {"hist_access_type": "tail", "n": n, "output": False, "raw": True},
-            "a history request",
-        )
-        entries = [e for e in content.get("history") or [] if len(e) >= 3]
-        if not entries:
+        """The last n cells of this kernel session, run by anyone: (execution number, code).
+
+        All kernels of a user share one history database, so a `tail` reaches into other
+        kernels' cells, other people's on a shared server. IPython kernels are asked for a
+        range of their current session (session 0); other kernels keep their own history."""
+        if self._session.kernel_info.get("implementation") != "ipython":
+            content = await self._content("history_request", _history("tail", n=n), "a history request")
+            entries = [e for e in content.get("history") or [] if len(e) >= 3]
+            current = max((e[0] for e in entries), default=0)
+            return [(e[1], e[2]) for e in entries if e[0] == current]
+        last = await self._content("history_request", _history("range", start=-1), "a history request")
+        latest = max((e[1] for e in last.get("history") or [] if len(e) >= 3), default=0)
+        if latest < 1:
             return []
-        current = max(e[0] for e in entries)  # the tail also reaches into earlier sessions
-        return [(e[1], e[2]) for e in entries if e[0] == current]
+        start = max(1, latest - n + 1)
+        content = await self._content("history_request", _history("range", start=start), "a history request")
+        return [(e[1], e[2]) for e in content.get("history") or [] if len(e) >= 3 and e[1] >= 1][-n:]
 
     async def last_exception(self) -> str:
         """The traceback of the last exception the user's code raised, as plain text, or ""."""
@@ -315,8 +322,16 @@ def _busy(running: Activity | None, what: str, *, why: str = "") -> KernelBusy:
     doing = running.describe() if running else "a cell it has not announced (it holds the interpreter)"
     return KernelBusy(
         f"The kernel is busy running {doing}{f' ({why})' if why else ''}, so it cannot answer "
-        f"{what} now. Try again when it is idle (kernel_status tells), or interrupt_kernel to stop the cell."
+        f"{what} now; ask again once it is idle (kernel_status tells). {leave_it(running)}"
     )
+
+
+def _history(access: str, **more: Any) -> dict[str, Any]:
+    """A history_request's content: code as typed, no outputs; a range is of this session."""
+    content = {"hist_access_type": access, "output": False, "raw": True, **more}
+    if access == "range":
+        content.update(session=0, stop=None)
+    return content
 
 
 def _ignore(msg_type: str, content: dict[str, Any]) -> None:

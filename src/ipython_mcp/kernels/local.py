@@ -81,6 +81,10 @@ class LocalKernelSession(KernelSession):
             "or `fg` in that terminal)."
         )
 
+    def _being_replaced(self) -> bool:
+        # Cheap enough for every execution: one status read of the process.
+        return self.process is not None and not processes.alive(self.process)
+
     def recovery_hint(self) -> str:
         if self.launched is not None:
             return "Call restart_kernel to start it again (its variables are lost), or start_kernel."

@@ -73,10 +73,13 @@ class MessageRouter:
         """Execute requests between their busy and idle status, oldest first."""
         self.iopub_seen = asyncio.Event()
         self.execution_count: int | None = None
-        self.catch_up_request = "kernel_info_request"
-        """The control request catch_up sends. Frontends such as JupyterLab take the status of a
-        kernel_info_request for the kernel's state and would show a busy kernel as idle, so
-        kernels with subshells get a request whose status they ignore."""
+        self.catch_up_request: str | None = None
+        """The control request catch_up sends, where one may be sent while another client's
+        cell runs. Every control request makes the kernel publish busy then idle, and frontends
+        show the kernel's state from those: JupyterLab ignores the statuses of a few request
+        types (jupyter_server's `untracked_message_types`, kernel_info_request among them),
+        VS Code none. So kernels without subshells get none: a status check must never show
+        the user's running cell as done."""
         self.on_lifecycle: Callable[[str], None] | None = None
         """Told `restart requested` or `shutdown requested` when a client asks the kernel to
         (its shutdown_reply says which), and `starting` when a kernel starts: after a restart,
@@ -142,10 +145,13 @@ class MessageRouter:
             future.cancel()
 
     async def catch_up(self, timeout: float = 0.5) -> bool:
-        """Wait until iopub has delivered all the kernel published before now.
+        """Wait until iopub has delivered all the kernel published before now; False when
+        that cannot be known (no catch_up_request) or not in time.
 
         Other clients see the kernel's messages before we may; a control request's idle status
         comes after everything published earlier, so once it arrives our view is current."""
+        if self.catch_up_request is None:
+            return False
         seen = asyncio.Event()
 
         def sink(msg_type: str, content: dict[str, Any]) -> None:

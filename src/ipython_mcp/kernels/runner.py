@@ -24,6 +24,7 @@ from .execution import (
     InputRequest,
     OnTimeout,
     Progress,
+    busy_note,
     input_note,
     queued_note,
     running_note,
@@ -110,7 +111,8 @@ class CodeRunner:
             self._router.forget(msg_id)
             return
         for ex in pending:
-            if ex.finished is None or ex.finished.done() or ex.lost is not None:
+            replied = ex.reply is not None and ex.reply.done()  # its outputs may still trail
+            if ex.finished is None or ex.finished.done() or ex.lost is not None or replied:
                 continue
             if ex.restart_doubt:
                 self._lose(ex)
@@ -181,20 +183,18 @@ class CodeRunner:
     ) -> ExecutionResult:
         started = time.monotonic()
         await self._session.settled.wait()
-        if if_busy == "fail":
-            await self._router.catch_up()  # the IDE may have seen its cell start before we did
+        await self._session.ready_for_code()
+        if if_busy == "fail":  # the IDE may have seen its cell start before we did: ask
+            busy, running = await self._session.running_cell()
+            if busy:
+                raise KernelBusy(busy_note(running, "the code was not sent (if_busy='fail')"))
         running = self._router.current()
-        if running is not None and if_busy == "fail":
-            raise KernelBusy(
-                f"The kernel is busy running {running.describe()}; the code was not sent "
-                "(if_busy='fail'). Call again with if_busy='wait' to run it when the kernel is "
-                "free, or interrupt_kernel to stop the cell."
-            )
         ex = Execution(code, self._session.settings.max_output_chars)
         msg_id, reply_future = self._router.request(
             "shell", "execute_request", ex.request_content(), sink=ex.on_message
         )
         ex.msg_id = msg_id
+        ex.reply = reply_future
         self._notebook_chars += sum(cell.size() for cell in self.cells[self._measured :])
         self._measured = len(self.cells)  # the cells before this one, now complete, counted once
         if self._notebook_chars > SESSION_LIMIT:
@@ -247,7 +247,7 @@ class CodeRunner:
             return ex.result(None, status="restarted", notes=[ex.lost or ""])
         # Timed out before it started: the kernel is running somebody else's cell.
         self._supervise(msg_id, ex, limit=timeout)
-        return ex.result(None, status="queued", notes=[queued_note(timeout, self._router.current())])
+        return ex.result(None, status="queued", notes=[queued_note(ex, timeout, self._router.current())])
 
     async def wait_for(
         self,
@@ -470,6 +470,11 @@ class CodeRunner:
         ex.on_reply(reply["content"])
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(ex.idle.wait(), IDLE_GRACE)
+        if not ex.started.is_set() and not ex.idle.is_set():
+            ex.notes.append(
+                "It ran, but none of its output reached ipython-mcp (the kernel had just restarted, "
+                "or its output channel dropped): anything it printed or drew is not shown here."
+            )
         if ex.transcript.size > BIG_OUTPUT:
             processes.release_free_memory()
         return reply

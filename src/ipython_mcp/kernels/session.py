@@ -31,6 +31,8 @@ INTERRUPT_GRACE = 2.0
 """Seconds an interrupted cell gets to stop before the next, stronger step."""
 PROBE_WAIT = 1.0
 """Seconds connecting waits for the first look at a kernel's hooks (milliseconds when idle)."""
+REPLACEMENT_WAIT = 15.0
+"""Seconds code waits for a kernel being replaced (a restart in progress) before it is sent."""
 PROMPT_REPLY = 0.25
 """Seconds within which an idle kernel answers a shell request; slower means it was busy."""
 
@@ -81,6 +83,7 @@ class KernelSession:
         self.settled.set()
         self._interrupt_lock = asyncio.Lock()
         self._watcher: asyncio.Task[None] | None = None
+        self._rejoin: asyncio.Future[None] | None = None
         self.runner = CodeRunner(self)
         """Runs the assistant's code: executions, their outputs, input(), waiting for them."""
         self.inspector = KernelInspector(self)
@@ -150,7 +153,25 @@ class KernelSession:
             raise
         return session
 
-    async def _ensure_iopub(self, deadline: float) -> None:
+    async def ready_for_code(self) -> None:
+        """Before code of ours is sent: a kernel being replaced (its process gone) has been,
+        and the new kernel's outputs reach us. A new kernel publishes only to subscribers it
+        has heard from: code sent before our subscription reached it would run unseen."""
+        if self._being_replaced():
+            await _first({self.dead, self.restarted_signal}, REPLACEMENT_WAIT)
+        if not self.router.iopub_seen.is_set() and self._rejoin is not None:
+            await _first({self._rejoin, self.dead}, REPLACEMENT_WAIT)
+
+    def _being_replaced(self) -> bool:
+        """Whether the kernel's process is gone while its successor may be starting."""
+        return False
+
+    async def _rejoin_iopub(self) -> None:
+        """After a restart, prod the new kernel until its outputs reach us."""
+        with contextlib.suppress(KernelUnreachable):
+            await self._ensure_iopub(time.monotonic() + REPLACEMENT_WAIT, channel="shell")
+
+    async def _ensure_iopub(self, deadline: float, channel: str = "control") -> None:
         """Wait until our iopub subscription delivers, so no early output of ours is lost."""
         wait = 0.05
         while not self.router.iopub_seen.is_set():
@@ -163,7 +184,7 @@ class KernelSession:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self.router.iopub_seen.wait(), wait)
                 return
-            msg_id, _ = self.router.request("control", "kernel_info_request")
+            msg_id, _ = self.router.request(channel, "kernel_info_request")
             self.router.forget(msg_id)
             wait = min(wait * 2, 1.0)
 
@@ -182,6 +203,8 @@ class KernelSession:
     def _new_kernel(self) -> None:
         """What was set up in the old kernel is gone; calls waiting on it return."""
         self.router.kernel_session = None  # the new kernel's first reply names its session
+        self.router.iopub_seen.clear()  # outputs of code sent now reach us once it is set again
+        self._rejoin = asyncio.ensure_future(self._rejoin_iopub())
         self.inspector.restarted()
         self.runner.restarted()
         restarted, self.restarted_signal = self.restarted_signal, asyncio.get_running_loop().create_future()
@@ -267,6 +290,16 @@ class KernelSession:
         # We never saw it start (it began before we connected): a shell reply means it ended.
         return await self.shell_answers(INTERRUPT_GRACE)
 
+    async def running_cell(self) -> tuple[bool, Activity | None]:
+        """Whether a cell runs now, and which one when we saw it start, found without a request
+        that could show the kernel as idle to the user's IDE: caught up where the kernel
+        allows it, else by whether the shell answers at once."""
+        if await self.router.catch_up() or self.router.current() is not None:
+            running = self.router.current()
+            return running is not None, running
+        answers = await self.shell_answers(PROMPT_REPLY)
+        return not answers, self.router.current()
+
     async def shell_answers(self, timeout: float) -> bool:
         """Whether the kernel answers a shell request now, i.e. is not running a cell."""
         msg_id, reply = self.router.request("shell", "kernel_info_request")
@@ -301,10 +334,14 @@ class KernelSession:
         if not busy:
             # Nothing of the kernel's we saw is running, but a cell may have started before we
             # connected, or just now: a shell request that is not answered promptly says so.
+            # The last cell of this kernel session (a tail would reach into other kernels' ones).
+            latest = (
+                {"hist_access_type": "range", "session": 0, "start": -1, "stop": None}
+                if self.kernel_info.get("implementation") == "ipython"
+                else {"hist_access_type": "tail", "n": 1}
+            )
             msg_id, reply = self.router.request(
-                "shell",
-                "history_request",
-                {"hist_access_type": "tail", "n": 1, "output": False, "raw": True},
+                "shell", "history_request", {**latest, "output": False, "raw": True}
             )
             asked = time.monotonic()
             try:
@@ -330,9 +367,15 @@ class KernelSession:
         if self.death is None:
             self.runner.answer_pending()  # nobody is left to answer: never leave input() waiting
         self._end(f"The connection to kernel {self.name} was closed.")
-        if self._watcher is not None:
-            self._watcher.cancel()
-            await asyncio.gather(self._watcher, return_exceptions=True)
+        for task in (self._watcher, self._rejoin):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         await self.runner.close()
         await self.router.stop(KernelDied(f"{self.death} {self.recovery_hint()}"))
         await self._close_transport()
+
+
+async def _first(futures: set[asyncio.Future[Any]], timeout: float) -> None:
+    """Wait until any of the futures is done, or the timeout."""
+    await asyncio.wait(futures, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)

@@ -58,8 +58,9 @@ INSTRUCTIONS = """\
 This server runs code in the user's live IPython/Jupyter kernel, the same one their IDE \
 (Spyder, JupyterLab, VS Code, jupyter console) uses: variables, imports and data are shared \
 with the user. Start with connect_to_kernel (or list_kernels when unsure which kernel), or \
-start_kernel when the user has none. Be considerate: it is the user's session; don't \
-overwrite their variables or restart/shut down their kernel unless asked."""
+start_kernel when the user has none. It is the user's session: don't overwrite their \
+variables, and restart, shut down or interrupt it only when they ask. A cell another client \
+runs is almost always the user's own work: wait for it, never interrupt it unasked."""
 
 READ_ONLY_NOTE = """ This server is read-only: it can look at kernels (status, variables, \
 history) but not run code of its own in them or change them. Looking at a value calls its \
@@ -70,7 +71,7 @@ DOTTED_NAME = regex.compile(r"[^\W\d]\w*(\.[^\W\d]\w*)*")
 
 READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, open_world_hint=False)
 CHANGES_STATE = ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=False)
-WRITES_FILES = ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=False)
+WRITES_FILES = ToolAnnotations(read_only_hint=False, destructive_hint=True, open_world_hint=False)
 DESTRUCTIVE = ToolAnnotations(read_only_hint=False, destructive_hint=True, open_world_hint=False)
 
 
@@ -372,11 +373,13 @@ def build_server(
         session = await views.of(ctx).use(kernel)
         return results.status_text(session, await session.status())
 
-    @tool(CHANGES_STATE)
+    @tool(DESTRUCTIVE)
     async def interrupt_kernel(ctx: Context, kernel: KernelArg = None) -> str:
         """Stop the code running in the kernel (like Ctrl+C / the stop button), whoever started
         it. Sends an interrupt request, then SIGINT to a local kernel if still busy. Says
-        what was stopped and whether the kernel is idle now. Variables are kept."""
+        what was stopped and whether the kernel is idle now. Variables are kept, but the
+        cell's work in progress is lost: stop another client's cell (the user's) only when
+        the user asks."""
         session = await views.of(ctx).use(kernel)
         return results.interrupt_text(session, await session.interrupt())
 
@@ -493,14 +496,25 @@ def build_server(
                 "working directory when known."
             ),
         ],
-        overwrite: Annotated[bool, Field(description="Replace an existing file.")] = False,
+        overwrite: Annotated[
+            bool, Field(description="Replace a notebook this server saved there before (unchanged since).")
+        ] = False,
+        replace_other_file: Annotated[
+            bool,
+            Field(
+                description="With overwrite: also replace a file this server did not save (the "
+                "user's own notebook). Only when the user asked for exactly that."
+            ),
+        ] = False,
         kernel: KernelArg = None,
     ) -> str:
         """Save the assistant's executions in this kernel since connecting, code and outputs
         (figures included), as a notebook the user can open in JupyterLab or VS Code to review
         and rerun. The user's own cells are not in it."""
         session = await views.of(ctx).use(kernel)
-        target, count = await notebooks.save(session, path, overwrite=overwrite)
+        target, count = await notebooks.save(
+            session, path, overwrite=overwrite, replace_other=overwrite and replace_other_file
+        )
         return (
             f"Saved {count} cell{'s' if count != 1 else ''} (the assistant's executions in kernel "
             f"{session.name}) to {target}."
