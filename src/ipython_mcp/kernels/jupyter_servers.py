@@ -260,7 +260,8 @@ class ServerAPI:
         return self._json(await self._call("GET", path))
 
     async def sessions(self) -> Any:
-        """Which notebook each kernel belongs to; none where a gateway keeps no sessions."""
+        """Which notebook each kernel belongs to; none where a server has no sessions API (404).
+        Enterprise Gateway has one, refused like its kernel listing unless that is enabled."""
         reply = await self._call("GET", "api/sessions", missing_ok=True)
         return [] if reply is None else self._json(reply)
 
