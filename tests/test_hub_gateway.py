@@ -309,6 +309,19 @@ async def test_wrong_tokens_are_named_with_where_each_server_issues_them(
             assert "wrong-token" not in text
 
 
+async def test_the_hubs_own_url_is_told_apart_from_a_users_server(
+    hub: Hub, base: Path, empty_runtime_dir: Path
+) -> None:
+    for url in (hub.url, f"{hub.url}hub/"):
+        server = ServerConfig(url, hub.user_token, "hub")
+        async with assistant_for(base, empty_runtime_dir, server) as assistant:
+            listing = await assistant.text("list_kernels")
+            assert f"Jupyter Server 'hub' ({url}) is JupyterHub itself" in listing
+            assert f"configure a user's server, {hub.url}user/<name>/" in listing
+            error = await assistant.error("start_kernel", server="hub")
+            assert "is JupyterHub itself, not a user's server" in error and "token" not in error
+
+
 async def refused_websocket(url: str, name: str, kernel_id: str) -> str:
     """The error of opening a kernel's websocket with a wrong token."""
     server = JupyterServer(url=url, token="wrong-token", name=name, configured=True)

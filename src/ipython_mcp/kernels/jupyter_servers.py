@@ -328,6 +328,8 @@ class ServerAPI:
         method, path = reply.request.method, reply.request.url.path
         reply = await self._follow(reply)
         status, reason = reply.status_code, _reason(reply)
+        if HUB_HEADER in reply.headers and "/user/" not in urlsplit(self.server.url).path:
+            return self._hub_itself()
         if status == 424 and HUB_HEADER in reply.headers:
             return self._stopped(reason)
         refused_user = USER_REFUSED.search(reason) if status == 403 else None
@@ -431,6 +433,19 @@ class ServerAPI:
             f"with it. The user can start it at {spawn}.",
             final=True,
             problem=f"{what}: the user can start it at {spawn}",
+        )
+
+    def _hub_itself(self) -> JupyterServerError:
+        """JupyterHub's own URL, where a user's server was meant."""
+        parts = urlsplit(self.server.url)
+        prefix = parts.path.split("/hub/")[0].rstrip("/")
+        user_url = f"{parts.scheme}://{parts.netloc}{prefix}/user/<name>/"
+        return JupyterServerError(
+            f"{self.server.title} is JupyterHub itself, not a user's server, whose kernels are at "
+            f"{user_url}. The user should configure that URL (their server's, as JupyterLab shows it) "
+            "and restart this MCP server.",
+            final=True,
+            problem=f"is JupyterHub itself: configure a user's server, {user_url}",
         )
 
     def _unlisted(self, status: int) -> JupyterServerError:
