@@ -20,6 +20,7 @@ from typing import Any
 import httpx2
 import mcp
 import pytest
+from hub_gateway import SECRETS_GLOB
 from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.connect import write_connection_file
 
@@ -68,13 +69,14 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     yield
     logged, SUITE_LOG[:] = "\n".join(SUITE_LOG), []
     base = item.config._tmp_path_factory.getbasetemp()  # type: ignore[attr-defined]
-    for pattern, field in (("kernel-*.json", "key"), ("jpserver-*.json", "token")):
+    for pattern, field in (("kernel-*.json", "key"), ("jpserver-*.json", "token"), (SECRETS_GLOB, "tokens")):
         for path in base.rglob(pattern):
             try:
                 secret = json.loads(path.read_text()).get(field)
             except (OSError, ValueError, AttributeError):
                 continue
-            assert not secret or secret not in logged, f"the {field} of {path.name} was logged"
+            for value in secret if isinstance(secret, list) else [secret]:
+                assert not value or value not in logged, f"the {field} of {path.name} was logged"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

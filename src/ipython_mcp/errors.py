@@ -45,11 +45,16 @@ class JupyterServerError(IPythonMCPError, ConnectionError):
 
     `final` when trying again cannot help (a refused token, a kernel the server does not have)."""
 
-    def __init__(self, message: str, *, final: bool = False, problem: str = "") -> None:
+    def __init__(
+        self, message: str, *, final: bool = False, problem: str = "", unlisted: bool = False
+    ) -> None:
         super().__init__(message)
         self.final = final
         self.problem = problem or message
         """The short form for a listing: `refused the token in its jpserver file`."""
+        self.unlisted = unlisted
+        """The server refuses to list its kernels (an Enterprise Gateway's default) but answers
+        for a kernel by its id."""
 
 
 class KeyMismatch(IPythonMCPError, ConnectionError):

@@ -12,6 +12,8 @@ import asyncio
 import getpass
 import json
 import logging
+import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +34,13 @@ REQUEST_TIMEOUT = 10.0
 """Seconds a server gets to answer a request about one kernel (start, interrupt, shut down)."""
 RESTART_TIMEOUT = 60.0
 """Seconds a server gets to restart a kernel: it answers once the new kernel does."""
+KERNEL_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
+HUB_HEADER = "x-jupyterhub-version"
+"""JupyterHub and the user servers it spawns put their version on their answers."""
+USER_REFUSED = re.compile(
+    r"User '(?P<user>[^']*)' is (?P<why>not authorized|not in the set of users authorized)"
+)
+"""Enterprise Gateway's reason for refusing a kernel's KERNEL_USERNAME."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +125,9 @@ class ServerReport:
     server: JupyterServer
     kernels: list[ServerKernel]
     problem: str | None = None
+    listed: bool = True
+    """False where the server refuses to list its kernels (an Enterprise Gateway by default);
+    it still answers for a kernel by its id."""
 
 
 def find_servers(runtime_dir: Path | str, configured: Iterable[JupyterServer] = ()) -> list[JupyterServer]:
@@ -155,29 +167,70 @@ async def list_server_kernels(servers: list[JupyterServer]) -> list[ServerReport
 async def _report(server: JupyterServer) -> ServerReport:
     async with ServerAPI(server, timeout=ANSWER_TIMEOUT) as api:
         try:
-            kernels, sessions = await asyncio.gather(api.get("api/kernels"), api.sessions())
+            answers = await asyncio.gather(api.get("api/kernels"), api.sessions(), return_exceptions=True)
+            for answer in answers:  # both asked at once, and both done before the client closes
+                if isinstance(answer, BaseException):
+                    raise answer
+            kernels, sessions = answers
         except JupyterServerError as exc:
-            return ServerReport(server, [], exc.problem)
+            return ServerReport(server, [], exc.problem, listed=not exc.unlisted)
         except Exception as exc:  # one odd server must not break the listing
             log.warning("listing the kernels of %s failed: %r", server.title, exc)
             return ServerReport(server, [], f"could not be asked ({type(exc).__name__})")
     try:
-        paths = {s["kernel"]["id"]: s.get("path") for s in sessions if s.get("kernel")}
-        found = [
-            ServerKernel(
-                kernel_id=k["id"],
-                kernel_name=str(k.get("name", "")),
-                execution_state=str(k.get("execution_state", "unknown")),
-                connections=int(k.get("connections") or 0),
-                server=server,
-                path=paths.get(k["id"]),
-            )
-            for k in kernels
-        ]
+        # Jupyter Server names the notebook `path`; Enterprise Gateway (jupyter_server 1) `notebook.path`.
+        paths = {
+            s["kernel"]["id"]: s.get("path") or (s.get("notebook") or {}).get("path")
+            for s in sessions
+            if s.get("kernel")
+        }
+        found = [_server_kernel(k, server, paths.get(k["id"])) for k in kernels]
     except Exception as exc:  # any shape of answer: one odd server must not break the listing
         log.warning("unexpected answer from %s: %s", server.title, type(exc).__name__)
         return ServerReport(server, [], "answered in an unexpected format")
     return ServerReport(server, found)
+
+
+def _server_kernel(model: dict[str, Any], server: JupyterServer, path: str | None = None) -> ServerKernel:
+    return ServerKernel(
+        kernel_id=model["id"],
+        kernel_name=str(model.get("name", "")),
+        execution_state=str(model.get("execution_state", "unknown")),
+        connections=int(model.get("connections") or 0),
+        server=server,
+        path=path,
+    )
+
+
+async def kernels_by_id(servers: Iterable[JupyterServer], spec: str) -> list[ServerKernel]:
+    """The kernel whose full id `spec` is, asked of each server (`api/kernels/<id>`): how kernels
+    of a server that lists none (an Enterprise Gateway by default) are found."""
+    spec = spec.strip()
+    if not KERNEL_ID.fullmatch(spec):
+        return []
+
+    async def ask(server: JupyterServer) -> ServerKernel | None:
+        async with ServerAPI(server, timeout=ANSWER_TIMEOUT) as api:
+            model = await api.kernel(spec)
+        return None if model is None else _server_kernel(model, server)
+
+    found = await asyncio.gather(*(ask(server) for server in servers), return_exceptions=True)
+    for answer in found:
+        if isinstance(answer, JupyterServerError) and answer.final:
+            raise answer  # the server refuses even that: its error says what to do
+    return [k for k in found if isinstance(k, ServerKernel)]
+
+
+@dataclass(frozen=True, slots=True)
+class _Probe:
+    """What kind of server answers at a URL, told by its `api` answer."""
+
+    kind: str = ""
+    """"jupyterhub" (a Hub or a user server it spawned), "gateway", "jupyter" or "" (unknown)."""
+    stopped: str = ""
+    """A Hub's own words that the user's server is not running."""
+    token_refused: bool = False
+    """Refused even there: a gateway wants its token for everything; a Hub sends to its login."""
 
 
 class ServerAPI:
@@ -207,7 +260,8 @@ class ServerAPI:
         return self._json(await self._call("GET", path))
 
     async def sessions(self) -> Any:
-        """Which notebook each kernel belongs to; none where a gateway keeps no sessions."""
+        """Which notebook each kernel belongs to; none where a server has no sessions API (404).
+        Enterprise Gateway has one, refused like its kernel listing unless that is enabled."""
         reply = await self._call("GET", "api/sessions", missing_ok=True)
         return [] if reply is None else self._json(reply)
 
@@ -217,8 +271,10 @@ class ServerAPI:
         return None if reply is None else self._json(reply)
 
     async def start_kernel(self, kernel_name: str | None) -> dict[str, Any]:
-        # Enterprise Gateway starts the kernel as KERNEL_USERNAME; Jupyter Server ignores it.
-        body: dict[str, Any] = {"env": {"KERNEL_USERNAME": getpass.getuser()}}
+        # Enterprise Gateway starts the kernel as KERNEL_USERNAME (its clients pass on the one in
+        # their environment, as we do); Jupyter Server ignores it.
+        user = os.environ.get("KERNEL_USERNAME") or getpass.getuser()
+        body: dict[str, Any] = {"env": {"KERNEL_USERNAME": user}}
         if kernel_name:
             body["name"] = kernel_name
         return self._json(await self._call("POST", "api/kernels", json=body, what="kernel spec"))
@@ -240,16 +296,16 @@ class ServerAPI:
 
         try:
             reply = await self._http.request(method, path, **kwargs)
+            if reply.status_code == 404 and missing_ok:
+                return None
+            if reply.status_code >= 300:
+                raise await self.explain(reply, what)
         except httpx2.HTTPError as exc:
             raise JupyterServerError(
                 f"{self.server.title} did not answer ({type(exc).__name__}). Check that it is "
                 "running and reachable, or call list_kernels.",
                 problem=f"did not answer ({type(exc).__name__})",
             ) from None
-        if reply.status_code == 404 and missing_ok:
-            return None
-        if reply.status_code >= 300:
-            raise self.refusal(reply.status_code, what, _reason(reply))
         return reply
 
     def _json(self, reply: Any) -> Any:
@@ -263,21 +319,171 @@ class ServerAPI:
                 problem="answered with something that is not JSON (is the URL its base URL?)",
             ) from None
 
-    def refusal(self, status: int, what: str, reason: str = "") -> JupyterServerError:
-        """The error for an HTTP refusal of the server, saying what to do about it."""
+    # -- why a request was refused -----------------------------------------------------------
+
+    async def explain(self, reply: Any, what: str) -> JupyterServerError:
+        """The error for a refused request, with its real cause: where a redirect leads (a Hub's
+        word that the user's server is not running, or its login page), and, for a refused
+        token, which kind of server refused it (each issues tokens its own way)."""
+        method, path = reply.request.method, reply.request.url.path
+        reply = await self._follow(reply)
+        status, reason = reply.status_code, _reason(reply)
+        if HUB_HEADER in reply.headers and "/user/" not in urlsplit(self.server.url).path:
+            return self._hub_itself()
+        if status == 424 and HUB_HEADER in reply.headers:
+            return self._stopped(reason)
+        refused_user = USER_REFUSED.search(reason) if status == 403 else None
+        if refused_user:
+            return self._user_refused(refused_user["user"], refused_user["why"])
+        if status in (401, 403) or _to_login(reply):
+            probe = await self._probe()
+            if probe.stopped:  # a Hub refuses what it cannot pass on (POST, DELETE) with a 403
+                return self._stopped(probe.stopped)
+            if probe.kind == "gateway" and not probe.token_refused:  # the token is fine
+                if method == "GET" and path.rstrip("/").endswith(("/api/kernels", "/api/sessions")):
+                    return self._unlisted(status)
+                detail = f": {reason}" if reason else ""
+                return JupyterServerError(
+                    f"{self.server.title} refused the request (HTTP {status}{detail}).",
+                    final=True,
+                    problem=f"refused a request (HTTP {status}{detail})",
+                )
+            if status in (401, 403) or probe.kind == "jupyterhub":
+                return self._token_refused(status, probe.kind)
+        return self.refusal(status, what, reason)
+
+    async def _follow(self, reply: Any) -> Any:
+        """Where a redirect leads, asked with GET on the same origin only (the token goes nowhere
+        else), up to a login page."""
+        for _ in range(3):
+            location = reply.headers.get("location")
+            if not reply.is_redirect or not location:
+                return reply
+            here, target = reply.url, reply.url.join(location)
+            if (target.scheme, target.host, target.port) != (here.scheme, here.host, here.port):
+                return reply
+            if _to_login(reply):
+                return reply
+            reply = await self._http.get(target, timeout=ANSWER_TIMEOUT)
+        return reply
+
+    async def _probe(self) -> _Probe:
+        """Which kind of server this is and whether its `api` takes our token: a Jupyter Server
+        answers it to anyone, an Enterprise Gateway only with its token, with its version;
+        JupyterHub marks every answer and redirects a stopped user server to the Hub."""
+        import httpx2
+
+        try:
+            reply = await self._follow(await self._http.get("api", timeout=ANSWER_TIMEOUT))
+        except httpx2.HTTPError:
+            return _Probe()
+        try:
+            body = reply.json()
+        except ValueError:
+            body = None
+        body = body if isinstance(body, dict) else {}
+        if HUB_HEADER in reply.headers:
+            stopped = _reason(reply) if reply.status_code == 424 else ""
+            return _Probe("jupyterhub", stopped=stopped, token_refused=_to_login(reply))
+        if reply.status_code == 200 and "gateway_version" in body:
+            return _Probe("gateway")
+        if reply.status_code == 401 and "reason" in body:  # only a gateway guards its `api`
+            return _Probe("gateway", token_refused=True)
+        if reply.status_code == 200 and "version" in body:
+            return _Probe("jupyter")
+        return _Probe()
+
+    def _token_refused(self, status: int, kind: str) -> JupyterServerError:
         title = self.server.title
-        if status in (401, 403):
-            where = (
-                "the token configured for it (IPYTHON_MCP_JUPYTER_TOKEN, or its servers file entry)"
-                if self.server.configured
-                else "the token in its jpserver file"
-            )
+        if not self.server.configured:
+            where = "the token in its jpserver file"
             return JupyterServerError(
                 f"{title} refused {where} (HTTP {status}). The user should set its current token "
                 "(`jupyter server list` shows it) and restart this MCP server.",
                 final=True,
                 problem=f"refused {where}",
             )
+        if kind == "jupyterhub":
+            fix = (
+                f"a new one comes from the Hub's Token page, {_hub_url(self.server.url)}token, "
+                "signed in as the user whose server this is"
+            )
+        elif kind == "gateway":
+            fix = (
+                "it must be the token the gateway was started with (its "
+                "--EnterpriseGatewayApp.auth_token, or EG_AUTH_TOKEN)"
+            )
+        else:
+            fix = "`jupyter server list` shows its current token"
+        where = "the token configured for it"
+        return JupyterServerError(
+            f"{title} refused {where} (HTTP {status}): {fix}. The user should set it "
+            "(IPYTHON_MCP_JUPYTER_TOKEN, or token_env in the servers file) and restart this MCP server.",
+            final=True,
+            problem=f"refused {where}: {fix}",
+        )
+
+    def _stopped(self, hub_said: str) -> JupyterServerError:
+        """JupyterHub: the user's server was stopped (from the Hub, or culled as idle)."""
+        found = re.search(r"Restart the server at (\S+)", hub_said)
+        spawn = found[1] if found else f"{_hub_url(self.server.url)}spawn/{_hub_user(self.server.url)}"
+        what = "is a JupyterHub user server that is not running"
+        return JupyterServerError(
+            f"{self.server.title} {what} (stopped from the Hub, or culled as idle); its kernels ended "
+            f"with it. The user can start it at {spawn}.",
+            final=True,
+            problem=f"{what}: the user can start it at {spawn}",
+        )
+
+    def _hub_itself(self) -> JupyterServerError:
+        """JupyterHub's own URL, where a user's server was meant."""
+        parts = urlsplit(self.server.url)
+        prefix = parts.path.split("/hub/")[0].rstrip("/")
+        user_url = f"{parts.scheme}://{parts.netloc}{prefix}/user/<name>/"
+        return JupyterServerError(
+            f"{self.server.title} is JupyterHub itself, not a user's server, whose kernels are at "
+            f"{user_url}. The user should configure that URL (their server's, as JupyterLab shows it) "
+            "and restart this MCP server.",
+            final=True,
+            problem=f"is JupyterHub itself: configure a user's server, {user_url}",
+        )
+
+    def _unlisted(self, status: int) -> JupyterServerError:
+        name = self.server.name
+        return JupyterServerError(
+            f"{self.server.title} is an Enterprise Gateway that does not list its kernels (HTTP "
+            f"{status}: listing is off by default); the token is fine. Reach a kernel by its full id, "
+            f"connect_to_kernel('<kernel id>', server={name!r}), or start one with "
+            f"start_kernel(server={name!r}). Its admin can enable listing with "
+            "--EnterpriseGatewayApp.list_kernels=True.",
+            final=True,
+            problem=(
+                "does not list its kernels (an Enterprise Gateway; --EnterpriseGatewayApp.list_kernels=True "
+                f"enables it): connect_to_kernel takes a full kernel id with server={name!r}"
+            ),
+            unlisted=True,
+        )
+
+    def _user_refused(self, user: str, why: str) -> JupyterServerError:
+        if why == "not authorized":
+            rule = f"{user!r} is in its --EnterpriseGatewayApp.unauthorized_users" + (
+                " (root is, by default)" if user == "root" else ""
+            )
+        else:
+            rule = f"its --EnterpriseGatewayApp.authorized_users does not name {user!r}"
+        return JupyterServerError(
+            f"{self.server.title} refused to start a kernel as user {user!r} (HTTP 403): {rule}. "
+            "The user can set KERNEL_USERNAME in this MCP server's environment to a user the gateway "
+            "accepts and restart this MCP server, or ask the gateway's admin to accept this user.",
+            final=True,
+            problem=f"refused to start kernels as user {user!r}",
+        )
+
+    def refusal(self, status: int, what: str, reason: str = "") -> JupyterServerError:
+        """The error for an HTTP refusal whose cause the status tells, saying what to do about it."""
+        title = self.server.title
+        if status in (401, 403):
+            return self._token_refused(status, "")
         detail = f": {reason}" if reason else ""
         if status == 404:
             return JupyterServerError(
@@ -298,10 +504,33 @@ class ServerAPI:
 
 
 def _reason(reply: Any) -> str:
+    """What a server says of its refusal: Jupyter Server and JupyterHub say it in `message`,
+    Enterprise Gateway in `reason`. HTML pages are never read (they can hold tokens)."""
     try:
-        return str(reply.json().get("message") or "")[:300]
+        body = reply.json()
     except Exception:
         return ""
+    if not isinstance(body, dict):
+        return ""
+    return str(body.get("message") or body.get("reason") or "")[:300]
+
+
+def _to_login(reply: Any) -> bool:
+    """A redirect to a login page (JupyterHub's /hub/login, Jupyter Server's /login)."""
+    location = reply.headers.get("location") or ""
+    return reply.is_redirect and urlsplit(location).path.rstrip("/").endswith("/login")
+
+
+def _hub_url(url: str) -> str:
+    """`https://hub.example.org/hub/` for the user server `https://hub.example.org/user/ada/`."""
+    parts = urlsplit(url)
+    prefix = parts.path.split("/user/")[0].rstrip("/") if "/user/" in parts.path else ""
+    return f"{parts.scheme}://{parts.netloc}{prefix}/hub/"
+
+
+def _hub_user(url: str) -> str:
+    path = urlsplit(url).path
+    return path.split("/user/", 1)[1].split("/")[0] if "/user/" in path else "<name>"
 
 
 def notebook_matches(kernels: list[ServerKernel], spec: str) -> list[ServerKernel]:

@@ -28,6 +28,7 @@ from .jupyter_servers import (
     ServerReport,
     configured_servers,
     find_servers,
+    kernels_by_id,
     list_server_kernels,
     notebook_matches,
 )
@@ -162,14 +163,16 @@ class KernelRegistry:
         it serves), or a server kernel reached over the server's websocket."""
         runtime_dir = Path(self.settings.runtime_dir)
         if server is not None:
-            report = await self._report_of(server)
+            report = await self._report_of(server, spec)
             return self._target(_pick(report, spec), runtime_dir)
         spec = spec or self.settings.connection_file
         if not spec:
             return await self._only_kernel()
         reports = await list_server_kernels(self._servers())
         configured = [k for r in reports if r.server.configured for k in r.kernels]
-        matches = server_kernel_matches(configured, spec)
+        matches = server_kernel_matches(configured, spec) or await kernels_by_id(
+            [r.server for r in reports if not r.listed], spec
+        )
         if len(matches) == 1:
             return matches[0]
         if len(matches) > 1:
@@ -179,7 +182,8 @@ class KernelRegistry:
         except ConnectionFileError as not_a_file:
             found = self._notebook_kernel(spec, reports)
             if found is None:
-                raise not_a_file from None
+                problems = "".join(f" {r.server.title} {r.problem}." for r in reports if r.problem)
+                raise ConnectionFileError(f"{not_a_file}{problems}") from None
             return self._target(found, runtime_dir)
         return FileTarget(path, _served(reports).get(kernel_name_of(path)))
 
@@ -206,9 +210,11 @@ class KernelRegistry:
             "connect_to_kernel (list_kernels tells more about each)."
         )
 
-    async def _report_of(self, name: str) -> ServerReport:
+    async def _report_of(self, name: str, spec: str | None = None) -> ServerReport:
         server = self._server_named(name)
         (report,) = await list_server_kernels([server])
+        if not report.listed and spec:  # it answers for a kernel by its id all the same
+            return dataclasses.replace(report, kernels=await kernels_by_id([server], spec))
         if report.problem:
             raise JupyterServerError(f"{server.title} {report.problem}.")
         return report
@@ -487,6 +493,11 @@ def _pick(report: ServerReport, spec: str | None) -> ServerKernel:
         return matches[0]
     if matches:
         raise _ambiguous(spec, matches)
+    if not report.listed:
+        raise ConnectionFileError(
+            f"{title} has no kernel with the id {spec!r}. It does not list its kernels, so pass a "
+            f"kernel's full id, or call start_kernel(server={report.server.name!r})."
+        )
     listed = ", ".join(k.path or k.kernel_id for k in kernels[:10]) or "none"
     raise ConnectionFileError(
         f"{title} has no kernel or open notebook matching {spec!r} (its kernels: {listed}). "

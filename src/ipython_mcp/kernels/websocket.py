@@ -208,7 +208,7 @@ class WebsocketChannels:
                 logger=_wire_log,
             )
         except InvalidStatus as exc:
-            raise self._api.refusal(exc.response.status_code, f"kernel {self.kernel_id}") from None
+            raise await self._refused(exc.response.status_code) from None
         except (TimeoutError, OSError, WebSocketException) as exc:
             raise JupyterServerError(
                 f"{self.server.title} could not be reached ({_why(exc)}). Check that it is "
@@ -217,6 +217,23 @@ class WebsocketChannels:
         self.protocol = "v1" if ws.subprotocol == SUBPROTOCOL else "json"
         _quickack(ws)
         return ws
+
+    async def _refused(self, status: int) -> JupyterServerError:
+        """Why the server refused the websocket, asked of its REST API, which answers in JSON
+        (the handshake's answer may be an HTML page, which is never read: it can hold tokens)."""
+        what = f"kernel {self.kernel_id}"
+        try:
+            model = await self._api.kernel(self.kernel_id)
+        except JupyterServerError as exc:
+            return exc
+        if model is None:
+            return self._api.refusal(404, what)
+        return JupyterServerError(
+            f"{self.server.title} refused the websocket of {what} (HTTP {status}), though its REST API "
+            "answers for it: a proxy in between may not pass websockets on. Ask the user to check it.",
+            final=status < 500,
+            problem=f"refused the kernel's websocket (HTTP {status})",
+        )
 
     async def _read(self, deliver: Deliver) -> None:
         from websockets.exceptions import ConnectionClosed
@@ -267,7 +284,7 @@ class WebsocketChannels:
                 self._ws = await self._connect(10.0)
             except JupyterServerError as exc:
                 if exc.final:
-                    return str(exc), 0
+                    return str(exc).rstrip("."), 0
                 continue  # not reachable yet: a restarting server, a network blip
             return None, int(model.get("connections") or 0)
         return f"{self.server.title} did not answer for {self._reconnect_for:.0f} s", 0
