@@ -30,6 +30,7 @@ from .execution import (
     timeout_note,
     waited_note,
 )
+from .transcript import TranscriptStore
 
 if TYPE_CHECKING:
     from .session import KernelSession
@@ -58,6 +59,8 @@ class CodeRunner:
         self._supervised: set[str] = set()  # msg_ids of executions whose call gave up on them
         self.executions: dict[str, Execution] = {}
         """The recent executions of the assistant, oldest first, for read_output and waiting."""
+        self.outputs = TranscriptStore(session.settings.max_output_disk_mb << 20)
+        """Their whole outputs, within the cap on disk use: the oldest are dropped first."""
 
     def ours(self) -> set[str]:
         """The requests of ours the kernel may still be running, for closing to stop them."""
@@ -159,7 +162,7 @@ class CodeRunner:
                 "(if_busy='fail'). Call again with if_busy='wait' to run it when the kernel is "
                 "free, or interrupt_kernel to stop the cell."
             )
-        ex = Execution(code, self._session.settings.max_output_chars)
+        ex = Execution(code, self._session.settings.max_output_chars, self.outputs.transcript())
         msg_id, reply_future = self._router.request(
             "shell", "execute_request", ex.request_content(), sink=ex.on_message
         )
@@ -174,6 +177,7 @@ class CodeRunner:
         # restart (restarted() cancels it); a caller that stops waiting leaves it be.
         finished = ex.finished = asyncio.ensure_future(self._finished(ex, reply_future))
         finished.add_done_callback(_retrieve)
+        finished.add_done_callback(lambda _: ex.transcript.finish())  # first to go past the cap
         self._keep(ex)
         self._in_flight.add(msg_id)
         try:
