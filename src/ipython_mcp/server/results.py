@@ -396,7 +396,8 @@ def output_matches(ex: Execution, found: Search, offset: int, budget: int, secon
     shown = "\n".join(_match_line(match, width) for match in found.matches)
     more = f" (the first {len(found.matches)} shown)" if found.count > len(found.matches) else ""
     lines = "line" if found.count == 1 else "lines"
-    title = f"{found.count:,} {lines} of {where}the output of execution {ex.id} match{more}:"
+    verb = "matches" if found.count == 1 else "match"
+    title = f"{found.count:,} {lines} of {where}the output of execution {ex.id} {verb}{more}:"
     return "\n".join([title, shown, *notes])
 
 
