@@ -12,10 +12,17 @@ from ipython_mcp.settings import Settings
 
 
 def test_environment_values_are_read_and_flags_win() -> None:
-    env = {"IPYTHON_MCP_TIMEOUT": "12.5", "IPYTHON_MCP_MAX_OUTPUT_CHARS": "5000"}
+    env = {
+        "IPYTHON_MCP_TIMEOUT": "12.5",
+        "IPYTHON_MCP_MAX_OUTPUT_CHARS": "5000",
+        "IPYTHON_MCP_MAX_OUTPUT_DISK_MB": "64",
+    }
     settings = Settings.from_env(env, runtime_dir="/tmp/x", max_output_chars=8000)
     assert settings.timeout == 12.5
     assert settings.max_output_chars == 8000
+    assert settings.max_output_disk_mb == 64
+    assert Settings.from_env(env, runtime_dir="/tmp/x", max_output_disk_mb=512).max_output_disk_mb == 512
+    assert Settings.from_env({}, runtime_dir="/tmp/x").max_output_disk_mb == 256
 
 
 @pytest.mark.parametrize(
@@ -24,6 +31,8 @@ def test_environment_values_are_read_and_flags_win() -> None:
         ({"IPYTHON_MCP_TIMEOUT": "soon"}, "IPYTHON_MCP_TIMEOUT='soon' is not valid"),
         ({"IPYTHON_MCP_TIMEOUT": "0"}, "timeout must be a positive number of seconds"),
         ({"IPYTHON_MCP_MAX_OUTPUT_CHARS": "10"}, "max_output_chars must be at least 1000"),
+        ({"IPYTHON_MCP_MAX_OUTPUT_DISK_MB": "0"}, "max_output_disk_mb must be at least 1 megabyte"),
+        ({"IPYTHON_MCP_MAX_OUTPUT_DISK_MB": "1.5"}, "IPYTHON_MCP_MAX_OUTPUT_DISK_MB='1.5' is not valid"),
     ],
 )
 def test_bad_values_are_refused(env: dict[str, str], message: str) -> None:

@@ -29,6 +29,9 @@ SETTINGS_FLAGS = (
      "default execute_code timeout before the kernel is interrupted (60) [IPYTHON_MCP_TIMEOUT]"),
     ("--max-output-chars", "max_output_chars", "N", int,
      "text budget of one result; the head and tail are kept past it (20000) [IPYTHON_MCP_MAX_OUTPUT_CHARS]"),
+    ("--max-output-disk-mb", "max_output_disk_mb", "MB", int,
+     "disk the whole outputs of one kernel's executions may use, for read_output; the oldest output "
+     "is dropped past it (256) [IPYTHON_MCP_MAX_OUTPUT_DISK_MB]"),
     ("--connect-timeout", "connect_timeout", "SECONDS", float,
      "how long connecting waits for a kernel to answer (10) [IPYTHON_MCP_CONNECT_TIMEOUT]"),
     ("--runtime-dir", "runtime_dir", "DIR", str,

@@ -22,6 +22,9 @@ class Settings:
     """Default limit for one execute_code call before the kernel is interrupted."""
     max_output_chars: int = 20_000
     """Text budget of one result; past it the head and tail are kept."""
+    max_output_disk_mb: int = 256
+    """Megabytes the whole outputs of one kernel's executions keep, for read_output and
+    search_output; past it the oldest output is dropped."""
     connect_timeout: float = 10.0
     """How long connecting may wait for a kernel to answer (a just-started kernel needs ~1 s)."""
     key_check_timeout: float = 3.0
@@ -48,6 +51,8 @@ class Settings:
                 raise ValueError(f"{name} must be a positive number of seconds")
         if self.max_output_chars < 1000:
             raise ValueError("max_output_chars must be at least 1000")
+        if self.max_output_disk_mb < 1:
+            raise ValueError("max_output_disk_mb must be at least 1 megabyte")
 
     @classmethod
     def from_env(
@@ -154,6 +159,7 @@ def _flag(value: str) -> bool:
 _ENV_VARS = (
     ("timeout", "IPYTHON_MCP_TIMEOUT", float),
     ("max_output_chars", "IPYTHON_MCP_MAX_OUTPUT_CHARS", int),
+    ("max_output_disk_mb", "IPYTHON_MCP_MAX_OUTPUT_DISK_MB", int),
     ("connect_timeout", "IPYTHON_MCP_CONNECT_TIMEOUT", float),
     ("reconnect_timeout", "IPYTHON_MCP_RECONNECT_TIMEOUT", float),
     ("read_only", "IPYTHON_MCP_READ_ONLY", _flag),

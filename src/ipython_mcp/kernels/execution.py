@@ -74,7 +74,7 @@ class InterruptReport:
 class Execution:
     """One execute request of ours: its outputs and whether the kernel started and finished it."""
 
-    def __init__(self, code: str, budget: int) -> None:
+    def __init__(self, code: str, budget: int, transcript: Transcript | None = None) -> None:
         self.id = f"e{next(_NUMBERS)}"
         self.msg_id = ""
         """The id of its execute_request, once sent."""
@@ -82,7 +82,7 @@ class Execution:
         self.log = OutputLog(text_budget=budget)
         self.cell = NotebookCell(code)
         """Its outputs as a notebook keeps them, for save_notebook."""
-        self.transcript = Transcript()
+        self.transcript = transcript if transcript is not None else Transcript()
         """Every line of output, for read_output, search_output and wait_for_execution."""
         self.read_upto = 0
         """Lines of the transcript the model has been given by wait_for_execution."""
@@ -259,10 +259,14 @@ class Execution:
         self.read_upto, notes, self.new_images = self._before_read
         self.notes = [n for n in notes if not n.startswith("Waiting for input")]
 
-    def more_hint(self, first_line: int, lines: int) -> str:
-        """The call that returns the part of the output a result leaves out."""
+    def more_hint(self, first_line: int, lines: int, char_offset: int = 0) -> str:
+        """The call that returns the part of the output a result leaves out (from character
+        `char_offset` of its first line, when the result showed the start of that line)."""
         # Head and tail may each cut a line in two: the call covers both of those lines whole.
-        return f"read_output('{self.id}', offset={first_line}, limit={lines + 2}) returns it"
+        if char_offset and lines <= 1:
+            return f"read_output('{self.id}', offset={first_line}, char_offset={char_offset}) returns it"
+        at = f", char_offset={char_offset}" if char_offset else ""
+        return f"read_output('{self.id}', offset={first_line}{at}, limit={lines + 2}) returns it"
 
 
 def timeout_note(timeout: float, report: InterruptReport) -> str:

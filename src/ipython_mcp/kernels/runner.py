@@ -32,6 +32,7 @@ from .execution import (
     waited_note,
 )
 from .kernel_exit import exit_statement
+from .transcript import TranscriptStore
 
 if TYPE_CHECKING:
     from .session import KernelSession
@@ -60,6 +61,8 @@ class CodeRunner:
         self._supervised: set[str] = set()  # msg_ids of executions whose call gave up on them
         self.executions: dict[str, Execution] = {}
         """The recent executions of the assistant, oldest first, for read_output and waiting."""
+        self.outputs = TranscriptStore(session.settings.max_output_disk_mb << 20)
+        """Their whole outputs, within the cap on disk use: the oldest are dropped first."""
 
     def ours(self) -> set[str]:
         """The requests of ours the kernel may still be running, for closing to stop them."""
@@ -189,7 +192,7 @@ class CodeRunner:
             if busy:
                 raise KernelBusy(busy_note(running, "the code was not sent (if_busy='fail')"))
         running = self._router.current()
-        ex = Execution(code, self._session.settings.max_output_chars)
+        ex = Execution(code, self._session.settings.max_output_chars, self.outputs.transcript())
         msg_id, reply_future = self._router.request(
             "shell", "execute_request", ex.request_content(), sink=ex.on_message
         )
@@ -205,6 +208,7 @@ class CodeRunner:
         # restart (restarted() cancels it); a caller that stops waiting leaves it be.
         finished = ex.finished = asyncio.ensure_future(self._finished(ex, reply_future))
         finished.add_done_callback(_retrieve)
+        finished.add_done_callback(lambda _: ex.transcript.finish())  # first to go past the cap
         self._keep(ex)
         self._in_flight.add(msg_id)
         try:

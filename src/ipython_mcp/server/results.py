@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import regex
 from mcp_types import CallToolResult, ImageContent, TextContent
 
 from ..kernels.clients import ClientView
@@ -15,6 +14,7 @@ from ..kernels.registry import Discovery
 from ..kernels.remote import ServerKernelSession
 from ..kernels.router import Activity
 from ..kernels.session import KernelSession, KernelStatus
+from ..kernels.transcript import Match, Piece, Search
 from ..rendering import Image, Text
 from .fit import fit_result
 
@@ -334,32 +334,100 @@ def inspection_text(found: dict[str, Any], help_text: str, budget: int) -> str:
     return text
 
 
-def output_lines(ex: Execution, offset: int, limit: int, budget: int) -> str:
-    """Lines of an execution's whole output, with their numbers in the header."""
+def output_lines(ex: Execution, offset: int, limit: int, budget: int, char_offset: int = 0) -> str:
+    """Lines of an execution's whole output, with their numbers in the header. A line longer
+    than the budget comes a piece at a time, each naming the call that returns the next."""
     transcript = ex.transcript
     total = transcript.lines
-    lines, size = [], 0
-    for line in transcript.read(offset, limit):
-        if size + len(line) > budget and lines:
-            break
-        lines.append(line[:budget])
-        size += len(line) + 1
     state = "still running" if ex.finished is not None and not ex.finished.done() else "finished"
-    if not lines:
+    gone = transcript.dropped(offset, char_offset)
+    line, char = max((offset, char_offset), transcript.kept)
+    pieces: list[Piece] = []
+    size = 0
+    for piece in transcript.pieces(line, char, line + limit, max_chars=budget):
+        if pieces and (size + len(piece.text) > budget or piece.end < piece.length):
+            break
+        pieces.append(piece)
+        size += len(piece.text) + 1
+        if piece.end < piece.length:
+            break
+    if not pieces:
+        if gone:
+            return (
+                f"Of the output of execution {ex.id} ({state}), {gone}: nothing is left from line {offset:,}."
+            )
         return f"Execution {ex.id} ({state}) has {total:,} lines of output; none from line {offset}."
-    end = offset + len(lines)
-    header = f"Lines {offset}-{end - 1} of {total:,} of the output of execution {ex.id} ({state}):"
+    notice = f"[{gone[0].upper()}{gone[1:]}; the rest is below.]\n" if gone else ""
+    first = pieces[0]
+    if first.start > first.length:
+        return notice + (
+            f"Line {first.number:,} of the output of execution {ex.id} ({state}) has {first.length:,} "
+            f"characters; none from character {first.start:,}."
+        )
+    if first.end < first.length:  # a piece of a long line
+        header = (
+            f"Line {first.number:,}, characters {first.start:,}-{first.end - 1:,} of {first.length:,}, "
+            f"of the output of execution {ex.id} ({state}):"
+        )
+        more = (
+            f"\n[line {first.number:,} goes on for {first.length - first.end:,} more characters: "
+            f"read_output('{ex.id}', offset={first.number}, char_offset={first.end})]"
+        )
+        return f"{notice}{header}\n{first.text}{more}"
+    end = pieces[-1].number + 1
+    start = f" (line {first.number:,} from character {first.start:,})" if first.start else ""
+    header = (
+        f"Lines {first.number}-{end - 1} of {total:,} of the output of execution {ex.id} ({state}){start}:"
+    )
     more = f"\n[{total - end:,} more lines: read_output('{ex.id}', offset={end})]" if end < total else ""
-    return header + "\n" + "\n".join(lines) + more
+    return notice + header + "\n" + "\n".join(piece.text for piece in pieces) + more
 
 
-def output_matches(
-    ex: Execution, pattern: regex.Pattern[str], limit: int, budget: int, seconds: float
-) -> str:
-    hits, count = ex.transcript.search(pattern, limit, seconds)
-    if not hits:
-        return f"No line of the output of execution {ex.id} ({ex.transcript.lines:,} lines) matches."
-    width = max(80, min(300, budget // max(len(hits), 1)))
-    shown = "\n".join(f"{number}: {line[:width]}" for number, line in hits)
-    more = f" (the first {len(hits)} shown)" if count > len(hits) else ""
-    return f"{count:,} lines of the output of execution {ex.id} match{more}:\n{shown}"
+def output_matches(ex: Execution, found: Search, offset: int, budget: int, seconds: float) -> str:
+    """The lines a search found, each with its number for read_output (and where in a long
+    line), and how much of the output it went through."""
+    transcript = ex.transcript
+    notes = []
+    gone = transcript.dropped(offset) if found.first > offset else ""
+    if gone:
+        notes.append(f"{gone[0].upper()}{gone[1:]}: not searched.")
+    if found.lost:
+        lost = sum(last - first + 1 for first, last in found.lost)
+        notes.append(
+            f"{lost:,} lines between lines {found.lost[0][0]:,} and {found.lost[-1][1]:,} were dropped "
+            "while the search ran, to keep disk use under the cap: not searched."
+        )
+    if found.slow_line is not None:
+        notes.append(
+            f"The pattern took over {seconds / 3:.1g} s on line {found.slow_line:,} alone: it "
+            "backtracks too much there; a simpler pattern goes faster."
+        )
+    if found.stopped:
+        notes.append(
+            f"Searched lines {found.first:,}-{found.end - 1:,} of {found.lines:,} in {seconds:g} s, "
+            f"then stopped: the same call with offset={found.end} goes on from there."
+        )
+    where = f"lines {found.first:,}-{found.end - 1:,} of " if found.stopped or found.first else ""
+    if found.first >= found.lines:
+        return f"Execution {ex.id} has {found.lines:,} lines of output; none from line {offset:,}."
+    if not found.matches:
+        text = f"No line in {where or ''}the output of execution {ex.id} ({found.lines:,} lines) matches."
+        return "\n".join([text, *notes])
+    width = max(80, min(300, budget // max(len(found.matches), 1)))
+    shown = "\n".join(_match_line(match, width) for match in found.matches)
+    more = f" (the first {len(found.matches)} shown)" if found.count > len(found.matches) else ""
+    lines = "line" if found.count == 1 else "lines"
+    verb = "matches" if found.count == 1 else "match"
+    title = f"{found.count:,} {lines} of {where}the output of execution {ex.id} {verb}{more}:"
+    return "\n".join([title, shown, *notes])
+
+
+def _match_line(match: Match, width: int) -> str:
+    """`12: the line's start`, or when the match is further into the line than `width`
+    allows, the part around it: `12 [characters 2,000-2,299 of 5,000,000]: text`."""
+    near = match.at - match.start < width * 3 // 4
+    begin = match.start if near else max(match.start, match.at - width // 4)
+    text = match.text[begin - match.start : begin - match.start + width]
+    if begin == 0:
+        return f"{match.number}: {text}"
+    return f"{match.number} [characters {begin:,}-{begin + len(text) - 1:,} of {match.length:,}]: {text}"

@@ -333,14 +333,22 @@ def build_server(
         execution_id: Annotated[str, Field(description="Id from execute_code, e.g. 'e3'.")],
         offset: Annotated[int, Field(description="First line to return (0-based).", ge=0)] = 0,
         limit: Annotated[int, Field(description="How many lines at most.", ge=1)] = 200,
+        char_offset: Annotated[
+            int,
+            Field(
+                description="Character of the first line to start from: a line too long for one "
+                "result comes in pieces, and each names the char_offset of the next.",
+                ge=0,
+            ),
+        ] = 0,
         kernel: KernelArg = None,
     ) -> str:
         """Read the whole output of one of the recent executions, by line: what a result left
         out of long output, as its notice says. Carriage returns are applied as a terminal
-        shows them."""
+        shows them. Past the disk cap the oldest output is dropped, and the result says so."""
         session = views.of(ctx).with_execution(execution_id, kernel)
         ex = session.runner.execution(execution_id)
-        return results.output_lines(ex, offset, limit, settings.max_output_chars)
+        return results.output_lines(ex, offset, limit, settings.max_output_chars, char_offset)
 
     @tool(READ_ONLY)
     async def search_output(
@@ -348,10 +356,21 @@ def build_server(
         execution_id: Annotated[str, Field(description="Id from execute_code, e.g. 'e3'.")],
         pattern: Annotated[str, Field(description="Python regular expression, searched in each line.")],
         limit: Annotated[int, Field(description="How many matching lines at most.", ge=1)] = 50,
+        offset: Annotated[
+            int,
+            Field(
+                description="First line to search (0-based): a search stopped by its time limit "
+                "says where to go on.",
+                ge=0,
+            ),
+        ] = 0,
         kernel: KernelArg = None,
     ) -> str:
         """Find the lines of an execution's whole output that match a regular expression,
-        with their line numbers for read_output."""
+        with their line numbers for read_output. A search runs for at most a few seconds:
+        past them it returns what it found and the offset to go on from."""
+        from ..kernels.transcript import search_in_thread
+
         session = views.of(ctx).with_execution(execution_id, kernel)
         ex = session.runner.execution(execution_id)
         try:
@@ -359,12 +378,20 @@ def build_server(
         except regex.error as exc:
             raise ToolError(f"{pattern!r} is not a valid regular expression: {exc}.") from None
         try:
-            return results.output_matches(ex, compiled, limit, settings.max_output_chars, SEARCH_SECONDS)
+            found = await search_in_thread(
+                ex.transcript,
+                compiled,
+                limit=limit,
+                seconds=SEARCH_SECONDS,
+                offset=offset,
+                progress=_progress(ctx),
+            )
         except TimeoutError:
             raise ToolError(
                 f"Searching for {pattern!r} took over {SEARCH_SECONDS:g} s and was stopped: the "
                 "pattern backtracks too much. Use a simpler one."
             ) from None
+        return results.output_matches(ex, found, offset, settings.max_output_chars, SEARCH_SECONDS)
 
     @tool(READ_ONLY)
     async def kernel_status(ctx: Context, kernel: KernelArg = None) -> str:
