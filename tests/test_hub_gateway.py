@@ -76,7 +76,7 @@ class ServersAssistant(Assistant):
         return result
 
     def session(self) -> ServerKernelSession:
-        session = self.registry.get()
+        session = self.registry.sessions[-1]
         assert isinstance(session, ServerKernelSession)
         return session
 

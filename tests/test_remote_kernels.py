@@ -14,7 +14,7 @@ from pathlib import Path
 import mcp
 import psutil
 import pytest
-from conftest import Assistant, NotebookServer, ide_client, images, jupyter_server, texts
+from conftest import Assistant, NotebookServer, ide_client, images, jupyter_server, texts, wait_until
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from test_server import SCRIPT
 
@@ -349,3 +349,28 @@ async def test_a_server_restart_ends_the_connection_clearly(tmp_path: Path) -> N
                 assert "over its websocket (json)" in await assistant.text("kernel_status")
                 assert await assistant.text("execute_code", code="print('back')") == "back\n"
                 await assistant.text("shutdown_kernel")
+
+
+async def test_history_over_the_websocket_is_of_this_kernel_only(
+    assistant: RemoteAssistant, hub: NotebookServer, notebook: Path
+) -> None:
+    # The server's kernels keep their history in one database, as every kernel of a user does.
+    await hub.open_notebook("other.ipynb")
+    await assistant.text("connect_to_kernel", connection_file="analysis.ipynb")
+    await assistant.text("execute_code", code="in_analysis = 1")
+    other = await assistant.text("connect_to_kernel", connection_file="other.ipynb")
+    other_name = other.split("kernel ", 1)[1].split(" ", 1)[0]
+    await assistant.text("execute_code", code="in_the_other_notebook = 2", kernel=other_name)
+    database = Path(os.environ["IPYTHONDIR"]) / "profile_default" / "history.sqlite"
+
+    def written() -> bool:
+        import sqlite3
+
+        with sqlite3.connect(database) as db:
+            return bool(db.execute("select 1 from history where source like 'in_the_other%'").fetchall())
+
+    await wait_until(written, timeout=20)
+    analysis = await assistant.text("connect_to_kernel", connection_file="analysis.ipynb")
+    assert "Already connected" in analysis
+    history = await assistant.text("get_history")
+    assert "in_analysis = 1" in history and "in_the_other_notebook" not in history

@@ -117,8 +117,13 @@ class KernelInspector:
         (the first completion imports jedi), so waiting goes on while the kernel is shown to
         be responsive, up to ANSWER_PATIENCE."""
         self._session.check_ready()
-        await self._router.catch_up()
-        running = self._router.current()
+        if self.has_subshells:
+            await self._router.catch_up()
+            running = self._router.current()
+        else:  # nothing may show the user's cell as done: the shell says whether one runs
+            busy, running = await self._session.running_cell()
+            if busy:
+                raise _busy(running, what)
         executes = msg_type == "execute_request"
         subshell = None
         if self.has_subshells and (running is not None or not executes):

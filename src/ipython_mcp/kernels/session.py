@@ -294,11 +294,13 @@ class KernelSession:
         """Whether a cell runs now, and which one when we saw it start, found without a request
         that could show the kernel as idle to the user's IDE: caught up where the kernel
         allows it, else by whether the shell answers at once."""
-        if await self.router.catch_up() or self.router.current() is not None:
+        if await self.router.catch_up():
             running = self.router.current()
             return running is not None, running
-        answers = await self.shell_answers(PROMPT_REPLY)
-        return not answers, self.router.current()
+        # Not caught up, our view may lag either way: the shell tells whether a cell runs now.
+        if await self.shell_answers(PROMPT_REPLY):
+            return False, None
+        return True, self.router.current()
 
     async def shell_answers(self, timeout: float) -> bool:
         """Whether the kernel answers a shell request now, i.e. is not running a cell."""
@@ -327,14 +329,14 @@ class KernelSession:
                 self.kernel_info,
                 frozen,
             )
-        alive, _ = await asyncio.gather(self._alive(), self.router.catch_up())
+        alive, caught_up = await asyncio.gather(self._alive(), self.router.catch_up())
         running = self.router.current()
         execution_count = self.router.execution_count
         busy = running is not None
-        if not busy:
-            # Nothing of the kernel's we saw is running, but a cell may have started before we
-            # connected, or just now: a shell request that is not answered promptly says so.
-            # The last cell of this kernel session (a tail would reach into other kernels' ones).
+        if not busy or not caught_up:
+            # A cell may have started before we connected, or just now, or ended unseen where
+            # we cannot catch up: a shell request not answered promptly says one runs. It asks
+            # for the last cell of this kernel session (a tail reaches into other kernels').
             latest = (
                 {"hist_access_type": "range", "session": 0, "start": -1, "stop": None}
                 if self.kernel_info.get("implementation") == "ipython"
@@ -345,7 +347,7 @@ class KernelSession:
             )
             asked = time.monotonic()
             try:
-                msg = await asyncio.wait_for(asyncio.shield(reply), 1.0)
+                msg = await asyncio.wait_for(asyncio.shield(reply), PROMPT_REPLY if busy else 1.0)
                 busy = time.monotonic() - asked > PROMPT_REPLY
                 history = msg["content"].get("history") or []
                 if history:
