@@ -159,6 +159,18 @@ async def test_a_cell_holding_the_interpreter_gets_a_busy_answer_not_a_hang(
     assert time.monotonic() - started < 5
 
 
+async def test_looks_in_a_row_never_find_the_kernel_busy_with_the_last_one(
+    assistant: Assistant, shared_kernel: IdeKernel
+) -> None:
+    # A look's idle status can reach us after the next request's (kernels publish from several
+    # threads): answered, it is over, and the next look must not wait for it or call it a cell.
+    await shared_kernel.ide.run("looked_at = 1")
+    await assistant.text("connect_to_kernel", connection_file=str(shared_kernel.path))
+    for _ in range(50):
+        assert "looked_at" in await assistant.text("list_variables")
+        assert "int" in await assistant.text("inspect_variable", name="looked_at")
+
+
 async def test_completions_come_from_the_live_namespace(
     assistant: Assistant, shared_kernel: IdeKernel
 ) -> None:
