@@ -7,6 +7,7 @@ import contextlib
 import json
 import logging
 import os
+import queue
 import secrets
 import subprocess
 import sys
@@ -165,19 +166,85 @@ def launch_ide_kernel(
     return path, process
 
 
-async def ide_client(path: Path) -> IdeUser:
+async def ide_client(
+    path: Path, process: subprocess.Popen[bytes] | None = None, timeout: float = 60
+) -> IdeUser:
+    """A client of a connection file without a kernel manager, as an IDE attaching to a kernel
+    has one; returned once the kernel answers it.
+
+    It has no heartbeat channel: jupyter_client's `wait_for_ready` takes a heartbeat a starting
+    kernel misses on a busy machine for its death. Readiness is asked of the kernel itself
+    instead, until a deadline: a kernel_info_request on shell, until the status of one reaches
+    iopub (so the subscription is live and nothing of the next cell is missed). A kernel whose
+    `process` exits meanwhile is reported at once."""
     client = AsyncKernelClient()
     client.load_connection_file(str(path))
-    client.start_channels()
-    await client.wait_for_ready(timeout=60)
+    client.start_channels(hb=False)
+    try:
+        await _until_ready(client, path, process, timeout)
+    except BaseException:
+        client.stop_channels()
+        raise
     return IdeUser(client)
+
+
+async def _until_ready(
+    client: AsyncKernelClient, path: Path, process: subprocess.Popen[bytes] | None, timeout: float
+) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    asked: set[str] = set()
+    while not await _status_of(client, asked, min(loop.time() + 1, deadline)):
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"the kernel of {path.name} exited ({process.returncode}) before answering")
+        if loop.time() >= deadline:
+            raise RuntimeError(f"the kernel of {path.name} answered no kernel_info_request in {timeout} s")
+        asked.add(client.kernel_info())
+    # The kernel answers requests in order: once one more is answered on both channels, every
+    # earlier request's reply and status are behind us, and nothing of this wait comes later.
+    last = client.kernel_info()
+    if not await _status_of(client, {last}, deadline):
+        raise RuntimeError(f"the kernel of {path.name} stopped answering while it started")
+    while True:
+        try:
+            reply = await client.get_shell_msg(timeout=max(deadline - loop.time(), 0.001))
+        except queue.Empty:
+            raise RuntimeError(
+                f"the kernel of {path.name} sent no kernel_info_reply in {timeout} s"
+            ) from None
+        if (reply["parent_header"] or {}).get("msg_id") == last:
+            return
+
+
+async def _status_of(client: AsyncKernelClient, requests: set[str], until: float) -> bool:
+    """Whether iopub brings the idle status of one of `requests` before the loop time `until`
+    (other messages are dropped)."""
+    loop = asyncio.get_running_loop()
+    while requests:
+        try:
+            msg = await client.get_iopub_msg(timeout=max(until - loop.time(), 0.001))
+        except queue.Empty:
+            return False
+        if (
+            (msg["parent_header"] or {}).get("msg_id") in requests
+            and msg["msg_type"] == "status"
+            and msg["content"]["execution_state"] == "idle"
+        ):
+            return True
+    return False
 
 
 async def _ide_kernel(
     runtime_dir: Path, name: str | None = None, command: list[str] = IPYKERNEL
 ) -> IdeKernel:
     path, process = launch_ide_kernel(runtime_dir, name=name, command=command)
-    return IdeKernel(path, process, await ide_client(path))
+    try:
+        return IdeKernel(path, process, await ide_client(path, process))
+    except BaseException:
+        process.kill()
+        process.wait()
+        path.unlink(missing_ok=True)
+        raise
 
 
 @asynccontextmanager
