@@ -386,13 +386,15 @@ class Assistant:
         assert not result.is_error, texts(result)
         return texts(result)
 
-    async def until_busy(self, timeout: float = 30) -> None:
-        """Return once kernel_status says the kernel is busy (a cell was just sent)."""
+    async def until_busy(self, cell: str = "another client's cell In[", timeout: float = 30) -> None:
+        """Return once kernel_status says the kernel is busy running `cell` (by default one of
+        the IDE user's, with its number: the server saw it start). Busy with a request of the
+        server's own, such as its probe of the kernel's hooks, does not count."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while "busy" not in await self.text("kernel_status"):
+        while f"busy running {cell}" not in await self.text("kernel_status"):
             if loop.time() > deadline:
-                raise AssertionError(f"the kernel did not get busy within {timeout} s")
+                raise AssertionError(f"the kernel was not seen busy running {cell} within {timeout} s")
             await asyncio.sleep(0.01)
 
     async def error(self, tool: str, **arguments: Any) -> str:

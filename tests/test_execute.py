@@ -247,7 +247,7 @@ async def test_cancelling_a_call_interrupts_its_code(
     gate = gates()  # never opened while the test runs: only the interrupt ends the code
     call = asyncio.create_task(assistant.call("execute_code", code=f"{gate.code}\nfinished_anyway = True"))
     cell = await shared_kernel.ide.started(str(gate.path))
-    await assistant.until_busy()
+    await assistant.until_busy("the assistant's cell In[")
     call.cancel()
     with pytest.raises(asyncio.CancelledError):
         await call

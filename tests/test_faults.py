@@ -105,7 +105,7 @@ async def test_a_frozen_kernel_is_reported_never_waited_on(
     # Frozen while a call waits: the call ends at its timeout and says why.
     # Runs until interrupted below: frozen meanwhile, it cannot end before the call's timeout.
     call = asyncio.create_task(assistant.call("execute_code", code=gates().code, timeout=2))
-    await assistant.until_busy()
+    await assistant.until_busy("the assistant's cell In[")
     os.kill(pid, signal.SIGSTOP)
     await wait_until(lambda: psutil.Process(pid).status() == psutil.STATUS_STOPPED)
     try:

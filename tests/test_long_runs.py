@@ -132,7 +132,7 @@ async def test_a_cell_the_user_runs_makes_the_call_wait_or_fail_as_asked(
     await assistant.text("connect_to_kernel", connection_file=str(own_kernel.path))
     gate = gates()
     cell = own_kernel.ide.send(f"waiting = True\n{gate.code}")
-    await assistant.until_busy()
+    await assistant.until_busy("another client's cell In[1]")
     error = await assistant.error("execute_code", code="marker = 1", if_busy="fail")
     assert "busy running another client's cell" in error and "the code was not sent" in error
 
@@ -167,7 +167,7 @@ async def test_a_restart_from_the_ide_is_followed_and_told(
         running = asyncio.ensure_future(
             assistant.call("execute_code", code=gate.code, on_timeout="continue", timeout=60)
         )
-        await assistant.until_busy()
+        await assistant.until_busy("the assistant's cell In[")
         await manager.restart_kernel()
         cut_short = await running
         assert cut_short.is_error and "was restarted by another client" in texts(cut_short)

@@ -92,7 +92,7 @@ async def test_a_cell_drawing_figures_keeps_them_while_the_assistant_looks(
     await assistant.text("connect_to_kernel", connection_file=str(own_kernel.path))
     drawing, later = gates(), gates()
     cell = own_kernel.ide.send(f"import matplotlib.pyplot as plt\nplt.plot([3, 1, 2])\n{drawing.code}")
-    await assistant.until_busy()
+    await assistant.until_busy("another client's cell In[1]")
     error = await assistant.error("list_variables")
     assert "busy running another client's cell" in error and "could take the figures it draws" in error
     history = await assistant.text("get_history")  # history needs no code run
@@ -103,7 +103,7 @@ async def test_a_cell_drawing_figures_keeps_them_while_the_assistant_looks(
 
     # The kernel draws inline from now on: looks beside any running cell say busy.
     cell = own_kernel.ide.send(later.code)
-    await assistant.until_busy()
+    await assistant.until_busy("another client's cell In[2]")
     assert "could take the figures it draws" in await assistant.error("inspect_variable", name="plt")
     later.open()
     await own_kernel.ide.outputs_of(cell)
@@ -149,7 +149,7 @@ async def test_a_cell_holding_the_interpreter_gets_a_busy_answer_not_a_hang(
     # One C call of many seconds: no thread of the kernel runs meanwhile. The kernel is killed
     # with the test, not waited for.
     own_kernel.ide.send("sum(range(3 * 10**9))")
-    await assistant.until_busy()
+    await assistant.until_busy("")  # the cell may not even be announced
     error = await assistant.error("list_variables")
     # Held from its first instant, the kernel may not even have published the cell, or its code.
     assert (
