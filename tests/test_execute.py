@@ -175,6 +175,7 @@ async def test_the_ide_users_output_never_leaks_into_the_assistants_result(
         f"{gate.code}\n"
         "for i in range(10, 20):\n    print('USER', i, flush=True)"
     )
+    await ide.started(str(gate.path))  # the user's cell runs before the assistant's call is made
 
     async def waiting(value: float, total: float | None, message: str | None) -> None:
         gate.open()  # the user's cell prints the rest while the call waits for it

@@ -98,6 +98,7 @@ async def test_a_notebook_kernel_works_over_the_websocket_as_a_local_one(
             f"{gate.code}\n"
             "for i in range(10, 20):\n    print('USER', i, flush=True)"
         )
+        await user.started(str(gate.path))  # the user's cell runs before the assistant's call is made
 
         async def waiting(value: float, total: float | None, message: str | None) -> None:
             gate.open()  # the user's cell prints the rest while the call waits for it
