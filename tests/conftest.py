@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import os
+import queue
 import secrets
 import subprocess
 import sys
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,12 +115,45 @@ class IdeKernel:
 
 @dataclass
 class IdeUser:
-    """The person at the IDE: runs cells through a client of their own."""
+    """The person at the IDE: runs cells through a client of their own, and sees every message
+    the kernel publishes (the assistant's too)."""
 
     client: AsyncKernelClient
+    backlog: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    """iopub messages read by `until` and not yet taken by `outputs_until_idle`."""
 
     def send(self, code: str) -> str:
         return self.client.execute(code, stop_on_error=True)
+
+    async def _next(self, timeout: float) -> dict[str, Any]:
+        if self.backlog:
+            return self.backlog.pop(0)
+        return await self.client.get_iopub_msg(timeout=timeout)
+
+    async def until(self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 30) -> dict[str, Any]:
+        """The first iopub message that satisfies `predicate`, once the IDE has received it. It
+        and the messages before it stay for `outputs_of`."""
+        for msg in self.backlog:
+            if predicate(msg):
+                return msg
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            try:
+                msg = await self.client.get_iopub_msg(timeout=max(deadline - loop.time(), 0.001))
+            except queue.Empty:
+                raise AssertionError(f"the IDE received no such message within {timeout} s") from None
+            self.backlog.append(msg)
+            if predicate(msg):
+                return msg
+
+    async def started(self, fragment: str, timeout: float = 30) -> str:
+        """The msg_id of the cell, anyone's, whose code holds `fragment`, once the kernel
+        announced it (its execute_input reached the IDE)."""
+        msg = await self.until(
+            lambda m: m["msg_type"] == "execute_input" and fragment in m["content"]["code"], timeout
+        )
+        return msg["parent_header"]["msg_id"]
 
     async def outputs_of(self, msg_id: str, timeout: float = 30) -> list[dict[str, Any]]:
         """The iopub messages of one of the user's cells, up to its idle status."""
@@ -129,7 +164,7 @@ class IdeUser:
         """Every iopub message the IDE receives (from any request) up to a cell's idle status."""
         messages = []
         while True:
-            msg = await self.client.get_iopub_msg(timeout=timeout)
+            msg = await self._next(timeout)
             messages.append(msg)
             if (
                 (msg["parent_header"] or {}).get("msg_id") == msg_id
@@ -138,15 +173,18 @@ class IdeUser:
             ):
                 return messages
 
-    async def run(self, code: str, timeout: float = 30) -> tuple[dict[str, Any], str]:
-        """Run a cell as the user; returns its reply content and everything it printed."""
-        msg_id = self.send(code)
+    async def finish(self, msg_id: str, timeout: float = 30) -> tuple[dict[str, Any], str]:
+        """Wait for a cell sent with `send`; its reply content and everything it printed."""
         messages = await self.outputs_of(msg_id, timeout)
         reply = await self.client.get_shell_msg(timeout=timeout)
         while (reply["parent_header"] or {}).get("msg_id") != msg_id:
             reply = await self.client.get_shell_msg(timeout=timeout)
         text = "".join(m["content"].get("text", "") for m in messages if m["msg_type"] == "stream")
         return reply["content"], text
+
+    async def run(self, code: str, timeout: float = 30) -> tuple[dict[str, Any], str]:
+        """Run a cell as the user; returns its reply content and everything it printed."""
+        return await self.finish(self.send(code), timeout)
 
 
 IPYKERNEL = [sys.executable, "-m", "ipykernel_launcher"]
@@ -167,19 +205,85 @@ def launch_ide_kernel(
     return path, process
 
 
-async def ide_client(path: Path) -> IdeUser:
+async def ide_client(
+    path: Path, process: subprocess.Popen[bytes] | None = None, timeout: float = 60
+) -> IdeUser:
+    """A client of a connection file without a kernel manager, as an IDE attaching to a kernel
+    has one; returned once the kernel answers it.
+
+    It has no heartbeat channel: jupyter_client's `wait_for_ready` takes a heartbeat a starting
+    kernel misses on a busy machine for its death. Readiness is asked of the kernel itself
+    instead, until a deadline: a kernel_info_request on shell, until the status of one reaches
+    iopub (so the subscription is live and nothing of the next cell is missed). A kernel whose
+    `process` exits meanwhile is reported at once."""
     client = AsyncKernelClient()
     client.load_connection_file(str(path))
-    client.start_channels()
-    await client.wait_for_ready(timeout=60)
+    client.start_channels(hb=False)
+    try:
+        await _until_ready(client, path, process, timeout)
+    except BaseException:
+        client.stop_channels()
+        raise
     return IdeUser(client)
+
+
+async def _until_ready(
+    client: AsyncKernelClient, path: Path, process: subprocess.Popen[bytes] | None, timeout: float
+) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    asked: set[str] = set()
+    while not await _status_of(client, asked, min(loop.time() + 1, deadline)):
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"the kernel of {path.name} exited ({process.returncode}) before answering")
+        if loop.time() >= deadline:
+            raise RuntimeError(f"the kernel of {path.name} answered no kernel_info_request in {timeout} s")
+        asked.add(client.kernel_info())
+    # The kernel answers requests in order: once one more is answered on both channels, every
+    # earlier request's reply and status are behind us, and nothing of this wait comes later.
+    last = client.kernel_info()
+    if not await _status_of(client, {last}, deadline):
+        raise RuntimeError(f"the kernel of {path.name} stopped answering while it started")
+    while True:
+        try:
+            reply = await client.get_shell_msg(timeout=max(deadline - loop.time(), 0.001))
+        except queue.Empty:
+            raise RuntimeError(
+                f"the kernel of {path.name} sent no kernel_info_reply in {timeout} s"
+            ) from None
+        if (reply["parent_header"] or {}).get("msg_id") == last:
+            return
+
+
+async def _status_of(client: AsyncKernelClient, requests: set[str], until: float) -> bool:
+    """Whether iopub brings the idle status of one of `requests` before the loop time `until`
+    (other messages are dropped)."""
+    loop = asyncio.get_running_loop()
+    while requests:
+        try:
+            msg = await client.get_iopub_msg(timeout=max(until - loop.time(), 0.001))
+        except queue.Empty:
+            return False
+        if (
+            (msg["parent_header"] or {}).get("msg_id") in requests
+            and msg["msg_type"] == "status"
+            and msg["content"]["execution_state"] == "idle"
+        ):
+            return True
+    return False
 
 
 async def _ide_kernel(
     runtime_dir: Path, name: str | None = None, command: list[str] = IPYKERNEL
 ) -> IdeKernel:
     path, process = launch_ide_kernel(runtime_dir, name=name, command=command)
-    return IdeKernel(path, process, await ide_client(path))
+    try:
+        return IdeKernel(path, process, await ide_client(path, process))
+    except BaseException:
+        process.kill()
+        process.wait()
+        path.unlink(missing_ok=True)
+        raise
 
 
 @asynccontextmanager
@@ -213,6 +317,37 @@ async def own_kernel(runtime_dir: Path) -> AsyncIterator[IdeKernel]:
     kernel = await _ide_kernel(runtime_dir)
     yield kernel
     _stop(kernel)
+
+
+@dataclass
+class Gate:
+    """A file a cell waits for: the cell runs exactly until the test opens the gate, so no
+    sleep in the kernel races the server."""
+
+    path: Path
+
+    @property
+    def code(self) -> str:
+        """A statement that waits for the gate (polling every 5 ms); it defines no name."""
+        return f"while not __import__('os').path.exists({str(self.path)!r}): __import__('time').sleep(0.005)"
+
+    def open(self) -> None:
+        self.path.touch()
+
+
+@pytest.fixture
+def gates(tmp_path: Path) -> Iterator[Callable[[], Gate]]:
+    """Makes gates for the test's cells; all are opened when it ends, whatever happened, so no
+    kernel is left waiting."""
+    made: list[Gate] = []
+
+    def new() -> Gate:
+        made.append(Gate(tmp_path / f"gate-{len(made)}"))
+        return made[-1]
+
+    yield new
+    for gate in made:
+        gate.open()
 
 
 @pytest.fixture(scope="session")
@@ -253,13 +388,16 @@ class Assistant:
         assert not result.is_error, texts(result)
         return texts(result)
 
-    async def until_busy(self) -> None:
-        """Return once kernel_status says the kernel is busy (a cell was just sent)."""
-        for _ in range(300):
-            if "busy" in await self.text("kernel_status"):
-                return
+    async def until_busy(self, cell: str = "another client's cell In[", timeout: float = 30) -> None:
+        """Return once kernel_status says the kernel is busy running `cell` (by default one of
+        the IDE user's, with its number: the server saw it start). Busy with a request of the
+        server's own, such as its probe of the kernel's hooks, does not count."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while f"busy running {cell}" not in await self.text("kernel_status"):
+            if loop.time() > deadline:
+                raise AssertionError(f"the kernel was not seen busy running {cell} within {timeout} s")
             await asyncio.sleep(0.01)
-        raise AssertionError("the kernel never got busy")
 
     async def error(self, tool: str, **arguments: Any) -> str:
         """Call a tool that must fail; the error the model reads."""

@@ -6,9 +6,10 @@ import asyncio
 import base64
 import re
 import time
+from collections.abc import Callable
 
 import pytest
-from conftest import Assistant, IdeKernel, images, texts
+from conftest import Assistant, Gate, IdeKernel, images, texts
 
 ANSI = re.compile(r"\x1b\[")
 
@@ -165,15 +166,23 @@ async def test_timeout_interrupts_a_runaway_loop_and_the_kernel_stays_usable(
 
 
 async def test_the_ide_users_output_never_leaks_into_the_assistants_result(
-    assistant: Assistant, shared_kernel: IdeKernel
+    assistant: Assistant, shared_kernel: IdeKernel, gates: Callable[[], Gate]
 ) -> None:
     await connect(assistant, shared_kernel)
-    ide = shared_kernel.ide
+    ide, gate = shared_kernel.ide, gates()
     user_cell = ide.send(
-        "import time\nfor i in range(20):\n    print('USER', i, flush=True); time.sleep(0.01)"
+        "for i in range(10):\n    print('USER', i, flush=True)\n"
+        f"{gate.code}\n"
+        "for i in range(10, 20):\n    print('USER', i, flush=True)"
     )
+    await ide.started(str(gate.path))  # the user's cell runs before the assistant's call is made
+
+    async def waiting(value: float, total: float | None, message: str | None) -> None:
+        gate.open()  # the user's cell prints the rest while the call waits for it
+
     result = await assistant.call(
         "execute_code",
+        progress=waiting,
         code="import time\nfor i in range(20):\n    print('ASSISTANT', i, flush=True); time.sleep(0.01)",
     )
     text = texts(result)
@@ -197,26 +206,34 @@ async def test_concurrent_calls_each_get_exactly_their_own_output(
 
 
 async def test_the_assistants_error_never_aborts_the_users_queued_cell(
-    assistant: Assistant, shared_kernel: IdeKernel
+    assistant: Assistant, shared_kernel: IdeKernel, gates: Callable[[], Gate]
 ) -> None:
     await connect(assistant, shared_kernel)
+    ide, gate = shared_kernel.ide, gates()
     failing = asyncio.create_task(
-        assistant.call("execute_code", code="import time; time.sleep(1.5); raise ValueError('oops')")
+        assistant.call("execute_code", code=f"{gate.code}\nraise ValueError('oops')")
     )
-    await assistant.until_busy()
-    reply, printed = await shared_kernel.ide.run("print('user cell ran')")
+    await ide.started(str(gate.path))  # the assistant's cell runs: the user's queues behind it
+    user_cell = ide.send("print('user cell ran')")
+    gate.open()
+    reply, printed = await ide.finish(user_cell)
     assert reply["status"] == "ok" and printed == "user cell ran\n"
     result = await failing
     assert result.is_error and "ValueError: oops" in texts(result)
 
 
 async def test_code_aborted_by_the_users_failing_cell_says_so(
-    assistant: Assistant, shared_kernel: IdeKernel
+    assistant: Assistant, shared_kernel: IdeKernel, gates: Callable[[], Gate]
 ) -> None:
     await connect(assistant, shared_kernel)
-    user_cell = shared_kernel.ide.send("import time; time.sleep(1.5); 1/0")
+    gate = gates()
+    user_cell = shared_kernel.ide.send(f"{gate.code}\n1/0")
     await assistant.until_busy()
-    result = await assistant.call("execute_code", code="never_ran = True")
+
+    async def sent(value: float, total: float | None, message: str | None) -> None:
+        gate.open()  # the call waits for the user's cell: its code is queued behind it
+
+    result = await assistant.call("execute_code", progress=sent, code="never_ran = True")
     assert result.is_error
     assert "aborted this code without running it" in texts(result)
     await shared_kernel.ide.outputs_of(user_cell)
@@ -224,22 +241,18 @@ async def test_code_aborted_by_the_users_failing_cell_says_so(
     assert texts(check) == "False"
 
 
-async def test_cancelling_a_call_interrupts_its_code(assistant: Assistant, shared_kernel: IdeKernel) -> None:
+async def test_cancelling_a_call_interrupts_its_code(
+    assistant: Assistant, shared_kernel: IdeKernel, gates: Callable[[], Gate]
+) -> None:
     await connect(assistant, shared_kernel)
-    call = asyncio.create_task(
-        assistant.call(
-            "execute_code", code="import time\nfor _ in range(600): time.sleep(0.1)\nfinished_anyway = True"
-        )
-    )
-    await assistant.until_busy()
+    gate = gates()  # never opened while the test runs: only the interrupt ends the code
+    call = asyncio.create_task(assistant.call("execute_code", code=f"{gate.code}\nfinished_anyway = True"))
+    cell = await shared_kernel.ide.started(str(gate.path))
+    await assistant.until_busy("the assistant's cell In[")
     call.cancel()
     with pytest.raises(asyncio.CancelledError):
         await call
-    status = ""
-    for _ in range(100):
-        status = await assistant.text("kernel_status")
-        if "idle" in status:
-            break
-        await asyncio.sleep(0.05)
-    assert "idle" in status
+    messages = await shared_kernel.ide.outputs_of(cell)
+    assert any(m["msg_type"] == "error" and m["content"]["ename"] == "KeyboardInterrupt" for m in messages)
+    assert "idle" in await assistant.text("kernel_status")
     assert await assistant.text("execute_code", code="'finished_anyway' in dir()") == "False"

@@ -9,12 +9,13 @@ import os
 import secrets
 import signal
 import socket
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import mcp
 import psutil
-from conftest import Assistant, IdeKernel, texts, wait_until
+from conftest import Assistant, Gate, IdeKernel, texts, wait_until
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from test_server import SCRIPT
 
@@ -86,7 +87,7 @@ async def test_ports_held_by_something_else_are_reported_not_waited_on(tmp_path:
 
 
 async def test_a_frozen_kernel_is_reported_never_waited_on(
-    assistant: Assistant, own_kernel: IdeKernel
+    assistant: Assistant, own_kernel: IdeKernel, gates: Callable[[], Gate]
 ) -> None:
     await assistant.text("connect_to_kernel", connection_file=str(own_kernel.path))
     pid = own_kernel.process.pid
@@ -102,8 +103,9 @@ async def test_a_frozen_kernel_is_reported_never_waited_on(
     assert await assistant.text("execute_code", code="1 + 1") == "2"
 
     # Frozen while a call waits: the call ends at its timeout and says why.
-    call = asyncio.create_task(assistant.call("execute_code", code="import time\ntime.sleep(30)", timeout=2))
-    await assistant.until_busy()
+    # Runs until interrupted below: frozen meanwhile, it cannot end before the call's timeout.
+    call = asyncio.create_task(assistant.call("execute_code", code=gates().code, timeout=2))
+    await assistant.until_busy("the assistant's cell In[")
     os.kill(pid, signal.SIGSTOP)
     await wait_until(lambda: psutil.Process(pid).status() == psutil.STATUS_STOPPED)
     try:
@@ -123,8 +125,9 @@ async def _send(server: asyncio.subprocess.Process, *messages: dict[str, Any]) -
 
 
 async def test_a_client_that_goes_away_mid_call_leaves_nothing_running(
-    own_kernel: IdeKernel, runtime_dir: Path
+    own_kernel: IdeKernel, runtime_dir: Path, gates: Callable[[], Gate]
 ) -> None:
+    gate = gates()  # never opened while the test runs: the code runs until interrupted
     server = await asyncio.create_subprocess_exec(
         SCRIPT, "--connection-file", str(own_kernel.path),
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
@@ -137,22 +140,16 @@ async def test_a_client_that_goes_away_mid_call_leaves_nothing_running(
             "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}},
         {"jsonrpc": "2.0", "method": "notifications/initialized"},
         {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {
-            "name": "execute_code", "arguments": {"code": "import time\nfor _ in range(600): time.sleep(0.1)"}}},
+            "name": "execute_code", "arguments": {"code": gate.code}}},
     )  # fmt: skip
     await server.stdout.readline()  # initialized
-    parent = None
-    while parent is None:  # the IDE user sees the assistant's cell start
-        msg = await own_kernel.ide.client.get_iopub_msg(timeout=20)
-        if msg["msg_type"] == "execute_input" and "range(600)" in msg["content"]["code"]:
-            parent = msg["parent_header"]["msg_id"]
+    parent = await own_kernel.ide.started(str(gate.path))  # the IDE user sees the assistant's cell start
     children = psutil.Process(server.pid).children(recursive=True)
     server.stdin.close()  # the client is gone (its window closed, it crashed)
     assert await asyncio.wait_for(server.wait(), 15) == 0
-    while True:  # its code was interrupted, not left running in the user's kernel
-        msg = await own_kernel.ide.client.get_iopub_msg(timeout=15)
-        if msg["parent_header"].get("msg_id") == parent and msg["msg_type"] == "error":
-            assert msg["content"]["ename"] == "KeyboardInterrupt"
-            break
+    # Its code was interrupted, not left running in the user's kernel.
+    messages = await own_kernel.ide.outputs_of(parent, timeout=15)
+    assert [m["content"]["ename"] for m in messages if m["msg_type"] == "error"] == ["KeyboardInterrupt"]
     assert not [c for c in children if c.is_running()]  # no orphans
     assert "Traceback" not in (await server.stderr.read()).decode()
     _, printed = await own_kernel.ide.run("print('mine again')")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import secrets
@@ -10,11 +9,12 @@ import stat
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import mcp
 import psutil
-from conftest import IPYKERNEL, Assistant, IdeKernel, launch_ide_kernel, texts, wait_until
+from conftest import IPYKERNEL, Assistant, Gate, IdeKernel, launch_ide_kernel, texts, wait_until
 from jupyter_client.connect import write_connection_file
 
 from ipython_mcp.server import build_server
@@ -99,18 +99,19 @@ async def test_list_kernels_marks_live_and_connected(assistant: Assistant, share
 
 
 async def test_status_shows_idle_then_busy_with_the_users_cell(
-    assistant: Assistant, shared_kernel: IdeKernel
+    assistant: Assistant, shared_kernel: IdeKernel, gates: Callable[[], Gate]
 ) -> None:
     reply, _ = await shared_kernel.ide.run("status_check = 1")  # the user has run cells
     await assistant.text("connect_to_kernel", connection_file=str(shared_kernel.path))
     status = await assistant.text("kernel_status")
     assert "alive, idle" in status and f"Execution count: {reply['execution_count']}." in status
     assert f"pid {shared_kernel.process.pid}" in status
-    ide = shared_kernel.ide
-    cell = ide.send("import time; time.sleep(2)")
+    ide, gate = shared_kernel.ide, gates()
+    cell = ide.send(f"status_check = 2\n{gate.code}")
     await assistant.until_busy()
     status = await assistant.text("kernel_status")
-    assert "busy running another client's cell" in status and "time.sleep(2)" in status
+    assert "busy running another client's cell" in status and "`status_check = 2 ...`" in status
+    gate.open()
     await ide.outputs_of(cell)
 
 
@@ -248,35 +249,38 @@ async def test_missing_interpreter_gets_a_clear_error(assistant: Assistant) -> N
     assert "No Python interpreter" in error
 
 
-async def test_a_timeout_never_interrupts_the_users_cell(assistant: Assistant, own_kernel: IdeKernel) -> None:
+async def test_a_timeout_never_interrupts_the_users_cell(
+    assistant: Assistant, own_kernel: IdeKernel, gates: Callable[[], Gate]
+) -> None:
     await assistant.text("connect_to_kernel", connection_file=str(own_kernel.path))
-    ide = own_kernel.ide
-    user_cell = ide.send("import time; time.sleep(3); user_done = True")
+    ide, gate = own_kernel.ide, gates()
+    user_cell = ide.send(f"{gate.code}\nuser_done = True")
     await assistant.until_busy()
     result = await assistant.call("execute_code", code="after_user = True", timeout=0.5)
     assert not result.is_error  # queued, not failed: sent again, it would run twice
     text = texts(result)
     assert "Not started after 0.5 s" in text and "another client's cell" in text
     assert "runs once the kernel is free" in text and "Do not send it again" in text
+    gate.open()
     messages = await ide.outputs_of(user_cell)
     assert not any(m["msg_type"] == "error" for m in messages)
     assert await assistant.text("execute_code", code="user_done and after_user") == "True"
 
 
 async def test_queued_code_that_runs_away_later_is_still_stopped(
-    assistant: Assistant, own_kernel: IdeKernel
+    assistant: Assistant, own_kernel: IdeKernel, gates: Callable[[], Gate]
 ) -> None:
     await assistant.text("connect_to_kernel", connection_file=str(own_kernel.path))
-    ide = own_kernel.ide
-    user_cell = ide.send("import time; time.sleep(3)")
+    ide, gate = own_kernel.ide, gates()
+    user_cell = ide.send(gate.code)
     await assistant.until_busy()
     result = await assistant.call("execute_code", code="while True: pass", timeout=0.5)
     assert "Not started after 0.5 s" in texts(result)
+    gate.open()
     await ide.outputs_of(user_cell)
-    started = time.monotonic()
-    while "busy" in await assistant.text("kernel_status"):
-        assert time.monotonic() - started < 10, "the runaway code was never stopped"
-        await asyncio.sleep(0.1)
+    runaway = await ide.started("while True: pass")
+    messages = await ide.outputs_of(runaway, timeout=10)  # the runaway code was stopped
+    assert any(m["msg_type"] == "error" and m["content"]["ename"] == "KeyboardInterrupt" for m in messages)
     assert await assistant.text("execute_code", code="'free'") == "'free'"
 
 

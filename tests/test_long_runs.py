@@ -5,17 +5,29 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import mcp
-from conftest import Assistant, IdeKernel, texts
+from conftest import Assistant, Gate, IdeKernel, texts
 from jupyter_client.manager import AsyncKernelManager
 
 from ipython_mcp.server import build_server
 from ipython_mcp.settings import Settings
 
-COUNTDOWN = "import time\nfor i in range(10):\n    print('tick', i, flush=True)\n    time.sleep(1)"
+
+def countdown(first: Gate, second: Gate) -> str:
+    """Ten ticks: four, then three once `first` is open, then three once `second` is."""
+    return "\n".join(
+        [
+            "for i in range(4):\n    print('tick', i, flush=True)",
+            first.code,
+            "for i in range(4, 7):\n    print('tick', i, flush=True)",
+            second.code,
+            "for i in range(7, 10):\n    print('tick', i, flush=True)",
+        ]
+    )
 
 
 def _ticks(text: str) -> list[int]:
@@ -23,10 +35,11 @@ def _ticks(text: str) -> list[int]:
 
 
 async def test_a_long_cell_continues_past_its_timeout_and_is_collected_to_its_end(
-    assistant: Assistant, shared_kernel: IdeKernel
+    assistant: Assistant, shared_kernel: IdeKernel, gates: Callable[[], Gate]
 ) -> None:
     await assistant.text("connect_to_kernel", connection_file=str(shared_kernel.path))
-    first = await assistant.call("execute_code", code=COUNTDOWN, timeout=2, on_timeout="continue")
+    ide, one, two = shared_kernel.ide, gates(), gates()
+    first = await assistant.call("execute_code", code=countdown(one, two), timeout=2, on_timeout="continue")
     text = texts(first)
     execution_id = re.search(r"as execution (e\d+)", text).group(1)
     assert "Still running after 2 s" in text and f"wait_for_execution('{execution_id}')" in text
@@ -34,12 +47,18 @@ async def test_a_long_cell_continues_past_its_timeout_and_is_collected_to_its_en
     seen = _ticks(text)
     assert seen and seen == list(range(len(seen)))
 
+    cell = await ide.started(str(one.path))
+    one.open()
+    await ide.until(
+        lambda m: m["parent_header"].get("msg_id") == cell and "tick 6" in m["content"].get("text", "")
+    )
     middle = texts(await assistant.call("wait_for_execution", execution_id=execution_id, timeout=2))
     assert "It is still running" in middle
     # Only what was printed since the last read, and nothing skipped.
     assert _ticks(middle)[0] == seen[-1] + 1
     seen += _ticks(middle)
 
+    two.open()
     last = await assistant.call("wait_for_execution", timeout=30)  # the latest one still running
     assert not last.is_error and f"Execution {execution_id} has finished (ok)." in texts(last)
     assert seen + _ticks(texts(last)) == list(range(10))
@@ -49,15 +68,18 @@ async def test_a_long_cell_continues_past_its_timeout_and_is_collected_to_its_en
 
 
 async def test_a_call_sends_progress_with_the_latest_line(
-    assistant: Assistant, shared_kernel: IdeKernel
+    assistant: Assistant, shared_kernel: IdeKernel, gates: Callable[[], Gate]
 ) -> None:
     await assistant.text("connect_to_kernel", connection_file=str(shared_kernel.path))
     updates: list[tuple[float, str | None]] = []
+    gate = gates()
 
     async def progress(value: float, total: float | None, message: str | None) -> None:
         updates.append((value, message))
+        if len(updates) >= 4:
+            gate.open()
 
-    code = "import time\nfor i in range(3):\n    print('step', i, flush=True)\n    time.sleep(1)"
+    code = f"for i in range(2):\n    print('step', i, flush=True)\n{gate.code}\nprint('step', 2, flush=True)"
     result = await assistant.call("execute_code", progress=progress, code=code)
     assert not result.is_error
     assert len(updates) >= 4  # a few per second, not one per message
@@ -105,11 +127,12 @@ async def test_read_and_search_the_whole_of_a_10_mb_output(
 
 
 async def test_a_cell_the_user_runs_makes_the_call_wait_or_fail_as_asked(
-    assistant: Assistant, own_kernel: IdeKernel
+    assistant: Assistant, own_kernel: IdeKernel, gates: Callable[[], Gate]
 ) -> None:
     await assistant.text("connect_to_kernel", connection_file=str(own_kernel.path))
-    cell = own_kernel.ide.send("import time; time.sleep(3)")
-    await assistant.until_busy()
+    gate = gates()
+    cell = own_kernel.ide.send(f"waiting = True\n{gate.code}")
+    await assistant.until_busy("another client's cell In[1]")
     error = await assistant.error("execute_code", code="marker = 1", if_busy="fail")
     assert "busy running another client's cell" in error and "the code was not sent" in error
 
@@ -117,19 +140,21 @@ async def test_a_cell_the_user_runs_makes_the_call_wait_or_fail_as_asked(
 
     async def progress(value: float, total: float | None, message: str | None) -> None:
         updates.append(message)
+        if message and message.startswith("waiting for another client's cell In[1]"):
+            gate.open()
 
     result = await assistant.call("execute_code", progress=progress, code="print('after')", timeout=20)
     assert not result.is_error and texts(result).startswith("after\n")
-    assert "It ran after another client's cell In[1] `import time; time.sleep(3)` had finished" in texts(
-        result
-    )
+    assert "It ran after another client's cell In[1] `waiting = True ...` had finished" in texts(result)
     assert any(m and m.startswith("waiting for another client's cell In[1]") for m in updates)
     await own_kernel.ide.outputs_of(cell)
     # if_busy='fail' sent nothing: the name was never defined.
     assert "NameError" in await assistant.error("execute_code", code="marker")
 
 
-async def test_a_restart_from_the_ide_is_followed_and_told(assistant: Assistant, runtime_dir: Path) -> None:
+async def test_a_restart_from_the_ide_is_followed_and_told(
+    assistant: Assistant, runtime_dir: Path, gates: Callable[[], Gate]
+) -> None:
     # The IDE starts and restarts its kernel through a KernelManager, as Jupyter and Spyder do.
     manager = AsyncKernelManager(connection_file=str(runtime_dir / "kernel-restarted.json"))
     await manager.start_kernel(env={**os.environ, "PYDEVD_DISABLE_FILE_VALIDATION": "1"})
@@ -138,12 +163,11 @@ async def test_a_restart_from_the_ide_is_followed_and_told(assistant: Assistant,
         await assistant.text("execute_code", code="state = 'before'")
         old_pid = manager.provisioner.process.pid
 
+        gate = gates()  # never opened while the test runs: the restart ends the code
         running = asyncio.ensure_future(
-            assistant.call(
-                "execute_code", code="import time; time.sleep(30)", on_timeout="continue", timeout=60
-            )
+            assistant.call("execute_code", code=gate.code, on_timeout="continue", timeout=60)
         )
-        await assistant.until_busy()
+        await assistant.until_busy("the assistant's cell In[")
         await manager.restart_kernel()
         cut_short = await running
         assert cut_short.is_error and "was restarted by another client" in texts(cut_short)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import ast
 import base64
 import time
+from collections.abc import Callable
 
-from conftest import Assistant, IdeKernel, images, texts
+from conftest import Assistant, Gate, IdeKernel, images, texts
 from jupyter_server.services.kernels.kernelmanager import MappingKernelManager
 
 
@@ -53,7 +54,7 @@ async def test_history_leaves_no_trace_in_the_users_namespace(
 
 
 async def test_looking_while_the_user_runs_a_long_cell_is_answered_by_a_subshell(
-    assistant: Assistant, own_kernel: IdeKernel
+    assistant: Assistant, own_kernel: IdeKernel, gates: Callable[[], Gate]
 ) -> None:
     ide = own_kernel.ide
     await ide.run("import time\nrows = list(range(10))")
@@ -61,18 +62,20 @@ async def test_looking_while_the_user_runs_a_long_cell_is_answered_by_a_subshell
     _, before = await ide.run(
         "print(repr(_), len(In), sorted(k for k in globals() if not k.startswith('_i')))"
     )
-    cell = ide.send("for step in range(80):\n    time.sleep(0.1)\nprint('finished')")
+    gate = gates()
+    cell = ide.send(f"step = 'waiting'\n{gate.code}\nprint('finished')")
     await assistant.until_busy()
 
     listing = await assistant.text("list_variables")
     assert "rows" in listing and "list" in listing
-    assert "Read while another client's cell" in listing and "for step in range(80)" in listing
+    assert "Read while another client's cell" in listing and "`step = 'waiting' ...`" in listing
     assert "len 10" in await assistant.text("inspect_variable", name="rows")
     assert "import time\nrows = list(range(10))" in await assistant.text("get_history")
     assert "rows" in await assistant.text("complete", code="row")
     # All of it was answered while the user's cell still ran.
     assert "busy running another client's cell" in await assistant.text("kernel_status")
 
+    gate.open()
     messages = await ide.outputs_of(cell)
     assert "finished\n" in [m["content"].get("text") for m in messages if m["msg_type"] == "stream"]
     _, after = await ide.run(
@@ -83,24 +86,27 @@ async def test_looking_while_the_user_runs_a_long_cell_is_answered_by_a_subshell
 
 
 async def test_a_cell_drawing_figures_keeps_them_while_the_assistant_looks(
-    assistant: Assistant, own_kernel: IdeKernel
+    assistant: Assistant, own_kernel: IdeKernel, gates: Callable[[], Gate]
 ) -> None:
     # matplotlib shows pending figures after any request that runs code: a look at the
     # variables beside this cell would take its figure.
     await assistant.text("connect_to_kernel", connection_file=str(own_kernel.path))
-    cell = own_kernel.ide.send("import matplotlib.pyplot as plt, time\nplt.plot([3, 1, 2])\ntime.sleep(2)")
-    await assistant.until_busy()
+    drawing, later = gates(), gates()
+    cell = own_kernel.ide.send(f"import matplotlib.pyplot as plt\nplt.plot([3, 1, 2])\n{drawing.code}")
+    await assistant.until_busy("another client's cell In[1]")
     error = await assistant.error("list_variables")
     assert "busy running another client's cell" in error and "could take the figures it draws" in error
     history = await assistant.text("get_history")  # history needs no code run
     assert "plt.plot" in history and "The last exception cannot be read while a cell runs." in history
+    drawing.open()
     messages = await own_kernel.ide.outputs_of(cell)
     assert [m for m in messages if m["msg_type"] == "display_data" and "image/png" in m["content"]["data"]]
 
     # The kernel draws inline from now on: looks beside any running cell say busy.
-    cell = own_kernel.ide.send("time.sleep(2)")
-    await assistant.until_busy()
+    cell = own_kernel.ide.send(later.code)
+    await assistant.until_busy("another client's cell In[2]")
     assert "could take the figures it draws" in await assistant.error("inspect_variable", name="plt")
+    later.open()
     await own_kernel.ide.outputs_of(cell)
 
 
@@ -109,7 +115,8 @@ async def test_a_slow_look_beside_a_busy_loop_is_waited_for(
 ) -> None:
     await own_kernel.ide.run("for i in range(100_000):\n    globals()[f'value_{i}'] = i")
     await assistant.text("connect_to_kernel", connection_file=str(own_kernel.path))
-    cell = own_kernel.ide.send("import time\nend = time.time() + 10\nwhile time.time() < end:\n    pass")
+    # Busy until interrupted below, however long the look takes.
+    cell = own_kernel.ide.send("import time\nend = float('inf')\nwhile time.time() < end:\n    pass")
     await assistant.until_busy()
     listing = await assistant.text("list_variables")  # slow: the loop shares the interpreter
     assert "100002 variables" in listing and "Read while another client's cell" in listing
@@ -118,12 +125,12 @@ async def test_a_slow_look_beside_a_busy_loop_is_waited_for(
 
 
 async def test_checking_on_a_busy_kernel_never_shows_it_idle_to_the_ide(
-    assistant: Assistant, own_kernel: IdeKernel
+    assistant: Assistant, own_kernel: IdeKernel, gates: Callable[[], Gate]
 ) -> None:
     # JupyterLab shows the kernel's state from every status message, but for those of the
     # request types jupyter_server lists as untracked (kernel_info_request among them).
     await assistant.text("connect_to_kernel", connection_file=str(own_kernel.path))
-    cell = own_kernel.ide.send("import time; time.sleep(2)")
+    cell = own_kernel.ide.send(gates().code)  # runs until interrupted below
     await assistant.until_busy()
     assert "busy" in await assistant.text("kernel_status")
     await assistant.text("interrupt_kernel")
@@ -145,7 +152,7 @@ async def test_a_cell_holding_the_interpreter_gets_a_busy_answer_not_a_hang(
     # One C call of many seconds: no thread of the kernel runs meanwhile. The kernel is killed
     # with the test, not waited for.
     own_kernel.ide.send("sum(range(3 * 10**9))")
-    await assistant.until_busy()
+    await assistant.until_busy("")  # the cell may not even be announced
     error = await assistant.error("list_variables")
     # Held from its first instant, the kernel may not even have published the cell, or its code.
     assert (
@@ -160,6 +167,18 @@ async def test_a_cell_holding_the_interpreter_gets_a_busy_answer_not_a_hang(
     started = time.monotonic()
     assert "busy" in await assistant.text("kernel_status")  # answers, without waiting for the cell
     assert time.monotonic() - started < 5
+
+
+async def test_looks_in_a_row_never_find_the_kernel_busy_with_the_last_one(
+    assistant: Assistant, shared_kernel: IdeKernel
+) -> None:
+    # A look's idle status can reach us after the next request's (kernels publish from several
+    # threads): answered, it is over, and the next look must not wait for it or call it a cell.
+    await shared_kernel.ide.run("looked_at = 1")
+    await assistant.text("connect_to_kernel", connection_file=str(shared_kernel.path))
+    for _ in range(50):
+        assert "looked_at" in await assistant.text("list_variables")
+        assert "int" in await assistant.text("inspect_variable", name="looked_at")
 
 
 async def test_completions_come_from_the_live_namespace(

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Assistant, IdeKernel, IdeUser, ide_kernel, texts
+from conftest import Assistant, Gate, IdeKernel, IdeUser, ide_kernel, texts
 
 ROOT = Path(__file__).resolve().parents[1]
 STATE = "print(repr(_), len(In), sorted(k for k in globals() if not k.startswith('_i')), sep=' | ')"
@@ -56,7 +56,7 @@ def _state(printed: str) -> tuple[str, int, list[str]]:
 
 
 async def test_ipykernel6_is_looked_at_without_a_trace_and_says_busy_at_once(
-    assistant: Assistant, other_kernel: OtherKernel
+    assistant: Assistant, other_kernel: OtherKernel, gates: Callable[[], Gate]
 ) -> None:
     async with other_kernel("ipykernel6") as kernel:
         ide = kernel.ide
@@ -70,12 +70,17 @@ async def test_ipykernel6_is_looked_at_without_a_trace_and_says_busy_at_once(
         underscore, count, names = _state(before)
         assert _state(after) == (underscore, count + 1, names)
 
-        cell = ide.send("time.sleep(3)")
+        gate = gates()
+        cell = ide.send(gate.code)
         await assistant.until_busy()
         for tool, arguments in (("list_variables", {}), ("get_history", {}), ("complete", {"code": "ro"})):
             error = await assistant.error(tool, **arguments)
-            assert "busy running another client's cell" in error and "time.sleep(3)" in error
+            assert (
+                "busy running another client's cell" in error
+                and "`while not __import__('os').path.exists(" in error
+            )
             assert "holds the interpreter" not in error
+        gate.open()
         await ide.outputs_of(cell)
         assert "rows" in await assistant.text("complete", code="ro")
 
@@ -88,7 +93,7 @@ async def test_spyder_kernel_is_listed_as_spyders(assistant: Assistant, other_ke
 
 
 async def test_spyder_kernel_shows_its_variables_while_the_users_cell_runs(
-    assistant: Assistant, other_kernel: OtherKernel
+    assistant: Assistant, other_kernel: OtherKernel, gates: Callable[[], Gate]
 ) -> None:
     async with other_kernel("spyder") as kernel:
         ide = kernel.ide
@@ -96,7 +101,8 @@ async def test_spyder_kernel_shows_its_variables_while_the_users_cell_runs(
         await assistant.text("connect_to_kernel", connection_file=str(kernel.path))
         _, before = await ide.run(STATE)
 
-        cell = ide.send("time.sleep(4)")
+        gate = gates()
+        cell = ide.send(gate.code)
         await assistant.until_busy()
         listing = await assistant.text("list_variables")
         assert "rows" in listing and "len 3" in listing and "north" in listing
@@ -107,6 +113,7 @@ async def test_spyder_kernel_shows_its_variables_while_the_users_cell_runs(
         assert "only the names Spyder's variable explorer lists" in error
         assert "busy running another client's cell" in await assistant.error("get_history")
         assert "busy running another client's cell" in await assistant.text("kernel_status")
+        gate.open()
         await ide.outputs_of(cell)
 
         # Idle again, the full listing comes back, and nothing of ours stayed behind.
@@ -114,7 +121,7 @@ async def test_spyder_kernel_shows_its_variables_while_the_users_cell_runs(
         assert "rows" in listing and "Spyder" not in listing
         _, after = await ide.run(STATE)
         underscore, count, names = _state(before)
-        assert _state(after) == (underscore, count + 2, names)  # the sleep, and this look
+        assert _state(after) == (underscore, count + 2, names)  # the waiting cell, and this look
 
         # With no Spyder attached, a request for Spyder's editor fails at once instead of hanging.
         reply, _ = await ide.run(
@@ -160,16 +167,17 @@ class SpyderConsole:
 
 
 async def test_spyder_keeps_getting_the_kernels_requests_after_the_assistant_looked(
-    assistant: Assistant, other_kernel: OtherKernel
+    assistant: Assistant, other_kernel: OtherKernel, gates: Callable[[], Gate]
 ) -> None:
     async with other_kernel("spyder") as kernel:
         spyder = SpyderConsole(kernel.ide)
         await spyder.open()
         await assistant.text("connect_to_kernel", connection_file=str(kernel.path))
         # A cell that, like %runcell, asks Spyder's editor for something once it has run a while.
+        gate = gates()
         cell = kernel.ide.send(
-            "import time\nfrom spyder_kernels.comms.frontendcomm import frontend_request\n"
-            "time.sleep(2)\nprint(frontend_request(blocking=True, timeout=20).get_current_filename())"
+            "from spyder_kernels.comms.frontendcomm import frontend_request\n"
+            f"{gate.code}\nprint(frontend_request(blocking=True, timeout=20).get_current_filename())"
         )
 
         def ended(msg: dict[str, Any]) -> bool:
@@ -180,6 +188,7 @@ async def test_spyder_keeps_getting_the_kernels_requests_after_the_assistant_loo
         served = asyncio.ensure_future(spyder.serve(until=ended))
         await assistant.until_busy()
         assert "From Spyder's variable explorer" in await assistant.text("list_variables")
+        gate.open()
         messages = await served
         printed = [
             m["content"]["text"]

@@ -8,13 +8,13 @@ import os
 import signal
 import socket
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import mcp
 import psutil
 import pytest
-from conftest import Assistant, NotebookServer, ide_client, images, jupyter_server, texts, wait_until
+from conftest import Assistant, Gate, NotebookServer, ide_client, images, jupyter_server, texts, wait_until
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from test_server import SCRIPT
 
@@ -67,7 +67,7 @@ async def assistant(hub: NotebookServer) -> AsyncIterator[RemoteAssistant]:
 
 
 async def test_a_notebook_kernel_works_over_the_websocket_as_a_local_one(
-    assistant: RemoteAssistant, notebook: Path
+    assistant: RemoteAssistant, notebook: Path, gates: Callable[[], Gate]
 ) -> None:
     user = await ide_client(notebook)
     try:
@@ -92,13 +92,24 @@ async def test_a_notebook_kernel_works_over_the_websocket_as_a_local_one(
         assert image.mime_type == "image/png" and len(image.data) > 1000
 
         # The user's cell, running meanwhile, never shows in the assistant's result.
+        gate = gates()
         user_cell = user.send(
-            "import time\nfor i in range(20):\n    print('USER', i, flush=True); time.sleep(0.01)"
+            "for i in range(10):\n    print('USER', i, flush=True)\n"
+            f"{gate.code}\n"
+            "for i in range(10, 20):\n    print('USER', i, flush=True)"
         )
-        mine = await assistant.text(
-            "execute_code", code="import time\nfor i in range(20):\n    print('ASSISTANT', i, flush=True)"
+        await user.started(str(gate.path))  # the user's cell runs before the assistant's call is made
+
+        async def waiting(value: float, total: float | None, message: str | None) -> None:
+            gate.open()  # the user's cell prints the rest while the call waits for it
+
+        result = await assistant.call(
+            "execute_code",
+            progress=waiting,
+            code="import time\nfor i in range(20):\n    print('ASSISTANT', i, flush=True)",
         )
-        assert "USER" not in mine and mine.count("ASSISTANT") == 20
+        mine = texts(result)
+        assert not result.is_error and "USER" not in mine and mine.count("ASSISTANT") == 20
         theirs = await user.outputs_of(user_cell)
         assert "ASSISTANT" not in str(theirs)
     finally:
@@ -146,11 +157,12 @@ async def test_list_kernels_shows_the_servers_kernels_once(
 
 
 async def test_interrupt_and_restart_go_through_the_server(
-    assistant: RemoteAssistant, hub: NotebookServer
+    assistant: RemoteAssistant, hub: NotebookServer, gates: Callable[[], Gate]
 ) -> None:
     await assistant.text("start_kernel", server="hub")
     await assistant.text("execute_code", code="kept = 1")
-    timed_out = await assistant.call("execute_code", code="import time\ntime.sleep(60)", timeout=1)
+    # Runs until the interrupt at the call's timeout.
+    timed_out = await assistant.call("execute_code", code=gates().code, timeout=1)
     assert "asked the server to interrupt it" in texts(timed_out) and "is idle" in texts(timed_out)
     assert await assistant.text("execute_code", code="kept") == "1"
 

@@ -8,10 +8,11 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import mcp
-from conftest import Assistant, IdeKernel
+from conftest import Assistant, Gate, IdeKernel
 from mcp.client.stdio import StdioServerParameters, stdio_client
 
 from ipython_mcp.server import build_server
@@ -55,7 +56,7 @@ async def test_installed_script_serves_over_stdio(shared_kernel: IdeKernel, runt
 
 
 async def test_sigterm_ends_the_server_promptly_interrupting_its_running_code(
-    own_kernel: IdeKernel, runtime_dir: Path
+    own_kernel: IdeKernel, runtime_dir: Path, gates: Callable[[], Gate]
 ) -> None:
     server = await asyncio.create_subprocess_exec(
         SCRIPT,
@@ -94,20 +95,16 @@ async def test_sigterm_ends_the_server_promptly_interrupting_its_running_code(
     assert [m.get("id") for m in lines] == [1, 2]
     assert "Connected to kernel" in lines[1]["result"]["content"][0]["text"]
 
+    gate = gates()  # never opened while the test runs: the code runs until interrupted
     call = {
         "jsonrpc": "2.0",
         "id": 3,
         "method": "tools/call",
-        "params": {
-            "name": "execute_code",
-            "arguments": {"code": "import time\nfor _ in range(600): time.sleep(0.1)"},
-        },
+        "params": {"name": "execute_code", "arguments": {"code": gate.code}},
     }
     server.stdin.write((json.dumps(call) + "\n").encode())
-    while True:  # the IDE user watches the kernel take up the assistant's cell
-        msg = await own_kernel.ide.client.get_iopub_msg(timeout=10)
-        if msg["msg_type"] == "execute_input":
-            break
+    # The IDE user watches the kernel take up the assistant's cell.
+    await own_kernel.ide.started(str(gate.path))
     started = time.monotonic()
     server.send_signal(signal.SIGTERM)
     try:

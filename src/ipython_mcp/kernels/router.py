@@ -70,7 +70,9 @@ class MessageRouter:
         self.comms: dict[str, Callable[[dict[str, Any]], None]] = {}
         """Handlers of our comms' messages, by comm_id (whatever request caused them)."""
         self.running: dict[str, Activity] = {}
-        """Execute requests between their busy and idle status, oldest first."""
+        """Execute requests between their busy and idle status (ours: up to their reply), oldest first."""
+        self._answered: set[str] = set()
+        """Requests of ours answered before their busy status came in: not running any more."""
         self.iopub_seen = asyncio.Event()
         self.execution_count: int | None = None
         self.catch_up_request: str | None = None
@@ -140,6 +142,7 @@ class MessageRouter:
     def forget(self, msg_id: str) -> None:
         """Stop routing a request's messages (its caller gave up on it)."""
         self._sinks.pop(msg_id, None)
+        self._answered.discard(msg_id)
         future = self._replies.pop(msg_id, None)
         if future is not None and not future.done():
             future.cancel()
@@ -190,6 +193,13 @@ class MessageRouter:
         future = self._replies.pop(parent_id, None)
         if future is not None and not future.done():
             future.set_result(msg)
+        # Answered, a request of ours no longer runs. Its idle status may still be on its way
+        # after that of a later control request (kernels publish from several threads), so
+        # catch_up would not wait for it, and the next look would find the kernel busy with it.
+        if parent_id in self.running:
+            self.running.pop(parent_id).ended.set()
+        elif parent_id in self._sinks and msg["header"]["msg_type"] == "execute_reply":
+            self._answered.add(parent_id)
 
     def _on_stdin(self, msg: dict[str, Any]) -> None:
         """input() in our code: the kernel asks on the stdin channel of the client that sent it."""
@@ -233,12 +243,14 @@ class MessageRouter:
             sink(msg_type, content)
             if msg_type == "status" and content.get("execution_state") == "idle":
                 self._sinks.pop(parent_id, None)
+                self._answered.discard(parent_id)
         elif parent.get("msg_type") == "execute_request" and parent_id:
             self.observed.add(parent_id, msg_type, content)
 
     def _track_status(self, state: str | None, parent_id: str | None, parent_type: str | None) -> None:
         if state == "busy" and parent_type == "execute_request" and parent_id:
-            self.running[parent_id] = Activity(parent_id, ours=parent_id in self._sinks)
+            if parent_id not in self._answered:
+                self.running[parent_id] = Activity(parent_id, ours=parent_id in self._sinks)
         elif state == "idle" and parent_id in self.running:
             self.running.pop(parent_id).ended.set()
         elif state in ("starting", "restarting"):

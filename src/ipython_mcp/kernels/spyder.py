@@ -53,9 +53,10 @@ class SpyderComm:
 
     The kernel sends its own requests to the frontend (Spyder's editor: the code of a cell
     for `%runcell`, the current file, the debugger) to the comm that sent it the last
-    message, and waits for the answer without a timeout. After each message of ours, that
-    role is handed back to the IDE's comm; should a request reach us anyway, it gets an
-    error at once rather than leaving the user's cell waiting forever."""
+    message, and waits for the answer without a timeout. Each message of ours is followed at
+    once by one on the IDE's comm (as last known), so that role goes back to it as soon as the
+    kernel has handled ours; should a request reach us anyway, it gets an error at once rather
+    than leaving the user's cell waiting forever."""
 
     def __init__(self, router: MessageRouter) -> None:
         self._router = router
@@ -63,6 +64,8 @@ class SpyderComm:
         self.ready = asyncio.Event()
         self._calls: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._ide_comm: str | None = None
+        """The IDE's comm that the kernel's requests go back to, as last learnt."""
 
     def open(self) -> None:
         """Ask for the comm; it is ready once the kernel's `_comm_ready` call is answered."""
@@ -88,6 +91,7 @@ class SpyderComm:
         self._send("remote_call", {"call_name": name, "call_id": call_id, "settings": settings,
                                    "call_args": list(args), "call_kwargs": {},
                                    "buffered_args": [], "buffered_kwargs": []})  # fmt: skip
+        self._give_back()
         try:
             reply = await asyncio.wait_for(future, CALL_TIMEOUT)
         finally:
@@ -116,9 +120,17 @@ class SpyderComm:
             self._router.forget(msg_id)
             return
         ides = [comm_id for comm_id in msg["content"].get("comms") or {} if comm_id != self.comm_id]
-        if ides:  # with several Spyder consoles attached, the newest is the likeliest
+        # With several Spyder consoles attached, the newest is the likeliest.
+        self._ide_comm = ides[-1] if ides else None
+        self._give_back()
+
+    def _give_back(self) -> None:
+        """A message on the IDE's comm as last known, queued behind ours on the control channel:
+        the kernel makes that comm the caller again right after handling ours, not a round trip
+        later (a request of the user's cell meanwhile would reach us and fail)."""
+        if self._ide_comm is not None:
             data = {"spyder_msg_type": "ipython_mcp_hand_back", "content": {}}
-            self._router.send("control", "comm_msg", {"comm_id": ides[-1], "data": data})
+            self._router.send("control", "comm_msg", {"comm_id": self._ide_comm, "data": data})
 
     def _send(self, spyder_msg_type: str, content: dict[str, Any]) -> None:
         data = {"spyder_msg_type": spyder_msg_type, "content": content}
@@ -142,10 +154,12 @@ class SpyderComm:
         kind = data.get("spyder_msg_type")
         if kind == "remote_call" and body.get("call_name") == "_comm_ready":
             self._reply(body)
+            self._give_back()
             self.ready.set()
             self._in_background(self._hand_back())
         elif kind == "remote_call" and (body.get("settings") or {}).get("blocking"):
             self._reply(body, error=f"{body.get('call_name')} is for Spyder; ipython-mcp cannot answer it.")
+            self._give_back()
             self._in_background(self._hand_back())
         elif kind == "remote_call_reply":
             future = self._calls.get(body.get("call_id", ""))
