@@ -190,7 +190,8 @@ class CodeRunner:
         if if_busy == "fail":  # the IDE may have seen its cell start before we did: ask
             busy, running = await self._session.running_cell()
             if busy:
-                raise KernelBusy(busy_note(running, "the code was not sent (if_busy='fail')"))
+                outcome = "the code was not sent (if_busy='fail'); with if_busy='wait' it runs after it"
+                raise KernelBusy(busy_note(running, outcome))
         running = self._router.current()
         ex = Execution(code, self._session.settings.max_output_chars, self.outputs.transcript())
         msg_id, reply_future = self._router.request(
@@ -205,7 +206,7 @@ class CodeRunner:
             self._notebook_chars = sum(cell.size() for cell in self.cells)
         self.cells.append(ex.cell)
         # It resolves however the execution ends: reply, kernel death (the router fails it) or
-        # restart (restarted() cancels it); a caller that stops waiting leaves it be.
+        # restart (_lose cancels it); a caller that stops waiting leaves it be.
         finished = ex.finished = asyncio.ensure_future(self._finished(ex, reply_future))
         finished.add_done_callback(_retrieve)
         finished.add_done_callback(lambda _: ex.transcript.finish())  # first to go past the cap
@@ -420,7 +421,7 @@ class CodeRunner:
         async def supervise() -> None:
             started = asyncio.ensure_future(ex.started.wait())
             assert ex.finished is not None
-            try:  # a restart ends it too: restarted() cancels `finished`
+            try:  # a restart ends it too: _lose cancels `finished`
                 await asyncio.wait({started, self._session.dead, ex.finished}, return_when="FIRST_COMPLETED")
             finally:
                 started.cancel()
