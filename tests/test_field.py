@@ -126,7 +126,7 @@ async def test_code_the_old_kernel_had_is_said_not_to_have_finished(
     running = asyncio.ensure_future(
         assistant.call("execute_code", code=gated(tmp_path / "never") + "print('unreachable')")
     )
-    await assistant.until_busy()
+    await assistant.until_busy("the assistant's cell In[")
     await manager.restart_kernel(now=True)
     cut_short = await running
     assert cut_short.is_error
