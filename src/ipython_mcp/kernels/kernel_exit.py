@@ -12,10 +12,14 @@ import ast
 from collections.abc import Iterator
 
 _EXITS = frozenset({"exit", "quit"})
+_WORDS = ("exit", "quit")
+"""Every statement looked for names one of these: code without them is not parsed."""
 
 
 def exit_statement(code: str) -> str | None:
     """The statement of the cell that would end the kernel process, as written; None if none."""
+    if not any(word in code for word in _WORDS):
+        return None
     python = _as_python(code)
     try:
         tree = ast.parse(python)

@@ -82,8 +82,8 @@ class LocalKernelSession(KernelSession):
         )
 
     def _being_replaced(self) -> bool:
-        # Cheap enough for every execution: one status read of the process.
-        return self.process is not None and not processes.alive(self.process)
+        # Cheap enough for every execution: one read of the process's status.
+        return self.process is not None and processes.gone(self.process)
 
     def recovery_hint(self) -> str:
         if self.launched is not None:

@@ -97,6 +97,17 @@ def alive(proc: psutil.Process) -> bool:
         return True
 
 
+def gone(proc: psutil.Process) -> bool:
+    """Whether the process has exited (or is a zombie), in one read: for frequent checks;
+    `alive` also rules out a reused pid."""
+    try:
+        return proc.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+    except psutil.AccessDenied:
+        return False
+
+
 def stopped(proc: psutil.Process) -> bool:
     """Whether the process is stopped by a signal (SIGSTOP, Ctrl+Z). A tracer's brief stops
     (strace, py-spy) are not: they pass by themselves."""

@@ -15,6 +15,8 @@ from mcp_types import CallToolResult, ImageContent, TextContent
 RESULT_BYTES = 800_000
 """Serialized size of one result's content at most: well under 1 MiB with the envelope."""
 _NOTICE_ROOM = 1_000
+_MOST_BYTES_PER_CHAR = 6
+"""A character takes at most this many bytes in JSON (a control character's \\u0000 escape)."""
 
 
 def fit_result(result: CallToolResult, more: str = "") -> CallToolResult:
@@ -22,8 +24,10 @@ def fit_result(result: CallToolResult, more: str = "") -> CallToolResult:
     whole text output (for an execution: read_output)."""
     content = list(result.content)
     texts = [block for block in content if isinstance(block, TextContent)]
-    text_bytes = sum(_size(block.text) for block in texts)
     image_bytes = sum(len(block.data) for block in content if isinstance(block, ImageContent))
+    if _MOST_BYTES_PER_CHAR * sum(len(block.text) for block in texts) + image_bytes <= RESULT_BYTES:
+        return result  # the usual case, told without encoding anything
+    text_bytes = sum(_size(block.text) for block in texts)
     if text_bytes + image_bytes <= RESULT_BYTES:
         return result
     text_room = RESULT_BYTES - _NOTICE_ROOM
@@ -48,7 +52,7 @@ def fit_result(result: CallToolResult, more: str = "") -> CallToolResult:
 
 def fit_text(text: str) -> str:
     """A plain text result within RESULT_BYTES."""
-    if _size(text) <= RESULT_BYTES:
+    if _MOST_BYTES_PER_CHAR * len(text) <= RESULT_BYTES or _size(text) <= RESULT_BYTES:
         return text
     return _cut(text, RESULT_BYTES - _NOTICE_ROOM, "")
 
