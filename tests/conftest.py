@@ -521,6 +521,17 @@ def assert_no_secret(text: str, runtime_dir: Path) -> None:
             assert not secret or secret not in text, f"the {field} of {path.name} leaked into a result"
 
 
+def statuses_during(messages: list[dict[str, Any]], cell: str) -> list[tuple[str | None, str]]:
+    """The status messages of other requests an IDE received while its cell ran, as
+    (parent request type, state): what an IDE would take for the kernel's state meanwhile."""
+    started = next(i for i, m in enumerate(messages) if m["parent_header"].get("msg_id") == cell)
+    return [
+        (m["parent_header"].get("msg_type"), m["content"]["execution_state"])
+        for m in messages[started:]
+        if m["msg_type"] == "status" and m["parent_header"].get("msg_id") != cell
+    ]
+
+
 def texts(result: mcp.types.CallToolResult) -> str:
     return "\n".join(c.text for c in result.content if c.type == "text")
 

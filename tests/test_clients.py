@@ -17,7 +17,7 @@ import httpx2
 import mcp
 import pytest
 import uvicorn
-from conftest import IdeKernel, assert_no_secret, ide_kernel, images, texts
+from conftest import Assistant, IdeKernel, ide_kernel, images, texts
 from mcp.client.streamable_http import streamable_http_client
 
 from ipython_mcp.server import build_server
@@ -32,7 +32,7 @@ class HttpServer:
     runtime_dir: Path
 
     @asynccontextmanager
-    async def client(self, mode: str = "auto") -> AsyncIterator[Client]:
+    async def client(self, mode: str = "auto") -> AsyncIterator[Assistant]:
         """A client of its own: mode 'legacy' has an MCP session, 'auto' speaks the
         sessionless protocol (2026-07-28) the official SDK prefers."""
         headers = {"Authorization": f"Bearer {self.token}"}
@@ -40,31 +40,12 @@ class HttpServer:
             httpx2.AsyncClient(headers=headers, timeout=120) as http,
             mcp.Client(streamable_http_client(self.url, http_client=http), mode=mode) as client,
         ):
-            yield Client(client, self.runtime_dir)
+            yield Assistant(client, self.runtime_dir)
 
 
-@dataclass
-class Client:
-    client: mcp.Client
-    runtime_dir: Path
-
-    async def call(self, tool: str, **arguments: Any) -> mcp.types.CallToolResult:
-        result = await self.client.call_tool(tool, arguments)
-        assert_no_secret(str(result), self.runtime_dir)
-        return result
-
-    async def text(self, tool: str, **arguments: Any) -> str:
-        result = await self.call(tool, **arguments)
-        assert not result.is_error, texts(result)
-        return texts(result)
-
-    async def error(self, tool: str, **arguments: Any) -> str:
-        result = await self.call(tool, **arguments)
-        assert result.is_error, texts(result)
-        return texts(result)
-
-    async def pid(self, **arguments: Any) -> int:
-        return int(await self.text("execute_code", code="import os; os.getpid()", **arguments))
+async def pid_of(client: Assistant, **arguments: Any) -> int:
+    """The pid of the kernel the client's code runs in."""
+    return int(await client.text("execute_code", code="import os; os.getpid()", **arguments))
 
 
 @pytest.fixture
@@ -109,15 +90,15 @@ async def test_each_client_with_a_session_keeps_its_own_default_kernel(
     async with http_server.client("legacy") as ada, http_server.client("legacy") as bob:
         assert "it is the default kernel" in await ada.text("connect_to_kernel", connection_file=str(first.path))
         await bob.text("connect_to_kernel", connection_file=str(second.path))
-        assert await ada.pid() == first.process.pid  # not bob's, connected after
-        assert await bob.pid() == second.process.pid
+        assert await pid_of(ada) == first.process.pid  # not bob's, connected after
+        assert await pid_of(bob) == second.process.pid
         await ada.text("execute_code", code="adas_variable = 1")
         assert await bob.text("execute_code", code="'adas_variable' in globals()") == "False"
 
         # Bob disconnecting from his kernel leaves Ada untouched; hers stays her default.
         assert "it is still running." in await bob.text("disconnect_kernel")
         assert "No kernel is connected" in await bob.error("execute_code", code="1")
-        assert await ada.pid() == first.process.pid
+        assert await pid_of(ada) == first.process.pid
 
 
 async def test_an_execution_is_reached_only_by_a_client_that_attached_its_kernel(
@@ -137,8 +118,8 @@ async def test_an_execution_is_reached_only_by_a_client_that_attached_its_kernel
         assert "line 0\nline 1" in lines
         left = await ada.text("disconnect_kernel")
         assert "another client of this server still uses it" in left
-        assert await bob.pid(kernel=first.name) == first.process.pid
-        assert await bob.pid() == second.process.pid  # naming a kernel does not change the default
+        assert await pid_of(bob, kernel=first.name) == first.process.pid
+        assert await pid_of(bob) == second.process.pid  # naming a kernel does not change the default
 
 
 async def test_clients_without_sessions_name_their_kernel_and_never_get_another_ones(
@@ -151,7 +132,7 @@ async def test_clients_without_sessions_name_their_kernel_and_never_get_another_
         refused = await bob.error("execute_code", code="ran_in_adas_kernel = True")
         assert "Name the kernel (kernel='...')" in refused and first.name in refused
         assert "Name the kernel" in await ada.error("execute_code", code="1")
-        assert await ada.pid(kernel=first.name) == first.process.pid
+        assert await pid_of(ada, kernel=first.name) == first.process.pid
         _, printed = await first.ide.run("print('ran_in_adas_kernel' in globals())")
         assert printed == "False\n"
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import mcp
 import pytest
-from conftest import Assistant, IdeKernel, ide_kernel, texts, wait_until
+from conftest import Assistant, IdeKernel, ide_kernel, statuses_during, texts, wait_until
 from jupyter_client.manager import AsyncKernelManager
 from test_other_kernels import OtherKernel, other_kernel, other_python  # noqa: F401
 
@@ -176,13 +176,7 @@ async def test_checks_on_a_kernel_without_subshells_never_show_the_users_cell_as
         assert "busy running" in await assistant.error("get_history")
         gate.touch()
         messages = await kernel.ide.outputs_until_idle(cell)
-    started = next(i for i, m in enumerate(messages) if m["parent_header"].get("msg_id") == cell)
-    others = [
-        (m["parent_header"].get("msg_type"), m["content"]["execution_state"])
-        for m in messages[started:]
-        if m["msg_type"] == "status" and m["parent_header"].get("msg_id") != cell
-    ]
-    assert others == []
+    assert statuses_during(messages, cell) == []
 
 
 # -- results that are not failures ----------------------------------------------------------

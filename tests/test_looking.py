@@ -7,7 +7,7 @@ import base64
 import time
 from collections.abc import Callable
 
-from conftest import Assistant, Gate, IdeKernel, images, texts
+from conftest import Assistant, Gate, IdeKernel, images, statuses_during, texts
 from jupyter_server.services.kernels.kernelmanager import MappingKernelManager
 
 
@@ -134,13 +134,7 @@ async def test_checking_on_a_busy_kernel_never_shows_it_idle_to_the_ide(
     await assistant.until_busy()
     assert "busy" in await assistant.text("kernel_status")
     await assistant.text("interrupt_kernel")
-    messages = await own_kernel.ide.outputs_until_idle(cell)
-    started = next(i for i, m in enumerate(messages) if m["parent_header"].get("msg_id") == cell)
-    statuses = [
-        (m["parent_header"].get("msg_type"), m["content"]["execution_state"])
-        for m in messages[started:]
-        if m["msg_type"] == "status" and m["parent_header"].get("msg_id") != cell
-    ]
+    statuses = statuses_during(await own_kernel.ide.outputs_until_idle(cell), cell)
     untracked = MappingKernelManager.class_traits()["untracked_message_types"].default()
     assert statuses and not [s for s in statuses if s[0] not in untracked]
 
