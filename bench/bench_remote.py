@@ -25,13 +25,13 @@ from pathlib import Path
 
 import httpx2
 
-from ipython_mcp.kernels import websocket
-from ipython_mcp.kernels.connection_files import read_connection_file
-from ipython_mcp.kernels.jupyter_servers import configured_servers
-from ipython_mcp.kernels.local import LocalKernelSession
-from ipython_mcp.kernels.remote import ServerKernelSession
-from ipython_mcp.kernels.session import KernelSession
+from ipython_mcp.discovery.files import read_connection_file
+from ipython_mcp.discovery.servers import configured_servers
+from ipython_mcp.session.base import KernelSession
+from ipython_mcp.session.local import LocalKernelSession
+from ipython_mcp.session.remote import ServerKernelSession
 from ipython_mcp.settings import ServerConfig, Settings
+from ipython_mcp.transport import websocket
 
 
 def p95(values: list[float]) -> float:

@@ -7,7 +7,7 @@ import secrets
 import pytest
 from jupyter_client.session import Session
 
-from ipython_mcp.kernels.channels import deserialize
+from ipython_mcp.transport.zmq import deserialize
 
 
 def wire(session: Session, msg_type: str, content: dict, parent: dict | None = None) -> list[bytes]:

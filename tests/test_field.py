@@ -19,11 +19,11 @@ from conftest import Assistant, IdeKernel, ide_kernel, statuses_during, texts, w
 from jupyter_client.manager import AsyncKernelManager
 from test_other_kernels import OtherKernel, other_kernel, other_python  # noqa: F401
 
-from ipython_mcp.kernels.connection_files import read_connection_file
-from ipython_mcp.kernels.jupyter_servers import JupyterServer
-from ipython_mcp.kernels.registry import KernelRegistry
+from ipython_mcp.discovery.files import read_connection_file
+from ipython_mcp.discovery.servers import JupyterServer
 from ipython_mcp.server import build_server
 from ipython_mcp.server.http import HttpOptions
+from ipython_mcp.session.registry import KernelRegistry
 from ipython_mcp.settings import ServerConfig, Settings
 
 ANSI = re.compile(r"\x1b\[")

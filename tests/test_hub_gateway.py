@@ -21,13 +21,13 @@ from hub_gateway import (
     jupyterhub,
 )
 
+from ipython_mcp.discovery.servers import JupyterServer, ServerAPI
 from ipython_mcp.errors import JupyterServerError
-from ipython_mcp.kernels.jupyter_servers import JupyterServer, ServerAPI
-from ipython_mcp.kernels.registry import KernelRegistry
-from ipython_mcp.kernels.remote import ServerKernelSession
-from ipython_mcp.kernels.websocket import WebsocketChannels
 from ipython_mcp.server import build_server
+from ipython_mcp.session.registry import KernelRegistry
+from ipython_mcp.session.remote import ServerKernelSession
 from ipython_mcp.settings import ServerConfig, Settings
+from ipython_mcp.transport.websocket import WebsocketChannels
 
 NO_NPM = "scripts/test.sh installs configurable-http-proxy, JupyterHub's proxy, where npm is available"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ipython_mcp.kernels.kernel_exit import exit_statement
+from ipython_mcp.run.kernel_exit import exit_statement
 
 
 @pytest.mark.parametrize(

@@ -18,9 +18,9 @@ from conftest import Assistant, Gate, NotebookServer, ide_client, images, jupyte
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from test_server import SCRIPT
 
-from ipython_mcp.kernels.registry import KernelRegistry
-from ipython_mcp.kernels.remote import ServerKernelSession
 from ipython_mcp.server import build_server
+from ipython_mcp.session.registry import KernelRegistry
+from ipython_mcp.session.remote import ServerKernelSession
 from ipython_mcp.settings import ServerConfig, Settings
 
 

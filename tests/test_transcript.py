@@ -11,7 +11,7 @@ import threading
 import pytest
 import regex
 
-from ipython_mcp.kernels.transcript import (
+from ipython_mcp.run.transcript import (
     LONGEST_LINE,
     MEMORY_BYTES,
     Piece,

@@ -190,8 +190,8 @@ def _http_options(args: argparse.Namespace) -> Any:
 
 
 def _serve(settings: Settings, http: Any) -> None:
-    from .kernels.registry import KernelRegistry
     from .server import build_server
+    from .session.registry import KernelRegistry
 
     registry = KernelRegistry(settings)
     server = build_server(settings, registry, http=http)

@@ -10,10 +10,10 @@ from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 
+from .discovery.files import list_connection_files, read_connection_file
+from .discovery.servers import configured_servers, find_servers, list_server_kernels
 from .errors import IPythonMCPError
-from .kernels.connection_files import list_connection_files, read_connection_file
-from .kernels.jupyter_servers import configured_servers, find_servers, list_server_kernels
-from .kernels.registry import Discovery, KernelRegistry
+from .session.registry import Discovery, KernelRegistry
 from .settings import Settings
 
 

@@ -11,8 +11,8 @@ from collections import OrderedDict
 
 from mcp.server.mcpserver import Context
 
-from ..kernels.clients import ClientView
-from ..kernels.registry import KernelRegistry
+from ..session.clients import ClientView
+from ..session.registry import KernelRegistry
 
 VIEWS_KEPT = 256
 """MCP sessions whose views are remembered; the least recently active is forgotten first (the

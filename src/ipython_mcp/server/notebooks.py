@@ -14,11 +14,11 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ..discovery import processes
 from ..errors import NotebookError
-from ..kernels import processes
-from ..kernels.local import LocalKernelSession
-from ..kernels.session import KernelSession
 from ..rendering.notebook import notebook
+from ..session.base import KernelSession
+from ..session.local import LocalKernelSession
 
 OWN_FILE_LIMIT = 256 << 20
 """Bytes of an existing file read to tell whether this server saved it."""

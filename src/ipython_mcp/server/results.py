@@ -6,16 +6,16 @@ from typing import Any
 
 from mcp_types import CallToolResult, ImageContent, TextContent
 
-from ..kernels.clients import ClientView
-from ..kernels.execution import Execution, ExecutionResult, InterruptReport
-from ..kernels.local import LocalKernelSession
-from ..kernels.observed import ObservedCell
-from ..kernels.registry import Discovery
-from ..kernels.remote import ServerKernelSession
-from ..kernels.router import Activity
-from ..kernels.session import KernelSession, KernelStatus
-from ..kernels.transcript import Match, Piece, Search
+from ..look.observed import ObservedCell
 from ..rendering import Image, Text
+from ..run.execution import Execution, ExecutionResult, InterruptReport
+from ..run.transcript import Match, Piece, Search
+from ..session.base import KernelSession, KernelStatus
+from ..session.clients import ClientView
+from ..session.local import LocalKernelSession
+from ..session.registry import Discovery
+from ..session.remote import ServerKernelSession
+from ..transport.router import Activity
 from .fit import fit_result
 
 

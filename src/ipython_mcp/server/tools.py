@@ -29,12 +29,12 @@ from pydantic import BaseModel, Field
 
 from .. import __version__
 from ..errors import IPythonMCPError, KernelBusy, KernelSideError, NoSuchExecution
-from ..kernels.clients import ClientView
-from ..kernels.execution import Ask, ExecutionResult, InputRequest, Progress
-from ..kernels.local import LocalKernelSession
-from ..kernels.registry import KernelRegistry
-from ..kernels.session import KernelSession
 from ..rendering import strip_ansi
+from ..run.execution import Ask, ExecutionResult, InputRequest, Progress
+from ..session.base import KernelSession
+from ..session.clients import ClientView
+from ..session.local import LocalKernelSession
+from ..session.registry import KernelRegistry
 from ..settings import Settings
 from . import notebooks, results
 from .clients import ClientViews
@@ -369,7 +369,7 @@ def build_server(
         """Find the lines of an execution's whole output that match a regular expression,
         with their line numbers for read_output. A search runs for at most a few seconds:
         past them it returns what it found and the offset to go on from."""
-        from ..kernels.transcript import search_in_thread
+        from ..run.transcript import search_in_thread
 
         session = views.of(ctx).with_execution(execution_id, kernel)
         ex = session.runner.execution(execution_id)
@@ -435,7 +435,7 @@ def build_server(
         the kernel."""
         session = await views.of(ctx).use(kernel)
         history = await session.inspector.history(n)
-        observed = session.router.observed
+        observed = session.observed
         seen_error = any(c.log.error is not None for c in observed.cells())
         last_error: str | None = ""
         if not seen_error:

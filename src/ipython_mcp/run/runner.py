@@ -13,9 +13,9 @@ import time
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
+from ..discovery import processes
 from ..errors import CodeRefused, IPythonMCPError, KernelBusy, NoSuchExecution
 from ..rendering.notebook import SESSION_LIMIT, NotebookCell, keep_within
-from . import processes
 from .execution import (
     Ask,
     Execution,
@@ -35,7 +35,7 @@ from .kernel_exit import exit_statement
 from .transcript import TranscriptStore
 
 if TYPE_CHECKING:
-    from .session import KernelSession
+    from ..session.base import KernelSession
 
 IDLE_GRACE = 1.0
 """Seconds to wait for the iopub idle status after the reply (the last outputs may trail it)."""

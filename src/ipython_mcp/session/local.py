@@ -10,13 +10,13 @@ from typing import Any
 
 import psutil
 
+from ..discovery import processes
+from ..discovery.files import ConnectionFile
+from ..discovery.launcher import LaunchedKernel
 from ..errors import KernelFrozen, KernelStartError, KernelUnreachable, KeyMismatch, RemoteKernelRefused
 from ..settings import Settings
-from . import processes
-from .channels import ZmqChannels
-from .connection_files import ConnectionFile
-from .launcher import LaunchedKernel
-from .session import InterruptStep, KernelSession
+from ..transport.zmq import ZmqChannels
+from .base import InterruptStep, KernelSession
 
 log = logging.getLogger(__name__)
 

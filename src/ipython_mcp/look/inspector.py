@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..errors import KernelBusy, KernelDied, KernelSideError
+from ..run.execution import leave_it
+from ..transport.router import Activity
 from . import kernel_side, spyder
-from .execution import leave_it
-from .router import Activity
 
 if TYPE_CHECKING:
-    from .session import KernelSession
+    from ..session.base import KernelSession
 
 IDLE_ANSWER = 1.0
 """Seconds to wait for a shell answer (history, completion) before checking what the kernel runs."""

@@ -17,11 +17,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .channels import Channels
-from .observed import ObservedCells
 
 log = logging.getLogger(__name__)
 
 Sink = Callable[[str, dict[str, Any]], None]
+"""Takes the iopub messages of one request: (msg_type, content)."""
+Sink3 = Callable[[str, str, dict[str, Any]], None]
+"""Takes the iopub messages of other clients' cells: (parent msg_id, msg_type, content)."""
 
 
 @dataclass(slots=True)
@@ -95,8 +97,9 @@ class MessageRouter:
         """When a client last asked the kernel to restart (monotonic time; 0: never)."""
         self.on_cell: Callable[[str], None] | None = None
         """Told the code of every cell the kernel starts, anyone's."""
-        self.observed = ObservedCells()
-        """Cells of other clients (the user's IDE), for get_history; never part of a result."""
+        self.on_other_cell: Sink3 | None = None
+        """Told (parent msg_id, msg_type, content) of every message of other clients' cells
+        (the user's IDE): for get_history, never part of a result."""
 
     def start(self) -> None:
         self._channels.start(self._deliver)
@@ -244,8 +247,8 @@ class MessageRouter:
             if msg_type == "status" and content.get("execution_state") == "idle":
                 self._sinks.pop(parent_id, None)
                 self._answered.discard(parent_id)
-        elif parent.get("msg_type") == "execute_request" and parent_id:
-            self.observed.add(parent_id, msg_type, content)
+        elif parent.get("msg_type") == "execute_request" and parent_id and self.on_other_cell is not None:
+            self.on_other_cell(parent_id, msg_type, content)
 
     def _track_status(self, state: str | None, parent_id: str | None, parent_type: str | None) -> None:
         if state == "busy" and parent_type == "execute_request" and parent_id:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import KernelStartError
-from .connection_files import ConnectionFile
+from .files import ConnectionFile
 
 # A kernel that inherits these would exit with its parent, or steal its parent's interrupt event.
 _PARENT_VARIABLES = ("JPY_PARENT_PID", "JPY_INTERRUPT_EVENT", "IPY_INTERRUPT_EVENT")

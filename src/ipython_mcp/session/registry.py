@@ -10,10 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import CannotRestart, ConnectionFileError, JupyterServerError, NoSuchExecution, NoSuchKernel
-from ..settings import Settings
-from . import processes
-from .connection_files import (
+from ..discovery import processes
+from ..discovery.files import (
     ConnectionFile,
     kernel_name_of,
     list_connection_files,
@@ -21,7 +19,8 @@ from .connection_files import (
     read_connection_file,
     resolve_connection_file,
 )
-from .jupyter_servers import (
+from ..discovery.launcher import LaunchedKernel, launch_kernel, resolve_python
+from ..discovery.servers import (
     JupyterServer,
     ServerAPI,
     ServerKernel,
@@ -32,10 +31,11 @@ from .jupyter_servers import (
     list_server_kernels,
     notebook_matches,
 )
-from .launcher import LaunchedKernel, launch_kernel, resolve_python
+from ..errors import CannotRestart, ConnectionFileError, JupyterServerError, NoSuchExecution, NoSuchKernel
+from ..settings import Settings
+from .base import KernelSession, restart_notice
 from .local import LocalKernelSession, probe_heartbeat
 from .remote import ServerKernelSession
-from .session import KernelSession, restart_notice
 
 if TYPE_CHECKING:
     from .clients import ClientView

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING
 from ..errors import NoSuchKernel
 
 if TYPE_CHECKING:
+    from .base import KernelSession
     from .registry import KernelRegistry
-    from .session import KernelSession
 
 
 class ClientView:

@@ -18,7 +18,7 @@ from collections.abc import Coroutine
 from typing import Any
 
 from ..errors import KernelSideError
-from .router import MessageRouter
+from ..transport.router import MessageRouter
 
 log = logging.getLogger(__name__)
 

@@ -15,15 +15,16 @@ from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
+from ..discovery.launcher import LaunchedKernel
+from ..discovery.servers import ServerKernel
 from ..errors import KernelDied, KernelFrozen, KernelUnreachable
+from ..look.inspector import KernelInspector
+from ..look.observed import ObservedCells
+from ..run.execution import InterruptReport
+from ..run.runner import CodeRunner
 from ..settings import Settings
-from .channels import Channels
-from .execution import InterruptReport
-from .inspector import KernelInspector
-from .jupyter_servers import ServerKernel
-from .launcher import LaunchedKernel
-from .router import Activity, MessageRouter
-from .runner import CodeRunner
+from ..transport.channels import Channels
+from ..transport.router import Activity, MessageRouter
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,9 @@ class KernelSession:
         self.name = name
         self.settings = settings
         self.router = MessageRouter(channels)
+        self.observed = ObservedCells()
+        """Cells of other clients (the user's IDE), for get_history; never part of a result."""
+        self.router.on_other_cell = self.observed.add
         self.kernel_info: dict[str, Any] = {}
         self.notebook: ServerKernel | None = None
         """The notebook whose kernel this is, when a Jupyter Server said so."""

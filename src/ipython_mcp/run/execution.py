@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from ..rendering import Block, Image, OutputLog, Text, image_of, transcript_text
 from ..rendering.notebook import NotebookCell
-from .router import Activity
+from ..transport.router import Activity
 from .transcript import Transcript
 
 ExecutionStatus = Literal[

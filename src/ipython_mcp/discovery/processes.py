@@ -16,7 +16,7 @@ from pathlib import Path
 
 import psutil
 
-from .connection_files import ConnectionFile
+from .files import ConnectionFile
 
 _ANY_ADDRESS = ("0.0.0.0", "::", "")
 

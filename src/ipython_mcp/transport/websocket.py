@@ -24,9 +24,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from ..discovery.servers import JupyterServer, ServerAPI
 from ..errors import JupyterServerError
 from .channels import Deliver
-from .jupyter_servers import JupyterServer, ServerAPI
 
 log = logging.getLogger(__name__)
 

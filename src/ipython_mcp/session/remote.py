@@ -13,11 +13,11 @@ import logging
 import math
 import time
 
+from ..discovery.servers import JupyterServer, ServerAPI
 from ..errors import JupyterServerError, KernelUnreachable
 from ..settings import Settings
-from .jupyter_servers import JupyterServer, ServerAPI
-from .session import InterruptStep, KernelSession
-from .websocket import WebsocketChannels, gone_from
+from ..transport.websocket import WebsocketChannels, gone_from
+from .base import InterruptStep, KernelSession
 
 log = logging.getLogger(__name__)
 

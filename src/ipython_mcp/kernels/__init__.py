@@ -1,1 +1,0 @@
-"""The session layer: connection files, kernel processes and the Jupyter protocol."""
