@@ -97,7 +97,7 @@ async def test_code_sent_while_the_ide_restarts_runs_in_the_new_kernel_and_says_
     await assistant.text("execute_code", code="state = 'before'")
     await manager.shutdown_kernel(restart=True)  # the old kernel is gone, the new one not up yet
     call = asyncio.ensure_future(assistant.call("execute_code", code="print('ran'); 'state' in globals()"))
-    await wait_until(lambda: registry.sessions[0].runner.ours() or registry.sessions[0]._being_replaced())
+    await wait_until(lambda: registry.sessions[0].runner.ours() or registry.sessions[0].being_replaced())
     await manager.start_kernel(**manager._launch_args)
     result = await call
     assert not result.is_error, texts(result)

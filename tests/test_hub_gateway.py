@@ -352,7 +352,7 @@ async def test_the_users_server_stopped_from_the_hub_is_told_with_where_to_start
         session = assistant.session()
         try:
             await hub.stop_server()  # the user clicks Stop My Server (or the Hub culls it)
-            await asyncio.wait_for(session.dead, 30)
+            await asyncio.wait_for(session.link.dead, 30)
             lost = await assistant.error("execute_code", code="kept")
             stopped = f"Jupyter Server 'hub' ({hub.user_url}) is a JupyterHub user server that is not running"
             assert stopped in lost and f"The user can start it at {spawn}." in lost

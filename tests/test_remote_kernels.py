@@ -181,14 +181,14 @@ async def test_restarts_by_jupyterlab_or_by_the_server_are_reported(
     session = assistant.session()
     await assistant.text("execute_code", code="state = 1")
 
-    restarted = session.restarted_signal
+    restarted = session.link.restarted_signal
     async with hub.rest() as rest:  # the user clicks Restart in JupyterLab
         (await rest.post(f"api/kernels/{session.kernel_id}/restart")).raise_for_status()
     await asyncio.wait_for(restarted, 20)
     after = await assistant.call("execute_code", code="state")
     assert "restarted by another client (JupyterLab?)" in texts(after) and "NameError" in texts(after)
 
-    restarted = session.restarted_signal
+    restarted = session.link.restarted_signal
     kernel = next(
         p for p in psutil.process_iter(["cmdline"]) if session.kernel_id in " ".join(p.info["cmdline"] or [])
     )
@@ -209,7 +209,7 @@ async def test_a_kernel_shut_down_from_jupyterlab_is_reported_at_once(
     session = assistant.session()
     async with hub.rest() as rest:  # the user shuts it down (Kernel > Shut Down Kernel)
         (await rest.delete(f"api/kernels/{session.kernel_id}")).raise_for_status()
-    await asyncio.wait_for(session.dead, 15)
+    await asyncio.wait_for(session.link.dead, 15)
     error = await assistant.error("execute_code", code="1 + 1")
     assert f"no longer exists on Jupyter Server 'hub' ({hub.url}) (shut down from JupyterLab" in error
 

@@ -14,15 +14,13 @@ import json
 import re
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..errors import KernelBusy, KernelDied, KernelSideError
 from ..run.execution import leave_it
+from ..session.link import KernelLink
 from ..transport.router import Activity
 from . import kernel_side, spyder
-
-if TYPE_CHECKING:
-    from ..session.base import KernelSession
 
 IDLE_ANSWER = 1.0
 """Seconds to wait for a shell answer (history, completion) before checking what the kernel runs."""
@@ -56,11 +54,11 @@ class Answer:
 
 
 class KernelInspector:
-    """The looking side of one KernelSession."""
+    """The looking side of one kernel."""
 
-    def __init__(self, session: KernelSession) -> None:
-        self._session = session
-        self._router = session.router
+    def __init__(self, kernel: KernelLink) -> None:
+        self._kernel = kernel
+        self._router = kernel.router
         self.has_subshells = False
         self.spyder: spyder.SpyderComm | None = None
         """Spyder's variable explorer channel, which answers while a cell runs (spyder-kernels)."""
@@ -72,7 +70,7 @@ class KernelInspector:
     def start(self) -> asyncio.Future[Any] | None:
         """Set up what the kernel offers for looking at it while a cell runs (after the
         handshake); the hooks probe's answer, to wait for, where one was sent."""
-        kernel_info = self._session.kernel_info
+        kernel_info = self._kernel.kernel_info
         self.has_subshells = "kernel subshells" in (kernel_info.get("supported_features") or [])
         if self.has_subshells:
             self._router.catch_up_request = "kernel_info_request"  # a status JupyterLab ignores
@@ -97,8 +95,8 @@ class KernelInspector:
 
     async def close(self) -> None:
         """Remove what we made in the kernel (subshell, comm) while it can still hear us."""
-        session = self._session
-        reason = KernelDied(f"{session.death or f'The connection to kernel {session.name} was closed.'}")
+        kernel = self._kernel
+        reason = KernelDied(kernel.death or f"The connection to kernel {kernel.name} was closed.")
         with contextlib.suppress(Exception):
             await self._delete_subshell()
         if self.spyder is not None:
@@ -106,7 +104,7 @@ class KernelInspector:
 
     @property
     def is_python(self) -> bool:
-        return str(self._session.kernel_info.get("language_info", {}).get("name", "")).lower() == "python"
+        return str(self._kernel.kernel_info.get("language_info", {}).get("name", "")).lower() == "python"
 
     async def _ask(self, msg_type: str, content: dict[str, Any], what: str) -> Answer:
         """A shell request that looks at the kernel without running a cell of its own.
@@ -116,12 +114,12 @@ class KernelInspector:
         one runs they get a clear no instead of a wait. Some answers are slow by themselves
         (the first completion imports jedi), so waiting goes on while the kernel is shown to
         be responsive, up to ANSWER_PATIENCE."""
-        self._session.check_ready()
+        self._kernel.check_ready()
         if self.has_subshells:
             await self._router.catch_up()
             running = self._router.current()
         else:  # nothing may show the user's cell as done: the shell says whether one runs
-            busy, running = await self._session.running_cell()
+            busy, running = await self._kernel.running_cell()
             if busy:
                 raise _busy(running, what)
         executes = msg_type == "execute_request"
@@ -220,7 +218,7 @@ class KernelInspector:
         return self._subshell
 
     async def _delete_subshell(self) -> None:
-        if self._subshell is None or self._session.death is not None:
+        if self._subshell is None or self._kernel.death is not None:
             return
         _, reply = self._router.request("control", "delete_subshell_request", {"subshell_id": self._subshell})
         self._subshell = None
@@ -233,7 +231,7 @@ class KernelInspector:
         All kernels of a user share one history database, so a `tail` reaches into other
         kernels' cells, other people's on a shared server. IPython kernels are asked for a
         range of their current session (session 0); other kernels keep their own history."""
-        if self._session.kernel_info.get("implementation") != "ipython":
+        if self._kernel.kernel_info.get("implementation") != "ipython":
             content = await self._content("history_request", _history("tail", n=n), "a history request")
             entries = [e for e in content.get("history") or [] if len(e) >= 3]
             current = max((e[0] for e in entries), default=0)
@@ -263,9 +261,9 @@ class KernelInspector:
         expression: no history, no `_`, no execution count, no names left behind.
         Returns its result and the cell that ran meanwhile (then values may be changing)."""
         if not self.is_python:
-            language = self._session.kernel_info.get("language_info", {}).get("name", "another language")
+            language = self._kernel.kernel_info.get("language_info", {}).get("name", "another language")
             raise KernelSideError(
-                f"Kernel {self._session.name} runs {language}, and {what} works in Python kernels only. "
+                f"Kernel {self._kernel.name} runs {language}, and {what} works in Python kernels only. "
                 f"Use execute_code with {language}'s own commands instead."
             )
         source = kernel_side.source(module)
@@ -306,7 +304,7 @@ class KernelInspector:
             try:
                 view = await self.spyder.namespace_view()
             except TimeoutError:
-                self._session.check_alive()
+                self._kernel.check_alive()
                 raise _busy(running, what, why=HELD) from None
             return spyder.found_from_view(module, options, view), running
 

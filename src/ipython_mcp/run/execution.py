@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from ..rendering import Block, Image, OutputLog, Text, image_of, transcript_text
 from ..rendering.notebook import NotebookCell
+from ..session.link import InterruptReport
 from ..transport.router import Activity
 from .transcript import Transcript
 
@@ -58,17 +59,6 @@ class InputRequest:
 
     prompt: str
     password: bool
-
-
-@dataclass(frozen=True, slots=True)
-class InterruptReport:
-    """What an interrupt did and whether the kernel is idle now."""
-
-    interrupted: Activity | None
-    steps: list[str]
-    idle: bool
-    frozen: str | None = None
-    """Why nothing could be done: the kernel's process is stopped."""
 
 
 class Execution:

@@ -11,11 +11,12 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..discovery import processes
 from ..errors import CodeRefused, IPythonMCPError, KernelBusy, NoSuchExecution
 from ..rendering.notebook import SESSION_LIMIT, NotebookCell, keep_within
+from ..session.link import KernelLink
 from .execution import (
     Ask,
     Execution,
@@ -34,9 +35,6 @@ from .execution import (
 from .kernel_exit import exit_statement
 from .transcript import TranscriptStore
 
-if TYPE_CHECKING:
-    from ..session.base import KernelSession
-
 IDLE_GRACE = 1.0
 """Seconds to wait for the iopub idle status after the reply (the last outputs may trail it)."""
 PROGRESS_EVERY = 0.5
@@ -48,11 +46,11 @@ EXECUTIONS_KEPT = 20
 
 
 class CodeRunner:
-    """The executions of the assistant in one KernelSession."""
+    """The executions of the assistant in one kernel."""
 
-    def __init__(self, session: KernelSession) -> None:
-        self._session = session
-        self._router = session.router
+    def __init__(self, kernel: KernelLink) -> None:
+        self._kernel = kernel
+        self._router = kernel.router
         self._tasks: set[asyncio.Task[Any]] = set()
         self.cells: list[NotebookCell] = []
         """Every execution of this session, code and outputs, for save_notebook."""
@@ -61,7 +59,7 @@ class CodeRunner:
         self._supervised: set[str] = set()  # msg_ids of executions whose call gave up on them
         self.executions: dict[str, Execution] = {}
         """The recent executions of the assistant, oldest first, for read_output and waiting."""
-        self.outputs = TranscriptStore(session.settings.max_output_disk_mb << 20)
+        self.outputs = TranscriptStore(kernel.settings.max_output_disk_mb << 20)
         """Their whole outputs, within the cap on disk use: the oldest are dropped first."""
 
     def ours(self) -> set[str]:
@@ -109,7 +107,7 @@ class CodeRunner:
         new kernel included, replays included): then whatever of ours has not ended never will.
         Code of ours running in the kernel holds the answer back until it ends."""
         msg_id, reply = self._router.request("shell", "kernel_info_request")
-        await asyncio.wait({reply, self._session.dead}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait({reply, self._kernel.dead}, return_when=asyncio.FIRST_COMPLETED)
         if not reply.done():
             self._router.forget(msg_id)
             return
@@ -165,11 +163,11 @@ class CodeRunner:
         another client's cell is not sent the code at all. input() is answered by the user
         through `ask` where the client can ask them, else by the model with send_input. Code
         that would end the kernel's process is refused unsent."""
-        self._session.check_ready()
+        self._kernel.check_ready()
         ending = exit_statement(code)
         if ending is not None:
             raise CodeRefused(
-                f"Not sent: `{ending[:80]}` would shut down kernel {self._session.name}, the user's "
+                f"Not sent: `{ending[:80]}` would shut down kernel {self._kernel.name}, the user's "
                 "session, losing all its state. If the user asked to shut it down, call "
                 "shutdown_kernel; to stop the code early, raise an exception instead."
             )
@@ -185,15 +183,15 @@ class CodeRunner:
         ask: Ask | None,
     ) -> ExecutionResult:
         started = time.monotonic()
-        await self._session.settled.wait()
-        await self._session.ready_for_code()
+        await self._kernel.settled.wait()
+        await self._kernel.ready_for_code()
         if if_busy == "fail":  # the IDE may have seen its cell start before we did: ask
-            busy, running = await self._session.running_cell()
+            busy, running = await self._kernel.running_cell()
             if busy:
                 outcome = "the code was not sent (if_busy='fail'); with if_busy='wait' it runs after it"
                 raise KernelBusy(busy_note(running, outcome))
         running = self._router.current()
-        ex = Execution(code, self._session.settings.max_output_chars, self.outputs.transcript())
+        ex = Execution(code, self._kernel.settings.max_output_chars, self.outputs.transcript())
         msg_id, reply_future = self._router.request(
             "shell", "execute_request", ex.request_content(), sink=ex.on_message
         )
@@ -224,7 +222,7 @@ class CodeRunner:
             if outcome == "timeout" and on_timeout == "continue":
                 return ex.result(None, status="running", notes=[running_note(ex, timeout)])
             if outcome == "timeout" and ex.started.is_set():
-                report = await self._session.interrupt(only={msg_id})
+                report = await self._kernel.interrupt(only={msg_id})
                 if ex.lost is not None:  # restarted meanwhile
                     return ex.result(None, status="restarted", notes=[ex.lost])
                 if finished.done():
@@ -247,7 +245,7 @@ class CodeRunner:
             return ex.result(finished.result(), notes=notes)
         if outcome == "died":
             self._router.forget(msg_id)
-            return ex.result(None, status="died", notes=[self._session.death_note()])
+            return ex.result(None, status="died", notes=[self._kernel.death_note()])
         if outcome == "restarted":
             return ex.result(None, status="restarted", notes=[ex.lost or ""])
         # Timed out before it started: the kernel is running somebody else's cell.
@@ -262,12 +260,12 @@ class CodeRunner:
         ask: Ask | None = None,
     ) -> ExecutionResult:
         """What an execution printed since the model last read it, and its end once it came."""
-        self._session.check_alive()
+        self._kernel.check_alive()
         ex = self.execution(execution_id)
         if ex.finished is not None and not ex.finished.done():
             outcome = await self._follow(ex, time.monotonic() + timeout, progress, ask)
             if outcome == "died":
-                return ex.unread(None, status="died", notes=[self._session.death_note()])
+                return ex.unread(None, status="died", notes=[self._kernel.death_note()])
             if outcome == "input":
                 return ex.unread(None, status="input", notes=[input_note(ex, timeout)])
         if ex.input is not None and ex.input_deadline is not None:  # still for the model to answer
@@ -285,21 +283,21 @@ class CodeRunner:
 
     def _exited_note(self) -> str:
         return (
-            f"The code ended the kernel {self._session.name} (it called exit() or quit()): its "
-            f"process exits, and all its state is gone. {self._session.recovery_hint()}"
+            f"The code ended the kernel {self._kernel.name} (it called exit() or quit()): its "
+            f"process exits, and all its state is gone. {self._kernel.recovery_hint()}"
         )
 
     async def send_input(
         self, text: str, execution_id: str | None, timeout: float, progress: Progress | None = None
     ) -> ExecutionResult:
         """Answer the input() an execution waits on, then follow it as wait_for does."""
-        self._session.check_alive()
+        self._kernel.check_alive()
         waiting = [ex for ex in self.executions.values() if ex.input is not None]
         if execution_id is not None:
             waiting = [ex for ex in waiting if ex.id == execution_id]
         if not waiting:
             raise NoSuchExecution(
-                f"No code of the assistant waits for input in kernel {self._session.name}"
+                f"No code of the assistant waits for input in kernel {self._kernel.name}"
                 + (f" as execution {execution_id}" if execution_id else "")
                 + ": nothing was sent. An unanswered input() gets an empty answer at its deadline."
             )
@@ -339,7 +337,7 @@ class CodeRunner:
         assert ex.finished is not None
         try:
             await asyncio.wait(
-                {asking, ex.finished, self._session.dead, self._session.restarted_signal},
+                {asking, ex.finished, self._kernel.dead, self._kernel.restarted_signal},
                 timeout=max(0.0, deadline - time.monotonic()),
                 return_when="FIRST_COMPLETED",
             )
@@ -373,7 +371,7 @@ class CodeRunner:
             while ex.input is request and ex.input_deadline is not None:
                 left = ex.input_deadline - time.monotonic()
                 if left <= 0:
-                    if self._session.death is None:
+                    if self._kernel.death is None:
                         ex.notes.append(f"Nobody answered input({request.prompt!r}) in time: it got ''.")
                         self._answer(ex, "")
                     return
@@ -393,14 +391,14 @@ class CodeRunner:
             if not running:
                 raise NoSuchExecution(
                     "No execution of the assistant is running in the background in kernel "
-                    f"{self._session.name}. Pass the id an execute_code result gave (e.g. 'e3')."
+                    f"{self._kernel.name}. Pass the id an execute_code result gave (e.g. 'e3')."
                 )
             return running[-1]
         ex = self.executions.get(execution_id)
         if ex is None:
             kept = ", ".join(self.executions) or "none"
             raise NoSuchExecution(
-                f"No execution {execution_id!r} in kernel {self._session.name}: only the last "
+                f"No execution {execution_id!r} in kernel {self._kernel.name}: only the last "
                 f"{EXECUTIONS_KEPT} are kept (kept: {kept})."
             )
         return ex
@@ -422,16 +420,16 @@ class CodeRunner:
             started = asyncio.ensure_future(ex.started.wait())
             assert ex.finished is not None
             try:  # a restart ends it too: _lose cancels `finished`
-                await asyncio.wait({started, self._session.dead, ex.finished}, return_when="FIRST_COMPLETED")
+                await asyncio.wait({started, self._kernel.dead, ex.finished}, return_when="FIRST_COMPLETED")
             finally:
                 started.cancel()
-            if self._session.dead.done() or ex.lost is not None:
+            if self._kernel.dead.done() or ex.lost is not None:
                 return
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(ex.idle.wait(), limit)
                 return
             with contextlib.suppress(IPythonMCPError):
-                await self._session.interrupt(only={msg_id})
+                await self._kernel.interrupt(only={msg_id})
 
         task = asyncio.create_task(supervise())
         self._tasks.add(task)
@@ -498,9 +496,9 @@ class CodeRunner:
                 next_report = now + PROGRESS_EVERY
             step = min(next_report, deadline) - now if progress else deadline - now
             # An input() already put to the model waits for its answer (or its deadline) here.
-            asks = ex.asked if ex.input_deadline is None else self._session.dead
+            asks = ex.asked if ex.input_deadline is None else self._kernel.dead
             await asyncio.wait(
-                {ex.finished, self._session.dead, asks},
+                {ex.finished, self._kernel.dead, asks},
                 timeout=max(step, 0),
                 return_when="FIRST_COMPLETED",
             )
@@ -508,7 +506,7 @@ class CodeRunner:
                 return "restarted"
             if ex.finished.done():
                 return "done"
-            if self._session.dead.done():
+            if self._kernel.dead.done():
                 return "died"
             if ex.input is not None and ex.input_deadline is None:
                 return "input"

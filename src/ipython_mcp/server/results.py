@@ -8,10 +8,11 @@ from mcp_types import CallToolResult, ImageContent, TextContent
 
 from ..look.observed import ObservedCell
 from ..rendering import Image, Text
-from ..run.execution import Execution, ExecutionResult, InterruptReport
+from ..run.execution import Execution, ExecutionResult
 from ..run.transcript import Match, Piece, Search
 from ..session.base import KernelSession, KernelStatus
 from ..session.clients import ClientView
+from ..session.link import InterruptReport
 from ..session.local import LocalKernelSession
 from ..session.registry import Discovery
 from ..session.remote import ServerKernelSession

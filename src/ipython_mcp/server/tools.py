@@ -221,7 +221,7 @@ def build_server(
         verb = "Already connected to" if already else "Connected to"
         busy = (
             ""
-            if await session.shell_answers(0.5)
+            if await session.link.shell_answers(0.5)
             else (" It is busy running a cell right now; execute_code will wait for it.")
         )
         warning = session.conn.exposure_warning() if isinstance(session, LocalKernelSession) else None

@@ -2,7 +2,8 @@
 
 `local.LocalKernelSession` reaches a kernel through its connection file (ZMQ);
 `remote.ServerKernelSession` through a Jupyter Server's REST API and websocket. What they share
-lives here; running code is `runner.CodeRunner`, looking at the kernel `inspector.KernelInspector`.
+lives here. Running code is `run.runner.CodeRunner`, looking at the kernel
+`look.inspector.KernelInspector`; both see the kernel through the session's `link.KernelLink`.
 """
 
 from __future__ import annotations
@@ -11,34 +12,25 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
 from ..discovery.launcher import LaunchedKernel
 from ..discovery.servers import ServerKernel
-from ..errors import KernelDied, KernelFrozen, KernelUnreachable
+from ..errors import KernelDied
 from ..look.inspector import KernelInspector
 from ..look.observed import ObservedCells
-from ..run.execution import InterruptReport
 from ..run.runner import CodeRunner
 from ..settings import Settings
 from ..transport.channels import Channels
 from ..transport.router import Activity, MessageRouter
+from .link import PROMPT_REPLY, InterruptReport, InterruptStep, KernelLink
 
 log = logging.getLogger(__name__)
 
-INTERRUPT_GRACE = 2.0
-"""Seconds an interrupted cell gets to stop before the next, stronger step."""
 PROBE_WAIT = 1.0
 """Seconds connecting waits for the first look at a kernel's hooks (milliseconds when idle)."""
-REPLACEMENT_WAIT = 15.0
-"""Seconds code waits for a kernel being replaced (a restart in progress) before it is sent."""
-PROMPT_REPLY = 0.25
-"""Seconds within which an idle kernel answers a shell request; slower means it was busy."""
-
-InterruptStep = Callable[[], Awaitable[str | None]]
-"""One way to interrupt, strongest last: says what it did, or None when it does not apply."""
 
 
 def restart_notice(name: str, by: str, detail: str = "") -> str:
@@ -70,28 +62,36 @@ class KernelSession:
         self.name = name
         self.settings = settings
         self.router = MessageRouter(channels)
+        self.link = KernelLink(name, settings, self.router, controls=self)
+        """The kernel as the runner and the inspector see it."""
         self.observed = ObservedCells()
         """Cells of other clients (the user's IDE), for get_history; never part of a result."""
         self.router.on_other_cell = self.observed.add
-        self.kernel_info: dict[str, Any] = {}
         self.notebook: ServerKernel | None = None
         """The notebook whose kernel this is, when a Jupyter Server said so."""
-        self.death: str | None = None
-        self.dead: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.restarted_signal: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        """Set when another client restarts the kernel (then replaced by a fresh one)."""
         self.restarts = 0
         self.restart_notice: str | None = None
         """The latest restart, told once to each client (see clients.ClientView.notices)."""
-        self.settled = asyncio.Event()  # cleared while an interrupt is in progress
-        self.settled.set()
-        self._interrupt_lock = asyncio.Lock()
         self._watcher: asyncio.Task[None] | None = None
-        self._rejoin: asyncio.Future[None] | None = None
-        self.runner = CodeRunner(self)
+        self.runner = CodeRunner(self.link)
         """Runs the assistant's code: executions, their outputs, input(), waiting for them."""
-        self.inspector = KernelInspector(self)
+        self.inspector = KernelInspector(self.link)
         """Looks at the kernel without running a cell: variables, history, help, completions."""
+
+    @property
+    def kernel_info(self) -> dict[str, Any]:
+        return self.link.kernel_info
+
+    @property
+    def death(self) -> str | None:
+        """Why the kernel can take no more requests (it died, was shut down, closed), if so."""
+        return self.link.death
+
+    def check_alive(self) -> None:
+        self.link.check_alive()
+
+    async def interrupt(self, only: Collection[str] | None = None) -> InterruptReport:
+        return await self.link.interrupt(only)
 
     # -- what subclasses say about themselves ----------------------------------------------
 
@@ -117,14 +117,22 @@ class KernelSession:
     def recovery_hint(self) -> str:
         raise NotImplementedError
 
+    def frozen(self) -> str | None:
+        """Why the kernel cannot answer anything now (its process is stopped), if so."""
+        return None
+
+    def being_replaced(self) -> bool:
+        """Whether the kernel's process is gone while its successor may be starting."""
+        return False
+
+    def interrupt_steps(self) -> list[InterruptStep]:
+        raise NotImplementedError
+
     async def _connect(self) -> float:
         """Reach the kernel until it answers kernel_info (then in `kernel_info`); the deadline."""
         raise NotImplementedError
 
     async def _watch_liveness(self) -> None:
-        raise NotImplementedError
-
-    def _interrupt_steps(self) -> list[InterruptStep]:
         raise NotImplementedError
 
     async def _alive(self) -> bool:
@@ -146,7 +154,7 @@ class KernelSession:
         """Connect and return only once the kernel answered and its outputs reach us."""
         try:
             deadline = await session._connect()
-            await session._ensure_iopub(deadline)
+            await session.link.ensure_iopub(deadline, hint=session._iopub_hint())
             probe = session.inspector.start()
             if probe is not None:  # done before the user's next cell, which may hold the kernel
                 await asyncio.wait({probe}, timeout=PROBE_WAIT)
@@ -156,41 +164,6 @@ class KernelSession:
             await session.close()
             raise
         return session
-
-    async def ready_for_code(self) -> None:
-        """Before code of ours is sent: a kernel being replaced (its process gone) has been,
-        and the new kernel's outputs reach us. A new kernel publishes only to subscribers it
-        has heard from: code sent before our subscription reached it would run unseen."""
-        if self._being_replaced():
-            await _first({self.dead, self.restarted_signal}, REPLACEMENT_WAIT)
-        if not self.router.iopub_seen.is_set() and self._rejoin is not None:
-            await _first({self._rejoin, self.dead}, REPLACEMENT_WAIT)
-
-    def _being_replaced(self) -> bool:
-        """Whether the kernel's process is gone while its successor may be starting."""
-        return False
-
-    async def _rejoin_iopub(self) -> None:
-        """After a restart, prod the new kernel until its outputs reach us."""
-        with contextlib.suppress(KernelUnreachable):
-            await self._ensure_iopub(time.monotonic() + REPLACEMENT_WAIT, channel="shell")
-
-    async def _ensure_iopub(self, deadline: float, channel: str = "control") -> None:
-        """Wait until our iopub subscription delivers, so no early output of ours is lost."""
-        wait = 0.05
-        while not self.router.iopub_seen.is_set():
-            if time.monotonic() >= deadline:
-                raise KernelUnreachable(
-                    f"The kernel {self.name} answers requests, but nothing arrives from its output "
-                    f"channel (iopub{self._iopub_hint()}): a firewall or tunnel may be missing it. "
-                    "Outputs could not be returned."
-                )
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self.router.iopub_seen.wait(), wait)
-                return
-            msg_id, _ = self.router.request(channel, "kernel_info_request")
-            self.router.forget(msg_id)
-            wait = min(wait * 2, 1.0)
 
     # -- restarts and death ---------------------------------------------------------------
 
@@ -206,122 +179,22 @@ class KernelSession:
 
     def _new_kernel(self) -> None:
         """What was set up in the old kernel is gone; calls waiting on it return."""
-        self.router.kernel_session = None  # the new kernel's first reply names its session
-        self.router.iopub_seen.clear()  # outputs of code sent now reach us once it is set again
-        self._rejoin = asyncio.ensure_future(self._rejoin_iopub())
+        self.link.begin_new_kernel()
         self.inspector.restarted()
         self.runner.restarted()
-        restarted, self.restarted_signal = self.restarted_signal, asyncio.get_running_loop().create_future()
-        restarted.set_result(None)
+        self.link.announce_new_kernel()
 
     def _mark_dead(self, reason: str) -> None:
-        self._end(f"The kernel {self.name} died ({reason}).")
-        log.warning("%s", self.death)
+        self.link.mark_dead(reason)
 
     def _end(self, death: str) -> None:
         """No more requests: calls waiting on this kernel return at once, saying `death`."""
-        if self.death is None:
-            self.death = death
-        if not self.dead.done():
-            self.dead.set_result(None)
-
-    def check_alive(self) -> None:
-        if self.death is not None:
-            raise KernelDied(f"{self.death} {self.recovery_hint()}")
-
-    def check_ready(self) -> None:
-        """Before a request: the kernel is alive and not frozen."""
-        self.check_alive()
-        frozen = self.frozen()
-        if frozen is not None:
-            raise KernelFrozen(f"{frozen} Nothing was sent.")
-
-    def frozen(self) -> str | None:
-        """Why the kernel cannot answer anything now (its process is stopped), if so."""
-        return None
-
-    def death_note(self) -> str:
-        return f"{self.death} {self.recovery_hint()}"
-
-    # -- interrupting ---------------------------------------------------------------------
-
-    async def interrupt(self, only: Collection[str] | None = None) -> InterruptReport:
-        """Stop the running cell, each step stronger than the last until it stops.
-
-        With `only`, act just if the running cell is one of these requests (ours)."""
-        self.check_alive()
-        async with self._interrupt_lock:
-            self.settled.clear()
-            try:
-                return await self._interrupt(only)
-            finally:
-                self.settled.set()
-
-    async def _interrupt(self, only: Collection[str] | None) -> InterruptReport:
-        frozen = self.frozen()
-        if frozen is not None:  # a stopped process takes no signal and answers no request
-            return InterruptReport(self.router.current(), [], idle=False, frozen=frozen)
-        await self.router.catch_up()
-        target = self.router.current()
-        if only is not None and (target is None or target.msg_id not in only):
-            return InterruptReport(target, [], idle=target is None)
-        if target is None and await self.shell_answers(PROMPT_REPLY):
-            return InterruptReport(None, [], idle=True)  # nothing runs: no signal to send
-        steps: list[str] = []
-        stopped = False
-        for step in self._interrupt_steps():
-            done = await step()
-            if done is None:
-                continue
-            steps.append(done)
-            stopped = await self._stopped(target)
-            if stopped:
-                break
-        return InterruptReport(target, steps, idle=stopped)
-
-    async def _interrupt_request(self) -> str:
-        _, reply = self.router.request("control", "interrupt_request")
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(asyncio.shield(reply), 1.0)
-        return "sent interrupt_request" + ("" if reply.done() else " (no reply)")
-
-    async def _stopped(self, target: Activity | None) -> bool:
-        """Whether the cell we interrupted finished within the grace period."""
-        if target is not None:
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(target.ended.wait(), INTERRUPT_GRACE)
-            return target.ended.is_set()
-        # We never saw it start (it began before we connected): a shell reply means it ended.
-        return await self.shell_answers(INTERRUPT_GRACE)
-
-    async def running_cell(self) -> tuple[bool, Activity | None]:
-        """Whether a cell runs now, and which one when we saw it start, found without a request
-        that could show the kernel as idle to the user's IDE: caught up where the kernel
-        allows it, else by whether the shell answers at once."""
-        if await self.router.catch_up():
-            running = self.router.current()
-            return running is not None, running
-        # Not caught up, our view may lag either way: the shell tells whether a cell runs now.
-        if await self.shell_answers(PROMPT_REPLY):
-            return False, None
-        return True, self.router.current()
-
-    async def shell_answers(self, timeout: float) -> bool:
-        """Whether the kernel answers a shell request now, i.e. is not running a cell."""
-        msg_id, reply = self.router.request("shell", "kernel_info_request")
-        try:
-            await asyncio.wait_for(asyncio.shield(reply), timeout)
-            return True
-        except TimeoutError:
-            return False
-        finally:
-            if not reply.done():
-                self.router.forget(msg_id)
+        self.link.end(death)
 
     # -- status and ending -----------------------------------------------------------------
 
     async def status(self) -> KernelStatus:
-        self.check_alive()
+        self.link.check_alive()
         frozen = self.frozen()
         if frozen is not None:  # it would answer nothing: ask nothing
             return KernelStatus(
@@ -373,15 +246,11 @@ class KernelSession:
         if self.death is None:
             self.runner.answer_pending()  # nobody is left to answer: never leave input() waiting
         self._end(f"The connection to kernel {self.name} was closed.")
-        for task in (self._watcher, self._rejoin):
-            if task is not None:
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
+        if self._watcher is not None:
+            self._watcher.cancel()
+            await asyncio.gather(self._watcher, return_exceptions=True)
+        await self.link.close()
         await self.runner.close()
-        await self.router.stop(KernelDied(f"{self.death} {self.recovery_hint()}"))
+        await self.router.stop(KernelDied(self.link.death_note()))
         await self._close_transport()
 
-
-async def _first(futures: set[asyncio.Future[Any]], timeout: float) -> None:
-    """Wait until any of the futures is done, or the timeout."""
-    await asyncio.wait(futures, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)

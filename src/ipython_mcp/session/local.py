@@ -16,7 +16,8 @@ from ..discovery.launcher import LaunchedKernel
 from ..errors import KernelFrozen, KernelStartError, KernelUnreachable, KeyMismatch, RemoteKernelRefused
 from ..settings import Settings
 from ..transport.zmq import ZmqChannels
-from .base import InterruptStep, KernelSession
+from .base import KernelSession
+from .link import InterruptStep
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +82,7 @@ class LocalKernelSession(KernelSession):
             "or `fg` in that terminal)."
         )
 
-    def _being_replaced(self) -> bool:
+    def being_replaced(self) -> bool:
         # Cheap enough for every execution: one read of the process's status.
         return self.process is not None and processes.gone(self.process)
 
@@ -160,7 +161,7 @@ class LocalKernelSession(KernelSession):
                     f"{timeout:.0f} s. The kernel may be on another machine or behind a firewall; "
                     "check the file, or call list_kernels."
                 )
-        self.kernel_info = reply["content"]
+        self.link.kernel_info = reply["content"]
         if self.process is None:
             self.process = processes.kernel_process(conn, processes.tcp_listeners())
         return deadline
@@ -227,8 +228,8 @@ class LocalKernelSession(KernelSession):
 
     # -- interrupting and ending -------------------------------------------------------------
 
-    def _interrupt_steps(self) -> list[InterruptStep]:
-        return [self._interrupt_request, self._sigint]
+    def interrupt_steps(self) -> list[InterruptStep]:
+        return [self.link.interrupt_request, self._sigint]
 
     async def _sigint(self) -> str | None:
         """SIGINT to the kernel process, when it is on this machine."""

@@ -8,7 +8,6 @@ import dataclasses
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from ..discovery import processes
 from ..discovery.files import (
@@ -37,8 +36,8 @@ from .base import KernelSession, restart_notice
 from .local import LocalKernelSession, probe_heartbeat
 from .remote import ServerKernelSession
 
-if TYPE_CHECKING:
-    from .clients import ClientView
+Holder = object
+"""Whoever uses a kernel (a client's view): kept weakly, so a client gone stops holding it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +79,7 @@ class KernelRegistry:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._sessions: dict[str, KernelSession] = {}
-        self._holders: dict[str, weakref.WeakSet[ClientView]] = {}
+        self._holders: dict[str, weakref.WeakSet[Holder]] = {}
         self._lock = asyncio.Lock()
 
     def find(self, name: str) -> KernelSession | None:
@@ -117,11 +116,11 @@ class KernelRegistry:
     def sessions(self) -> list[KernelSession]:
         return list(self._sessions.values())
 
-    def hold(self, session: KernelSession, client: ClientView) -> None:
+    def hold(self, session: KernelSession, client: Holder) -> None:
         """Note that a client uses the kernel: it stays attached while any client does."""
         self._holders.setdefault(session.name, weakref.WeakSet()).add(client)
 
-    async def release(self, session: KernelSession, client: ClientView) -> bool:
+    async def release(self, session: KernelSession, client: Holder) -> bool:
         """A client stops using the kernel; closed once no client uses it. Whether another
         client still does."""
         holders = self._holders.get(session.name)

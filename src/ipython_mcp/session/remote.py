@@ -17,7 +17,8 @@ from ..discovery.servers import JupyterServer, ServerAPI
 from ..errors import JupyterServerError, KernelUnreachable
 from ..settings import Settings
 from ..transport.websocket import WebsocketChannels, gone_from
-from .base import InterruptStep, KernelSession
+from .base import KernelSession
+from .link import InterruptStep
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +98,7 @@ class ServerKernelSession(KernelSession):
                 f"answer within {timeout:.0f} s. It may still be starting, or be stuck; call "
                 "kernel_status later or ask the user to check it in JupyterLab."
             )
-        self.kernel_info = next(iter(done)).result()["content"]
+        self.link.kernel_info = next(iter(done)).result()["content"]
         return deadline
 
     async def _alive(self) -> bool:
@@ -167,8 +168,8 @@ class ServerKernelSession(KernelSession):
 
     # -- REST: interrupt, restart, shut down -------------------------------------------------
 
-    def _interrupt_steps(self) -> list[InterruptStep]:
-        return [self._rest_interrupt, self._interrupt_request]
+    def interrupt_steps(self) -> list[InterruptStep]:
+        return [self._rest_interrupt, self.link.interrupt_request]
 
     async def _rest_interrupt(self) -> str | None:
         try:
