@@ -1,7 +1,8 @@
 """The one exception tree of ipython-mcp; the MCP layer turns it into tool errors.
 
     IPythonMCPError
-    ├── ConnectionFileError     a connection file is missing, unreadable, ambiguous or invalid
+    ├── ConnectionFileError     a connection file is missing, unreadable or invalid
+    ├── KernelNotChosen         which kernel to connect to is not clear: none, several, no match
     ├── NoSuchKernel            a tool named a kernel that is not connected (or none is)
     ├── KernelUnreachable       nothing answers at the addresses of a connection file
     ├── JupyterServerError      a Jupyter Server is unreachable, refuses the token or a request
@@ -29,7 +30,12 @@ class IPythonMCPError(Exception):
 
 
 class ConnectionFileError(IPythonMCPError, LookupError):
-    """Raised when a connection file cannot be found, read, chosen or parsed."""
+    """Raised when a connection file cannot be found, read or parsed."""
+
+
+class KernelNotChosen(IPythonMCPError, LookupError):
+    """Raised when connecting cannot tell which kernel is meant: none runs, several do, or none
+    matches the name, notebook or id given."""
 
 
 class NoSuchKernel(IPythonMCPError, LookupError):

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConnectionFileError
+from .addresses import is_loopback
 
 _PORTS = ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port")
 _REQUIRED = (*_PORTS, "ip", "key")
@@ -53,11 +54,7 @@ class ConnectionFile:
     @property
     def is_loopback(self) -> bool:
         """Reachable only from this machine: a loopback address, or ipc (a local socket file)."""
-        return (
-            self.transport == "ipc"
-            or self.ip in ("127.0.0.1", "localhost", "::1")
-            or self.ip.startswith("127.")
-        )
+        return self.transport == "ipc" or is_loopback(self.ip)
 
     @property
     def readable_by_others(self) -> bool:

@@ -24,6 +24,7 @@ import psutil
 
 from ..errors import JupyterServerError
 from ..settings import ServerConfig
+from .addresses import is_loopback
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +70,7 @@ class JupyterServer:
 
     @property
     def is_loopback(self) -> bool:
-        host = urlsplit(self.url).hostname or ""
-        return host in ("localhost", "::1") or host.startswith("127.")
+        return is_loopback(urlsplit(self.url).hostname or "")
 
 
 def configured_servers(configs: Iterable[ServerConfig]) -> list[JupyterServer]:
@@ -87,9 +87,7 @@ def configured_servers(configs: Iterable[ServerConfig]) -> list[JupyterServer]:
 def url_key(url: str) -> tuple[str, int | None, str]:
     """What makes two URLs the same server: localhost and 127.0.0.1 alike, default ports filled in."""
     parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
-    if host in ("localhost", "::1") or host.startswith("127."):
-        host = "loopback"
+    host = "loopback" if is_loopback(parts.hostname or "") else (parts.hostname or "").lower()
     return host, parts.port or (443 if parts.scheme == "https" else 80), parts.path.rstrip("/")
 
 

@@ -56,5 +56,3 @@ class ObservedCells:
         """Oldest first."""
         return list(self._cells)
 
-    def by_number(self) -> dict[int, ObservedCell]:
-        return {c.execution_count: c for c in self._cells if c.execution_count is not None}

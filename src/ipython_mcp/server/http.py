@@ -6,10 +6,11 @@ and Origin checks are the SDK's transport security, allowing only the addresses 
 
 from __future__ import annotations
 
-import ipaddress
 import secrets
 from dataclasses import dataclass, field
 from typing import Any
+
+from ..discovery.addresses import is_loopback
 
 HTTP_PATH = "/mcp"
 
@@ -29,15 +30,6 @@ class HttpOptions:
                 f"--host {self.host} is not a loopback address: anyone who can reach it and has the "
                 "token could run code in your kernels. Add --allow-remote-clients if that is intended."
             )
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def new_token() -> str:

@@ -30,7 +30,14 @@ from ..discovery.servers import (
     list_server_kernels,
     notebook_matches,
 )
-from ..errors import CannotRestart, ConnectionFileError, JupyterServerError, NoSuchExecution, NoSuchKernel
+from ..errors import (
+    CannotRestart,
+    ConnectionFileError,
+    JupyterServerError,
+    KernelNotChosen,
+    NoSuchExecution,
+    NoSuchKernel,
+)
 from ..settings import Settings
 from .base import KernelSession, restart_notice
 from .local import LocalKernelSession, probe_heartbeat
@@ -197,14 +204,14 @@ class KernelRegistry:
         if not live and not remote:
             stale = f" ({len(listings)} stale files there)" if listings else ""
             problems = "".join(f" {r.server.title} {r.problem}." for r in discovery.servers if r.problem)
-            raise ConnectionFileError(
+            raise KernelNotChosen(
                 f"No running kernel found in {runtime_dir}{stale}.{problems} Ask the user for their "
                 "kernel's connection file (Spyder: Consoles > Connection info; Jupyter: "
                 "%connect_info), or call start_kernel."
             )
         names = [f"{k.name} (pid {k.pid})" if k.pid else k.name for k in live]
         names += [f"{k.path or k.kernel_id} on {k.server.name}" for k in remote]
-        raise ConnectionFileError(
+        raise KernelNotChosen(
             f"{len(names)} kernels are running: {', '.join(names[:10])}. Pass one of these to "
             "connect_to_kernel (list_kernels tells more about each)."
         )
@@ -253,7 +260,7 @@ class KernelRegistry:
             open_ones = sorted({k.path for k in kernels if k.path})
             listed = f" Open notebooks: {', '.join(open_ones[:10])}." if open_ones else ""
             problems = "".join(f" {r.server.title} {r.problem}." for r in reports if r.problem)
-            raise ConnectionFileError(
+            raise KernelNotChosen(
                 f"No running Jupyter Server here has {spec} open with a kernel "
                 f"({len(reports)} server(s) found).{listed}{problems} Ask the user to open the "
                 "notebook (its kernel starts with it), or call list_kernels."
@@ -479,7 +486,7 @@ def _pick(report: ServerReport, spec: str | None) -> ServerKernel:
         if len(kernels) == 1:
             return kernels[0]
         what = f"{len(kernels)} kernels" if kernels else "no kernels"
-        raise ConnectionFileError(
+        raise KernelNotChosen(
             f"{title} runs {what}. "
             + (
                 "Pass a notebook path or kernel id to connect_to_kernel, or call list_kernels."
@@ -493,22 +500,22 @@ def _pick(report: ServerReport, spec: str | None) -> ServerKernel:
     if matches:
         raise _ambiguous(spec, matches)
     if not report.listed:
-        raise ConnectionFileError(
+        raise KernelNotChosen(
             f"{title} has no kernel with the id {spec!r}. It does not list its kernels, so pass a "
             f"kernel's full id, or call start_kernel(server={report.server.name!r})."
         )
     listed = ", ".join(k.path or k.kernel_id for k in kernels[:10]) or "none"
-    raise ConnectionFileError(
+    raise KernelNotChosen(
         f"{title} has no kernel or open notebook matching {spec!r} (its kernels: {listed}). "
         "Call list_kernels."
     )
 
 
-def _ambiguous(spec: str, matches: list[ServerKernel]) -> ConnectionFileError:
+def _ambiguous(spec: str, matches: list[ServerKernel]) -> KernelNotChosen:
     where = ", ".join(
         f"{k.path or 'no notebook'} ({k.kernel_id[:8]} on {k.server.name})" for k in matches[:10]
     )
-    return ConnectionFileError(
+    return KernelNotChosen(
         f"{len(matches)} kernels match {spec!r}: {where}. Pass the notebook's path as shown or the "
         "kernel id, with server= when they are on different servers."
     )
