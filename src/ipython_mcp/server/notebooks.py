@@ -24,7 +24,7 @@ OWN_FILE_LIMIT = 256 << 20
 """Bytes of an existing file read to tell whether this server saved it."""
 
 
-async def save(
+async def write_notebook(
     session: KernelSession, path: str, *, overwrite: bool, replace_other: bool = False
 ) -> tuple[Path, int]:
     """Write the notebook; (where, how many cells)."""
