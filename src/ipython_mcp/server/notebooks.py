@@ -1,4 +1,4 @@
-"""save_notebook: the session's cells as a validated .ipynb on disk.
+"""The file save_notebook writes: the assistant's cells in a kernel as a validated .ipynb.
 
 A notebook it writes carries a digest of its cells in its metadata, so it can tell later that a
 file is one it saved and nobody changed since: only such a file is replaced by `overwrite`; any
