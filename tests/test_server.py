@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import inspect
 import json
 import os
 import signal
@@ -18,6 +19,7 @@ from mcp.client.stdio import StdioServerParameters, stdio_client
 
 import ipython_mcp.server
 from ipython_mcp.server import build_server
+from ipython_mcp.server.app import TOOLS as REGISTERED
 from ipython_mcp.settings import Settings
 
 SCRIPT = str(Path(sys.executable).parent / "ipython-mcp")
@@ -143,6 +145,24 @@ async def test_every_tool_and_argument_is_described_and_annotated(assistant: Ass
     assert tools["shutdown_kernel"].annotations.destructive_hint
     assert tools["restart_kernel"].annotations.destructive_hint
     assert not tools["execute_code"].annotations.read_only_hint
+
+
+async def test_the_tools_offered_are_the_tool_functions_as_written(runtime_dir: Path) -> None:
+    """In the order of app.TOOLS, each with its annotations, its docstring and its arguments
+    (all but `deps` and the Context), the settings' timeout in the descriptions that name it."""
+    settings = Settings(runtime_dir=str(runtime_dir), timeout=7.5)
+    async with mcp.Client(build_server(settings)) as client:
+        listed = (await client.list_tools()).tools
+    assert [tool.name for tool in listed] == [function.__name__ for function, _ in REGISTERED]
+    for tool, (function, hints) in zip(listed, REGISTERED, strict=True):
+        assert tool.annotations == hints, tool.name
+        assert tool.description.split()[:8] == (function.__doc__ or "").split()[:8], tool.name
+        parameters = inspect.signature(function).parameters
+        assert list(tool.input_schema["properties"]) == [name for name in parameters if name not in {"deps", "ctx"}]
+    timeouts = {tool.name: tool.input_schema["properties"].get("timeout") for tool in listed}
+    assert timeouts["execute_code"]["description"] == "Seconds to wait for the code. Default: 7.5."
+    assert timeouts["send_input"]["description"] == "Seconds to wait for the code after. Default: 7.5."
+    assert timeouts["send_input"]["anyOf"][0]["exclusiveMinimum"] == 0
 
 
 async def test_read_only_mode_offers_only_tools_that_cannot_change_a_kernel(
