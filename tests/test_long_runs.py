@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import mcp
+import pytest
 from conftest import Assistant, Gate, IdeKernel, texts
 from jupyter_client.manager import AsyncKernelManager
 
@@ -185,9 +186,13 @@ async def test_a_restart_from_the_ide_is_followed_and_told(
 ASK_NAME = "name = input('Your name? ')\nprint('hello', name)"
 
 
+@pytest.mark.anyio  # here, not by conftest: parametrizing needs it at collection
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
 async def test_input_is_answered_by_the_user_through_elicitation(
-    settings: Settings, shared_kernel: IdeKernel
+    settings: Settings, shared_kernel: IdeKernel, mode: str
 ) -> None:
+    """Asked in a result the client answers by calling again (protocol 2026-07-28), or with
+    'legacy' in the middle of the call."""
     asked: list[str] = []
 
     async def user(context: Any, params: mcp.types.ElicitRequestParams) -> mcp.types.ElicitResult:
@@ -195,7 +200,7 @@ async def test_input_is_answered_by_the_user_through_elicitation(
         answer = "s3cret" if "password" in params.message else "Ada"
         return mcp.types.ElicitResult(action="accept", content={"answer": answer})
 
-    async with mcp.Client(build_server(settings), elicitation_callback=user) as client:
+    async with mcp.Client(build_server(settings), mode=mode, elicitation_callback=user) as client:
         assistant = Assistant(client, Path(settings.runtime_dir))
         await assistant.text("connect_to_kernel", connection_file=str(shared_kernel.path))
         answered = await assistant.text("execute_code", code="print('before')\n" + ASK_NAME)

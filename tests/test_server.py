@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import asyncio
+import inspect
 import json
 import os
 import signal
@@ -15,7 +17,9 @@ import mcp
 from conftest import Assistant, Gate, IdeKernel
 from mcp.client.stdio import StdioServerParameters, stdio_client
 
+import ipython_mcp.server
 from ipython_mcp.server import build_server
+from ipython_mcp.server.app import TOOLS as REGISTERED
 from ipython_mcp.settings import Settings
 
 SCRIPT = str(Path(sys.executable).parent / "ipython-mcp")
@@ -143,6 +147,24 @@ async def test_every_tool_and_argument_is_described_and_annotated(assistant: Ass
     assert not tools["execute_code"].annotations.read_only_hint
 
 
+async def test_the_tools_offered_are_the_tool_functions_as_written(runtime_dir: Path) -> None:
+    """In the order of app.TOOLS, each with its annotations, its docstring and its arguments
+    (all but `deps` and the Context), the settings' timeout in the descriptions that name it."""
+    settings = Settings(runtime_dir=str(runtime_dir), timeout=7.5)
+    async with mcp.Client(build_server(settings)) as client:
+        listed = (await client.list_tools()).tools
+    assert [tool.name for tool in listed] == [function.__name__ for function, _ in REGISTERED]
+    for tool, (function, hints) in zip(listed, REGISTERED, strict=True):
+        assert tool.annotations == hints, tool.name
+        assert tool.description.split()[:8] == (function.__doc__ or "").split()[:8], tool.name
+        parameters = inspect.signature(function).parameters
+        assert list(tool.input_schema["properties"]) == [name for name in parameters if name not in {"deps", "ctx"}]
+    timeouts = {tool.name: tool.input_schema["properties"].get("timeout") for tool in listed}
+    assert timeouts["execute_code"]["description"] == "Seconds to wait for the code. Default: 7.5."
+    assert timeouts["send_input"]["description"] == "Seconds to wait for the code after. Default: 7.5."
+    assert timeouts["send_input"]["anyOf"][0]["exclusiveMinimum"] == 0
+
+
 async def test_read_only_mode_offers_only_tools_that_cannot_change_a_kernel(
     shared_kernel: IdeKernel, runtime_dir: Path
 ) -> None:
@@ -164,3 +186,29 @@ async def test_read_only_mode_offers_only_tools_that_cannot_change_a_kernel(
         assert "read-only server inspects names and their attributes only" in refused
         _, printed = await shared_kernel.ide.run("print(seen_read_only)")
         assert printed == "[1, 2, 3]\n"
+
+
+def test_the_server_modules_import_one_way() -> None:
+    """No import cycle among the modules of server/ (the package's __init__ included): each can
+    be read, imported and tested after the ones it uses."""
+    folder = Path(ipython_mcp.server.__file__).parent
+    modules = {path.stem: path for path in folder.glob("*.py")}
+    uses: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        uses[name] = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                if node.module:  # from .x import y
+                    uses[name].add(node.module.split(".")[0])
+                else:  # from . import x: the package first, then its module x
+                    uses[name].add("__init__")
+                    uses[name].update(a.name for a in node.names if a.name in modules)
+    assert all(used in modules for used in set().union(*uses.values()))
+
+    def cycle_from(name: str, path: list[str]) -> list[str] | None:
+        if name in path:
+            return [*path[path.index(name) :], name]
+        return next((c for used in sorted(uses[name]) if (c := cycle_from(used, [*path, name]))), None)
+
+    cycles = [" -> ".join(c) for name in sorted(uses) if (c := cycle_from(name, []))]
+    assert not cycles, cycles

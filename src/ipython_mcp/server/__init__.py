@@ -1,5 +1,5 @@
-"""The MCP layer: tools over the kernel sessions."""
+"""The MCP layer: the server (app.py) and its tools over the kernel sessions."""
 
-from .tools import build_server
+from .app import build_server
 
 __all__ = ["build_server"]

@@ -20,16 +20,19 @@ protocol does not say when a session ends; a forgotten one only loses its defaul
 
 
 class ClientViews:
+    """The view of the kernels each client has; `shared` when the server has several clients
+    (over HTTP)."""
+
     def __init__(self, registry: KernelRegistry, *, shared: bool) -> None:
         self._registry = registry
         self._shared = shared
-        self._only = ClientView(registry)
+        self._sole_client = ClientView(registry)
         self._sessionless = ClientView(registry, named_only=True)
         self._by_session: OrderedDict[str, ClientView] = OrderedDict()
 
     def of(self, ctx: Context) -> ClientView:
         if not self._shared:
-            return self._only
+            return self._sole_client
         session_id = (ctx.headers or {}).get("mcp-session-id")
         if not session_id:
             return self._sessionless

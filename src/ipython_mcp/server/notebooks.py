@@ -1,4 +1,4 @@
-"""save_notebook: the session's cells as a validated .ipynb on disk.
+"""The file save_notebook writes: the assistant's cells in a kernel as a validated .ipynb.
 
 A notebook it writes carries a digest of its cells in its metadata, so it can tell later that a
 file is one it saved and nobody changed since: only such a file is replaced by `overwrite`; any
@@ -24,7 +24,7 @@ OWN_FILE_LIMIT = 256 << 20
 """Bytes of an existing file read to tell whether this server saved it."""
 
 
-async def save(
+async def write_notebook(
     session: KernelSession, path: str, *, overwrite: bool, replace_other: bool = False
 ) -> tuple[Path, int]:
     """Write the notebook; (where, how many cells)."""

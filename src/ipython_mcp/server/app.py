@@ -1,0 +1,190 @@
+"""The MCP server: built from the settings, with its instructions and the tools it offers, and
+the one place where our exceptions become tool errors the model can read.
+
+A tool is a plain function in tools_kernels.py, tools_run.py or tools_look.py, whose first
+parameter is its dependencies (Deps). TOOLS lists them in the order clients show them, each
+with its annotations; registering a tool gives it its Deps and shows the SDK the rest of its
+signature: the typed arguments it describes to the model, and the client's Context.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Annotated, Any, TypeVar, get_args, get_origin
+
+import anyio
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp_types import CallToolResult, ToolAnnotations
+
+from .. import __version__
+from ..errors import IPythonMCPError
+from ..session.registry import KernelRegistry
+from ..settings import Settings
+from .deps import DefaultTimeout, Deps
+from .fit import fit_result, fit_text
+from .http import HttpOptions, auth_settings
+from .tools_kernels import (
+    connect_to_kernel,
+    disconnect_kernel,
+    interrupt_kernel,
+    kernel_status,
+    list_kernels,
+    restart_kernel,
+    shutdown_kernel,
+    start_kernel,
+)
+from .tools_look import complete, get_history, inspect_variable, list_variables
+from .tools_run import execute_code, read_output, save_notebook, search_output, send_input, wait_for_execution
+
+log = logging.getLogger(__name__)
+
+R = TypeVar("R")
+Tool = Callable[..., Awaitable[Any]]
+
+INSTRUCTIONS = """\
+This server runs code in the user's live IPython/Jupyter kernel, the same one their IDE \
+(Spyder, JupyterLab, VS Code, jupyter console) uses: variables, imports and data are shared \
+with the user. Start with connect_to_kernel (or list_kernels when unsure which kernel), or \
+start_kernel when the user has none. It is the user's session: don't overwrite their \
+variables, and restart, shut down or interrupt it only when they ask. A cell another client \
+runs is almost always the user's own work: wait for it, never interrupt it unasked."""
+
+READ_ONLY_NOTE = """ This server is read-only: it can look at kernels (status, variables, \
+history) but not run code of its own in them or change them. Looking at a value calls its \
+repr and size methods, as a variable explorer does."""
+
+READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, open_world_hint=False)
+CHANGES_STATE = ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=False)
+WRITES_FILES = ToolAnnotations(read_only_hint=False, destructive_hint=True, open_world_hint=False)
+DESTRUCTIVE = ToolAnnotations(read_only_hint=False, destructive_hint=True, open_world_hint=False)
+
+TOOLS: tuple[tuple[Tool, ToolAnnotations], ...] = (
+    (start_kernel, CHANGES_STATE),
+    (connect_to_kernel, CHANGES_STATE),
+    (execute_code, CHANGES_STATE),
+    (wait_for_execution, READ_ONLY),
+    (send_input, CHANGES_STATE),
+    (read_output, READ_ONLY),
+    (search_output, READ_ONLY),
+    (kernel_status, READ_ONLY),
+    (interrupt_kernel, DESTRUCTIVE),
+    (list_kernels, READ_ONLY),
+    (get_history, READ_ONLY),
+    (list_variables, READ_ONLY),
+    (inspect_variable, READ_ONLY),
+    (complete, READ_ONLY),
+    (save_notebook, WRITES_FILES),
+    (disconnect_kernel, CHANGES_STATE),
+    (restart_kernel, DESTRUCTIVE),
+    (shutdown_kernel, DESTRUCTIVE),
+)
+"""Every tool, in the order clients list them, with what it may change."""
+
+ATTACHING = {connect_to_kernel, disconnect_kernel}
+"""Offered in read-only mode too: attaching changes nothing in the kernel."""
+
+
+def build_server(
+    settings: Settings, registry: KernelRegistry | None = None, *, http: HttpOptions | None = None
+) -> MCPServer[Any]:
+    """The MCP server with its tools; with `http`, requiring its bearer token on every request
+    and keeping each client's default kernel apart."""
+    deps = Deps.of(settings, registry, shared=http is not None)
+
+    @asynccontextmanager
+    async def lifespan(_: MCPServer[Any]) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            with anyio.CancelScope(shield=True):  # the server may be stopping by cancellation
+                await deps.registry.close_all()
+
+    server = MCPServer(
+        "ipython-mcp",
+        version=__version__,
+        instructions=INSTRUCTIONS + (READ_ONLY_NOTE if settings.read_only else ""),
+        lifespan=lifespan,
+        **(auth_settings(http) if http is not None else {}),
+    )
+    for tool, hints in TOOLS:
+        if settings.read_only and hints is not READ_ONLY and tool not in ATTACHING:
+            continue  # --read-only: tools that can change a kernel are not offered
+        server.add_tool(
+            tool_errors(with_deps(tool, deps)),
+            name=tool.__name__,
+            description=description(tool),
+            annotations=hints,
+            structured_output=False,
+        )
+    return server
+
+
+def with_deps(tool: Tool, deps: Deps) -> Tool:
+    """The tool as the SDK calls it: its Deps given, and its signature without them, so the SDK
+    finds the typed arguments (each DefaultTimeout made a description with the settings'
+    timeout) and the Context parameter."""
+    signature = inspect.signature(tool)
+    _, *parameters = signature.parameters.values()  # `deps`
+    parameters = [p.replace(annotation=_with_settings(p.annotation, deps.settings)) for p in parameters]
+
+    async def call(*args: Any, **kwargs: Any) -> Any:
+        return await tool(deps, *args, **kwargs)
+
+    call.__name__ = call.__qualname__ = tool.__name__
+    call.__module__ = tool.__module__
+    call.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
+    call.__annotations__ = {p.name: p.annotation for p in parameters} | {
+        "return": signature.return_annotation
+    }
+    return call
+
+
+def _with_settings(annotation: Any, settings: Settings) -> Any:
+    if get_origin(annotation) is not Annotated:
+        return annotation
+    kind, *metadata = get_args(annotation)
+    metadata = [m.field(settings) if isinstance(m, DefaultTimeout) else m for m in metadata]
+    return Annotated[(kind, *metadata)]
+
+
+def description(tool: Tool) -> str:
+    """The tool's docstring, as the model reads it. Python before 3.13 keeps a docstring's
+    indentation; these were written indented one level deeper (8 spaces) before the tools
+    had modules of their own, and are given so still, so that no description changed."""
+    return (tool.__doc__ or "").replace("\n    ", "\n        ")
+
+
+def tool_errors(fn: Callable[..., Awaitable[R]]) -> Callable[..., Awaitable[R]]:
+    """The one place where our exceptions become tool errors the model can read, and every
+    result is kept within what the transports accept (see fit.py)."""
+
+    @functools.wraps(fn)
+    async def wrapper(*args: Any, **kwargs: Any) -> R:
+        try:
+            return _fitted(await fn(*args, **kwargs))
+        except IPythonMCPError as exc:
+            raise ToolError(str(exc)) from exc
+        except ToolError:
+            raise
+        except Exception as exc:
+            log.exception("internal error in %s", fn.__name__)
+            raise ToolError(
+                f"ipython-mcp hit an internal error ({type(exc).__name__}: {exc}). "
+                "The kernel itself is unaffected; call kernel_status to check it."
+            ) from exc
+
+    return wrapper
+
+
+def _fitted(result: R) -> R:
+    """Any result within what the transports accept."""
+    if isinstance(result, str):
+        return fit_text(result)  # type: ignore[return-value]
+    if isinstance(result, CallToolResult):
+        return fit_result(result)  # type: ignore[return-value]
+    return result

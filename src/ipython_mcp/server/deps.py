@@ -1,0 +1,83 @@
+"""What every tool works with: its dependencies (Deps), the `kernel` argument, progress to the
+client, and an execution's result with what the client is still to be told about its kernel."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from dataclasses import dataclass
+from typing import Annotated, Self
+
+from mcp.server.mcpserver import Context
+from mcp_types import CallToolResult
+from pydantic import Field
+from pydantic.fields import FieldInfo
+
+from ..run.execution import ExecutionResult, Progress
+from ..session.base import KernelSession
+from ..session.clients import ClientView
+from ..session.registry import KernelRegistry
+from ..settings import Settings
+from .clients import ClientViews
+from .messages import execution_result
+
+
+@dataclass(frozen=True, slots=True)
+class Deps:
+    """What a tool needs besides its arguments; the first parameter of every tool."""
+
+    settings: Settings
+    registry: KernelRegistry
+    """Every kernel this server is attached to."""
+    views: ClientViews
+    """Each client's view of the registry: its default kernel, the kernels it attached."""
+
+    @classmethod
+    def of(cls, settings: Settings, registry: KernelRegistry | None = None, *, shared: bool = False) -> Self:
+        """`shared`: the server has several clients (over HTTP), each with a view of its own."""
+        registry = registry or KernelRegistry(settings)
+        return cls(settings, registry, ClientViews(registry, shared=shared))
+
+    def view(self, ctx: Context) -> ClientView:
+        """The view of the client making this call."""
+        return self.views.of(ctx)
+
+
+KernelArg = Annotated[
+    str | None,
+    Field(
+        description="Name of a connected kernel (from connect/start/list_kernels). "
+        "Default: the most recently connected one."
+    ),
+]
+
+
+@dataclass(frozen=True, slots=True)
+class DefaultTimeout:
+    """In an argument's `Annotated`: a time in seconds whose description ends with the default
+    timeout of the settings, known only when the tool is registered (`field` then replaces it)."""
+
+    description: str
+
+    def field(self, settings: Settings) -> FieldInfo:
+        return Field(description=f"{self.description} Default: {settings.timeout:g}.", gt=0)
+
+
+def progress_to(ctx: Context) -> Progress:
+    """Progress notifications to the client, when it asked for them: elapsed seconds and what
+    is happening. A client that went away must not break the call."""
+
+    async def report(elapsed: float, message: str) -> None:
+        with contextlib.suppress(Exception):
+            await ctx.report_progress(round(elapsed, 1), None, message)
+
+    return report
+
+
+def result_for(view: ClientView, session: KernelSession, result: ExecutionResult) -> CallToolResult:
+    """An execution's result for this client, first with what it has not been told yet: that
+    the kernel restarted."""
+    notices = view.notices(session)
+    return execution_result(
+        dataclasses.replace(result, notes=[*notices, *result.notes]) if notices else result
+    )
