@@ -18,15 +18,25 @@
     ├── NoSuchExecution         no recent execution has the id a tool named
     └── NotebookError           save_notebook has nothing to save, or cannot write the file
 
-Every message is written for the model: what happened, then what to do next. An exception
-raised by the *user's code* is not one of these: it is output of the execution.
+Each says what happened, in facts, and names by `advice` what can be done about it: the
+server layer (server/advice.py) words that advice for the model, with the tools that help, so
+the layers below know no tool. An exception raised by the *user's code* is not one of these:
+it is output of the execution.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class IPythonMCPError(Exception):
-    """Base class: anticipated failures whose message is shown to the model as is."""
+    """Base class: an anticipated failure. Its message says what happened; `advice` names
+    what can be done about it (a key of server/advice.py), `facts` fill in its words."""
+
+    def __init__(self, message: str, *, advice: str = "", **facts: Any) -> None:
+        super().__init__(message)
+        self.advice = advice
+        self.facts = facts
 
 
 class ConnectionFileError(IPythonMCPError, LookupError):
@@ -52,9 +62,16 @@ class JupyterServerError(IPythonMCPError, ConnectionError):
     `final` when trying again cannot help (a refused token, a kernel the server does not have)."""
 
     def __init__(
-        self, message: str, *, final: bool = False, problem: str = "", unlisted: bool = False
+        self,
+        message: str,
+        *,
+        final: bool = False,
+        problem: str = "",
+        unlisted: bool = False,
+        advice: str = "",
+        **facts: Any,
     ) -> None:
-        super().__init__(message)
+        super().__init__(message, advice=advice, **facts)
         self.final = final
         self.problem = problem or message
         """The short form for a listing: `refused the token in its jpserver file`."""

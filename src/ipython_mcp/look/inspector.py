@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import KernelBusy, KernelDied, KernelSideError
-from ..run.execution import leave_it
 from ..session.link import KernelLink
 from ..transport.router import Activity
 from . import kernel_side, spyder
@@ -263,8 +262,9 @@ class KernelInspector:
         if not self.is_python:
             language = self._kernel.kernel_info.get("language_info", {}).get("name", "another language")
             raise KernelSideError(
-                f"Kernel {self._kernel.name} runs {language}, and {what} works in Python kernels only. "
-                f"Use execute_code with {language}'s own commands instead."
+                f"Kernel {self._kernel.name} runs {language}, and {what} works in Python kernels only.",
+                advice="other_language",
+                language=language,
             )
         source = kernel_side.source(module)
         expression = (
@@ -324,8 +324,8 @@ def _busy(running: Activity | None, what: str, *, why: str = "") -> KernelBusy:
     # A cell that holds the interpreter from its first instant may not even have announced itself.
     doing = running.describe() if running else "a cell it has not announced (it holds the interpreter)"
     return KernelBusy(
-        f"The kernel is busy running {doing}{f' ({why})' if why else ''}, so it cannot answer "
-        f"{what} now; ask again once it is idle (kernel_status tells). {leave_it(running)}"
+        f"The kernel is busy running {doing}{f' ({why})' if why else ''}, so it cannot answer {what} now.",
+        advice="busy_own_cell" if running is not None and running.ours else "busy_users_cell",
     )
 
 

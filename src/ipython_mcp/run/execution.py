@@ -314,12 +314,6 @@ def queued_note(ex: Execution, timeout: float, running: Activity | None) -> str:
     )
 
 
-def busy_note(running: Activity | None, outcome: str) -> str:
-    """`The kernel is busy running another client's cell In[7] `fit()` (running 42 s); …`"""
-    doing = running.describe() if running else "a cell this server did not see start"
-    return f"The kernel is busy running {doing}; {outcome}. {leave_it(running)}"
-
-
 def leave_it(running: Activity | None) -> str:
     """What to do about the running cell: the user's is theirs to stop."""
     if running is not None and running.ours:

@@ -25,7 +25,6 @@ from .execution import (
     InputRequest,
     OnTimeout,
     Progress,
-    busy_note,
     input_note,
     queued_note,
     running_note,
@@ -188,8 +187,11 @@ class CodeRunner:
         if if_busy == "fail":  # the IDE may have seen its cell start before we did: ask
             busy, running = await self._kernel.running_cell()
             if busy:
-                outcome = "the code was not sent (if_busy='fail'); with if_busy='wait' it runs after it"
-                raise KernelBusy(busy_note(running, outcome))
+                doing = running.describe() if running else "a cell this server did not see start"
+                raise KernelBusy(
+                    f"The kernel is busy running {doing}; the code was not sent (if_busy='fail').",
+                    advice="run_after_own" if running is not None and running.ours else "run_after_busy",
+                )
         running = self._router.current()
         ex = Execution(code, self._kernel.settings.max_output_chars, self.outputs.transcript())
         msg_id, reply_future = self._router.request(

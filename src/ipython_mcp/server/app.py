@@ -25,6 +25,7 @@ from .. import __version__
 from ..errors import IPythonMCPError
 from ..session.registry import KernelRegistry
 from ..settings import Settings
+from .advice import error_text
 from .deps import DefaultTimeout, Deps
 from .fit import fit_result, fit_text
 from .http import HttpOptions, auth_settings
@@ -168,7 +169,7 @@ def tool_errors(fn: Callable[..., Awaitable[R]]) -> Callable[..., Awaitable[R]]:
         try:
             return _fitted(await fn(*args, **kwargs))
         except IPythonMCPError as exc:
-            raise ToolError(str(exc)) from exc
+            raise ToolError(error_text(exc)) from exc
         except ToolError:
             raise
         except Exception as exc:

@@ -56,14 +56,13 @@ class ClientView:
             self._attach(session, default=False)
             return session
         if self._current is None:
-            raise NoSuchKernel(self._no_default())
+            raise self._no_default()
         session = self._registry.find(self._current)
         if session is None:
             gone, self._current = self._current, None
             raise NoSuchKernel(
-                f"Kernel {gone} is no longer attached to this server: another client of it shut it "
-                "down. Call connect_to_kernel to attach to another kernel (list_kernels shows them), "
-                "or start_kernel."
+                f"Kernel {gone} is no longer attached to this server: another client of it shut it down.",
+                advice="kernel_gone",
             )
         return session
 
@@ -145,15 +144,12 @@ class ClientView:
         if self._current == name:
             self._current = next(reversed(self.attached), None)
 
-    def _no_default(self) -> str:
+    def _no_default(self) -> NoSuchKernel:
         if self.named_only:
             attached = ", ".join(self._registry.names()) or "none yet"
-            return (
+            return NoSuchKernel(
                 "Name the kernel (kernel='...'): this server is shared over HTTP by clients it cannot "
-                f"tell apart, so it keeps no default kernel for them (attached: {attached}). "
-                "connect_to_kernel and start_kernel return the name to pass."
+                f"tell apart, so it keeps no default kernel for them (attached: {attached}).",
+                advice="name_the_kernel",
             )
-        return (
-            "No kernel is connected. Call connect_to_kernel to attach to the user's kernel "
-            "(list_kernels shows them), or start_kernel to start a new one."
-        )
+        return NoSuchKernel("No kernel is connected.", advice="connect_first")

@@ -103,8 +103,7 @@ class KernelRegistry:
         if session is None:
             known = ", ".join(self._sessions) or "none"
             raise NoSuchKernel(
-                f"No connected kernel is named {name!r} (connected: {known}). Call "
-                "connect_to_kernel with it (list_kernels shows the kernels)."
+                f"No connected kernel is named {name!r} (connected: {known}).", advice="connect_by_name"
             )
         return session
 
