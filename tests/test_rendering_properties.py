@@ -10,7 +10,7 @@ import nbformat
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ipython_mcp.rendering import Image, OutputLog, Text, image_of, transcript_text
+from ipython_mcp.rendering import Image, OutputLog, Outputs, Text, excerpt, image_of
 from ipython_mcp.rendering.notebook import NotebookCell, notebook
 
 ANSI = st.sampled_from(
@@ -76,18 +76,20 @@ SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[Heal
 @SETTINGS
 @given(st.lists(MESSAGES, max_size=25), st.integers(min_value=1_000, max_value=5_000))
 def test_any_outputs_render_within_budget_without_escapes(messages: list, budget: int) -> None:
-    log = OutputLog(text_budget=budget)
+    log, outputs = OutputLog(text_budget=budget), Outputs(error_limit=budget)
     for msg_type, content in messages:
         log.add(msg_type, content)
-        transcript_text(msg_type, content)
+        outputs.add(msg_type, content)
         image_of(msg_type, content)
-    blocks = log.blocks(lambda first, lines: f"read_output(offset={first}, limit={lines})")
-    text = "".join(block.text for block in blocks if isinstance(block, Text))
-    assert "\x1b" not in text
-    assert len(text) <= 2 * budget + 1_000  # head + tail, a last traceback kept whole, notices
-    for block in blocks:
-        if isinstance(block, Image):
-            assert base64.b64decode(block.data, validate=True)
+    more = lambda first, lines, char=0: f"read_output(offset={first}, char_offset={char}, limit={lines})"  # noqa: E731
+    # A cell seen in passing, and a run of the assistant's, read the same messages.
+    for blocks in (log.blocks(more), excerpt(outputs, budget=budget, more=more)):
+        text = "".join(block.text for block in blocks if isinstance(block, Text))
+        assert "\x1b" not in text
+        assert len(text) <= 2 * budget + 1_000  # head + tail, a last traceback kept whole, notices
+        for block in blocks:
+            if isinstance(block, Image):
+                assert base64.b64decode(block.data, validate=True)
 
 
 @SETTINGS

@@ -1,5 +1,6 @@
 """The whole output of an execution, by line: carriage returns, paging, long lines, the disk
-cap, search, excerpts. Real temporary files; small caps through the store's arguments."""
+cap, search, and the excerpts a result shows of it. Real temporary files; small caps through
+the store's arguments."""
 
 from __future__ import annotations
 
@@ -11,6 +12,9 @@ import threading
 import pytest
 import regex
 
+from ipython_mcp.rendering import Outputs, excerpt
+from ipython_mcp.rendering.excerpt import More
+from ipython_mcp.run.search import scan
 from ipython_mcp.run.transcript import (
     LONGEST_LINE,
     MEMORY_BYTES,
@@ -37,6 +41,13 @@ def row(n: int) -> str:
     return f"row {n:06d} " + "y" * 40
 
 
+def excerpt_of(transcript: Transcript, offset: int, budget: int, more: More) -> str:
+    """The text a result shows of the output from line `offset` on, its blocks joined."""
+    chars = sum(len(line) + 1 for line in transcript.read(0, offset))
+    blocks = excerpt(Outputs(transcript), (offset, chars), budget=budget, more=more)
+    return "\n".join(block.text for block in blocks)  # type: ignore[union-attr]
+
+
 def test_carriage_returns_leave_the_line_a_terminal_would_show() -> None:
     transcript = Transcript()
     for piece in ("loading  10%\r", "loading  50%\r", "loading 100%", "\n", "done\r\n", "a\rb", "\nlast"):
@@ -55,7 +66,7 @@ def test_pages_and_searches_beyond_memory_and_across_segments_exactly() -> None:
     assert MEMORY_BYTES < 6_000 * 500  # so most lines are read back from temporary files
     assert transcript.read(4_097, 3) == [f"row {n:04d} " + "y" * 500 for n in (4097, 4098, 4099)]
     assert transcript.read(5_999, 10)[0].startswith("row 5999 ") and transcript.read(6_000, 10) == []
-    found = transcript.search(regex.compile(r"^row (0123|4567) "), 1, seconds=5)
+    found = scan(transcript, regex.compile(r"^row (0123|4567) "), 1, seconds=5)
     assert (found.count, found.first, found.end, found.stopped) == (2, 0, 6_000, False)
     assert [(m.number, m.at) for m in found.matches] == [(123, 0)]
     transcript.close()
@@ -83,7 +94,7 @@ def test_a_search_finds_exactly_the_lines_a_search_of_each_line_finds(pattern: s
     lines.append("the last line")
     compiled = regex.compile(pattern)
     expected = [n for n, line in enumerate(lines) if compiled.search(line)]
-    found = transcript.search(compiled, 10_000, seconds=30)
+    found = scan(transcript, compiled, 10_000, seconds=30)
     assert found.count == len(expected) and [m.number for m in found.matches] == expected
 
 
@@ -107,7 +118,7 @@ def test_a_long_line_is_read_in_pieces_and_keeps_the_numbers_of_the_lines_after_
     ]
     assert transcript.piece(0, 3, 100) == Piece(0, 3, "st", 5)
     assert transcript.piece(0, 50, 100) == Piece(0, 50, "", 5)  # past its end, not into the next line
-    found = transcript.search(regex.compile(r"éx"), 10, seconds=5)
+    found = scan(transcript, regex.compile(r"éx"), 10, seconds=5)
     assert found.count == 1 and found.matches[0].number == 1 and found.matches[0].at == 99_998
 
 
@@ -135,7 +146,7 @@ def test_the_cap_drops_finished_outputs_first_then_the_start_of_the_running_one(
     # Every line left keeps its number.
     assert running.read(first, 2) == [row(first), row(first + 1)]
     assert running.read(19_999, 1) == [row(19_999)]
-    found = running.search(regex.compile(r"^row 01(4321|9999) "), 10, seconds=5)
+    found = scan(running, regex.compile(r"^row 01(4321|9999) "), 10, seconds=5)
     assert found.first == first and [m.number for m in found.matches] == [14_321, 19_999]
     finished.close()
     running.close()
@@ -154,7 +165,7 @@ def test_an_endless_line_keeps_its_end_within_the_cap() -> None:
         f"characters 0-{char - 1:,} of line 0 were dropped to keep disk use under the cap of 195.312 kB"
     )
     assert transcript.piece(0, 2_999_990, 100).text == "x" * 9 + "9"  # type: ignore[union-attr]
-    text = transcript.excerpt(0, 400, lambda first, count, char=0: f"offset={first}, char_offset={char}")
+    text = excerpt_of(transcript, 0, 400, lambda first, count, char=0: f"offset={first}, char_offset={char}")
     assert text.startswith(f"[characters 0-{char - 1:,} of line 0 were dropped") and text.endswith("x9")
 
 
@@ -162,24 +173,26 @@ def test_an_excerpt_keeps_head_and_tail_and_says_how_to_read_the_rest() -> None:
     transcript = Transcript()
     for n in range(1_000):
         transcript.add(f"{n}\n")
-    text = transcript.excerpt(
-        10, 400, lambda first, count: f"read_output('e1', offset={first}, limit={count})"
+    text = excerpt_of(
+        transcript, 10, 400, lambda first, count: f"read_output('e1', offset={first}, limit={count})"
     )
     lines = text.splitlines()
     assert lines[0] == "10" and lines[-1] == "999" and len(text) <= 500
     notice = next(line for line in lines if line.startswith("[..."))
     first, count = map(int, re.search(r"offset=(\d+), limit=(\d+)", notice).groups())
     assert str(first - 1) in lines and str(first + count) in lines  # exactly the lines in between
-    assert transcript.excerpt(995, 400, lambda *_: "") == "995\n996\n997\n998\n999"
+    # Lines ended by a newline are shown with it, as execute_code shows them.
+    assert excerpt_of(transcript, 995, 400, lambda *_: "") == "995\n996\n997\n998\n999\n"
 
 
 def test_an_excerpt_of_one_long_line_shows_both_ends_and_where_the_middle_is() -> None:
     transcript = Transcript()
     transcript.add("a" * 5_000 + "b" * 5_000)
-    text = transcript.excerpt(0, 400, lambda first, count, char=0: f"offset={first}, char_offset={char}")
+    text = excerpt_of(transcript, 0, 400, lambda first, count, char=0: f"offset={first}, char_offset={char}")
     head, notice, tail = text.split("\n")
-    assert head == "a" * 200 and tail == "b" * 200
-    assert notice == "[... 9,600 characters of line 0 left out; offset=0, char_offset=200 ...]"
+    # The tail leaves room to mark a stderr output again, as execute_code's does.
+    assert head == "a" * 200 and tail == "b" * 191
+    assert notice == "[... 9,609 characters omitted; offset=0, char_offset=200 ...]"
 
 
 def test_an_excerpt_says_when_lines_not_shown_yet_were_dropped() -> None:
@@ -188,12 +201,12 @@ def test_an_excerpt_says_when_lines_not_shown_yet_were_dropped() -> None:
     for n in range(0, 5_000, 100):
         transcript.add("".join(row(m) + "\n" for m in range(n, n + 100)))
     first, _ = transcript.kept
-    text = transcript.excerpt(10, 2_000, lambda first, count: f"offset={first}, limit={count}")
+    text = excerpt_of(transcript, 10, 2_000, lambda first, count: f"offset={first}, limit={count}")
     assert text.startswith(
         f"[lines 10-{first - 1:,} were dropped to keep disk use under the cap of 97.6562 kB; "
         "the rest is below]\n" + row(first) + "\n"
     )
-    assert text.endswith(row(4_999))
+    assert text.endswith(row(4_999) + "\n")
 
 
 def test_a_long_search_stops_in_time_and_says_where_to_go_on() -> None:
@@ -201,9 +214,9 @@ def test_a_long_search_stops_in_time_and_says_where_to_go_on() -> None:
     for n in range(0, 400_000, 10_000):
         transcript.add("".join(f"{m}\n" for m in range(n, n + 10_000)))
     pattern = regex.compile(r"(?=\d)\d")  # a lookahead: searched line by line
-    found = transcript.search(pattern, 5, seconds=0.05)
+    found = scan(transcript, pattern, 5, seconds=0.05)
     assert found.stopped and 0 < found.end < 400_000 and found.count == found.end
-    rest = transcript.search(pattern, 5, seconds=60, offset=found.end)
+    rest = scan(transcript, pattern, 5, seconds=60, offset=found.end)
     assert not rest.stopped and rest.first == found.end and found.count + rest.count == 400_000
     assert rest.matches[0].number == found.end
 
@@ -212,9 +225,9 @@ def test_a_pattern_that_backtracks_without_end_is_stopped() -> None:
     transcript = Transcript()
     transcript.add("a" * 80 + "\n")
     with pytest.raises(TimeoutError):
-        transcript.search(regex.compile(r"(a|aa)+b"), 10, seconds=0.2)
+        scan(transcript, regex.compile(r"(a|aa)+b"), 10, seconds=0.2)
     transcript.add("".join("a" * 10 + "\n" for _ in range(100)) + "a" * 80 + "\n")
-    found = transcript.search(regex.compile(r"(a|aa)+b"), 10, seconds=0.3, offset=1)
+    found = scan(transcript, regex.compile(r"(a|aa)+b"), 10, seconds=0.3, offset=1)
     assert found.stopped and found.slow_line == 101 and found.end == 101  # it got that far
 
 
@@ -226,7 +239,7 @@ def test_a_search_in_a_thread_reads_safely_while_the_output_grows_and_is_dropped
 
     def search() -> None:
         for _ in range(20):
-            results.append(transcript.search(regex.compile(r"^row \d+5 "), 100_000, seconds=30))
+            results.append(scan(transcript, regex.compile(r"^row \d+5 "), 100_000, seconds=30))
 
     thread = threading.Thread(target=search)
     thread.start()

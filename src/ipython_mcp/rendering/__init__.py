@@ -1,10 +1,25 @@
-"""Turning the output messages of a kernel into the content blocks the model reads."""
+"""Turning the output messages of a kernel into what the model reads and a notebook keeps."""
 
 from __future__ import annotations
 
 from .ansi import strip_ansi
 from .blocks import Block, Image, Text
+from .excerpt import excerpt
+from .log import OutputLog
 from .mime import image_of
-from .outputs import KernelError, OutputLog, transcript_text
+from .outputs import Outputs
+from .records import ReadMark
+from .tracebacks import KernelError
 
-__all__ = ["Block", "Image", "KernelError", "OutputLog", "Text", "image_of", "strip_ansi", "transcript_text"]
+__all__ = [
+    "Block",
+    "Image",
+    "KernelError",
+    "OutputLog",
+    "Outputs",
+    "ReadMark",
+    "Text",
+    "excerpt",
+    "image_of",
+    "strip_ansi",
+]

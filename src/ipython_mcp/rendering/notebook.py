@@ -1,131 +1,148 @@
-"""The assistant's executions as a notebook: outputs kept as nbformat 4 keeps them (pure).
+"""The assistant's executions as a notebook: nbformat 4 cells rendered from the output model (pure).
 
-Outputs are applied as a notebook frontend applies them: consecutive stream text of one name
-joins, `clear_output` empties the cell (at the next output, with `wait=True`), and
-`update_display_data` replaces the data of the output with its display id.
+A cell's outputs are read from its run's `Outputs`, so they are what execute_code showed,
+as a notebook shows them: stream text with carriage returns applied, cleared output gone,
+displays as their last update left them, with every representation the kernel sent (for the
+first BUNDLES_KEPT of them; later ones keep their text). A finished execution's cell is frozen
+(rendered once and kept), so it outlives the execution's whole output, which the session
+forgets after a while.
 """
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
 from typing import Any
+
+from .budget import STDERR
+from .outputs import BUNDLES_KEPT, Outputs
+from .records import Output
+from .view import View
 
 TEXT_LIMIT = 1_000_000
 """Characters of stream text one cell keeps; past it the notebook says how much was left out."""
 SESSION_LIMIT = 64_000_000
 """Characters of output (text and encoded images) all cells of a session keep together; past
 it the oldest cells keep their code only."""
-IMAGES_LIMIT = 50
-"""Rich outputs (figures, tables) one cell keeps."""
-_OUTPUTS = {"stream", "display_data", "execute_result", "error", "update_display_data", "clear_output"}
+IMAGES_LIMIT = BUNDLES_KEPT
+"""Rich outputs (figures, tables) one cell keeps whole."""
 
 
-@dataclass
 class NotebookCell:
-    code: str
-    execution_count: int | None = None
-    outputs: list[dict[str, Any]] = field(default_factory=list)
-    _displays: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    _clear_pending: bool = False
-    _text: int = 0
-    _left_out: int = 0
-    _rich: int = 0
-    _dropped: bool = False
-    _size: int | None = 0
+    """A code cell: the code, and the outputs of its run (see module docstring)."""
+
+    def __init__(self, code: str, execution_count: int | None = None, outputs: Outputs | None = None) -> None:
+        self.code = code
+        self.execution_count = execution_count
+        self.outputs = outputs if outputs is not None else Outputs()
+        self._frozen: list[dict[str, Any]] | None = None
+        self._dropped = False
+        self._size: int | None = None
 
     def add(self, msg_type: str, content: dict[str, Any]) -> None:
-        if msg_type not in _OUTPUTS or self._dropped:
-            return
-        if msg_type == "clear_output":
-            if content.get("wait"):
-                self._clear_pending = True
-            else:
-                self._clear()
-            return
-        self._size = None  # counted again from what is kept, when asked
-        if msg_type == "update_display_data":
-            for output in self._displays.get(_display_id(content) or "", []):
-                output["data"], output["metadata"] = _bundle(content)
-            return
-        if self._clear_pending:
-            self._clear()
-        if msg_type == "stream":
-            self._stream(str(content.get("name", "stdout")), str(content.get("text", "")))
-        elif msg_type == "error":
-            self.outputs.append(
-                {
-                    "output_type": "error",
-                    "ename": str(content.get("ename", "")),
-                    "evalue": str(content.get("evalue", "")),
-                    "traceback": [str(line) for line in content.get("traceback", [])],
-                }
-            )
-        else:
-            self._rich += 1
-            if self._rich > IMAGES_LIMIT:
-                return
-            data, metadata = _bundle(content)
-            output: dict[str, Any] = {"output_type": msg_type, "data": data, "metadata": metadata}
-            if msg_type == "execute_result":
-                output["execution_count"] = content.get("execution_count", self.execution_count)
-            self.outputs.append(output)
-            display_id = _display_id(content)
-            if display_id:
-                self._displays.setdefault(display_id, []).append(output)
+        """Apply an iopub message to the outputs of a cell made on its own."""
+        if self._frozen is None:
+            self.outputs.add(msg_type, content)
 
-    def _stream(self, name: str, text: str) -> None:
-        room = TEXT_LIMIT - self._text
-        if len(text) > room:
-            self._left_out += len(text) - max(room, 0)
-            text = text[: max(room, 0)]
-        self._text += len(text)
-        if not text:
-            return
-        last = self.outputs[-1] if self.outputs else None
-        if last is not None and last["output_type"] == "stream" and last["name"] == name:
-            last["text"] += text
-        else:
-            self.outputs.append({"output_type": "stream", "name": name, "text": text})
+    def freeze(self) -> None:
+        """Keep the outputs as they are now; the run's whole output may go."""
+        if self._frozen is None:
+            self._frozen = notebook_outputs(self.outputs, self.execution_count)
+            self._size = None
 
     def size(self) -> int:
         """About how many characters its kept outputs hold."""
+        if self._frozen is None:
+            return sum(_chars(output) for output in notebook_outputs(self.outputs, self.execution_count))
         if self._size is None:
-            self._size = sum(_chars(output) for output in self.outputs)
+            self._size = sum(_chars(output) for output in self._frozen)
         return self._size
 
     def drop_outputs(self) -> None:
         """Keep the code only, saying so in the notebook."""
-        self._clear()
-        self._left_out = 0
-        self.outputs.append(
-            {
-                "output_type": "stream",
-                "name": "stderr",
-                "text": "[outputs not kept: the session's later ones filled its budget]\n",
-            }
-        )
+        note = "[outputs not kept: the session's later ones filled its budget]\n"
+        self._frozen = [{"output_type": "stream", "name": "stderr", "text": note}]
         self._dropped = True
-
-    def _clear(self) -> None:
-        self.outputs.clear()
-        self._displays.clear()
-        self._clear_pending = False
         self._size = None
 
     def as_cell(self) -> dict[str, Any]:
-        outputs = list(self.outputs)
-        if self._left_out:
-            note = f"\n[{self._left_out:,} more characters of output were not kept in this notebook]\n"
-            outputs.append({"output_type": "stream", "name": "stderr", "text": note})
+        outputs = self._frozen
+        if outputs is None:
+            outputs = notebook_outputs(self.outputs, self.execution_count)
         return {
             "cell_type": "code",
             "id": uuid.uuid4().hex[:8],
             "execution_count": self.execution_count,
             "metadata": {},
             "source": self.code,
-            "outputs": outputs,
+            "outputs": list(outputs),
         }
+
+
+def notebook_outputs(outputs: Outputs, execution_count: int | None) -> list[dict[str, Any]]:
+    """The outputs as nbformat 4 keeps them, stream text up to TEXT_LIMIT characters."""
+    view = outputs.view()
+    cells: list[dict[str, Any]] = []
+    if view.kept > (view.cleared, 0):
+        cells.append(_stderr(f"[The beginning of this output is not kept: {view.dropped(view.cleared)}.]\n"))
+    room, left_out = TEXT_LIMIT, 0
+    for index, out in enumerate(outputs.outputs):
+        following = outputs.outputs[index + 1] if index + 1 < len(outputs.outputs) else None
+        end = view.output_line(following) if following is not None else view.lines
+        if out.kind in ("stdout", "stderr"):
+            text, size = _text(view, out, end, room)
+            if out.marked:
+                text, size = text.removeprefix(STDERR), size - len(STDERR)
+            room -= len(text)
+            left_out += size - len(text)
+            if text:
+                cells.append({"output_type": "stream", "name": out.kind, "text": text})
+        elif out.kind == "error" and out.error is not None:
+            ename, evalue, frames = out.error
+            cells.append({"output_type": "error", "ename": ename, "evalue": evalue, "traceback": frames})
+        elif out.kind == "display":
+            cells.append(_display(view, out, end, execution_count))
+    if left_out:
+        cells.append(_stderr(f"\n[{left_out:,} more characters of output were not kept in this notebook]\n"))
+    return cells
+
+
+def _display(view: View, out: Output, end: int, execution_count: int | None) -> dict[str, Any]:
+    span = view.span_of(out)
+    bundle = span.update.bundle if span is not None else out.bundle
+    if bundle is None:  # past BUNDLES_KEPT: its text
+        text = _text(view, out, end, TEXT_LIMIT)[0]
+        data, metadata = {"text/plain": text.removesuffix("\n")}, {}
+    else:
+        data, metadata = _nbformat_bundle(*bundle)
+    output: dict[str, Any] = {
+        "output_type": "execute_result" if out.result else "display_data",
+        "data": data,
+        "metadata": metadata,
+    }
+    if out.result:
+        output["execution_count"] = out.count if out.count is not None else execution_count
+    return output
+
+
+def _text(view: View, out: Output, end: int, room: int) -> tuple[str, int]:
+    """An output's text (without a newline added after it), at most `room` characters of it;
+    and how many characters it has."""
+    broken = view.broken(out)
+    size = (out.end_chars if out.end_chars is not None else view.store.chars) - out.chars_before - broken
+    parts: list[str] = []
+    taken, ended = 0, view.ended_lines
+    for piece in view.pieces(view.output_line(out), 0, end, max_chars=room + 1):
+        if taken >= room:
+            break
+        added = broken and piece.number == end - 1  # the newline after the output, not in it
+        newline = piece.end >= piece.length and piece.number < ended and not added
+        parts.append((piece.text + "\n" * newline)[: room - taken])
+        taken += len(parts[-1])
+    return "".join(parts), size
+
+
+def _stderr(text: str) -> dict[str, Any]:
+    return {"output_type": "stream", "name": "stderr", "text": text}
 
 
 def notebook(cells: list[NotebookCell], kernel_info: dict[str, Any]) -> dict[str, Any]:
@@ -153,20 +170,14 @@ def _chars(output: dict[str, Any]) -> int:
     return len(text) if isinstance(text, str) else sum(len(str(line)) for line in text)
 
 
-def _bundle(content: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+def _nbformat_bundle(data: dict[str, Any], metadata: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Data and metadata as nbformat requires them: text for every type but JSON ones."""
-    data = content.get("data")
-    metadata = content.get("metadata")
     kept = {
         str(mime): value
-        for mime, value in (data.items() if isinstance(data, dict) else ())
+        for mime, value in data.items()
         if isinstance(value, str) or (str(mime).endswith("json") and isinstance(value, (dict, list)))
     }
-    return kept, metadata if isinstance(metadata, dict) else {}
-
-
-def _display_id(content: dict[str, Any]) -> str | None:
-    return (content.get("transient") or {}).get("display_id")
+    return kept, metadata
 
 
 def keep_within(cells: list[NotebookCell], limit: int = SESSION_LIMIT) -> None:

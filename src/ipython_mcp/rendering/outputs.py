@@ -1,469 +1,293 @@
-"""The outputs of one execution: applied as a notebook would, kept in bounded memory, rendered."""
+"""The outputs of one run, recorded as they arrive and kept as a notebook shows them.
+
+One structure for every reading of a run's output. `Outputs` applies each iopub message as a
+notebook frontend does: consecutive stream text of one name joins, a carriage return rewrites
+the line, clear_output empties the output (at the next output, with wait=True) and
+update_display_data replaces what every output with that display id shows. The text goes to a
+store of lines (`Lines`): in memory (lines.MemoryLines), or in segment files within the
+session's disk cap (run.transcript.Transcript). Beside it the model keeps what lines do not
+say: where each output begins and what it is (`Output`), the display updates, the first and
+last images, the data a notebook needs, and where the output changed since it was last read.
+
+The store is append-only: an update is kept here and read in place of the display's lines
+(view.py); clear_output releases the store's files before it, and numbering goes on after
+the cleared lines. Three renderings read the model: excerpt.py (head and tail within a text
+budget), view.py (every line, for read_output and search_output) and notebook.py.
+"""
 
 from __future__ import annotations
 
-import re
+import itertools
 from collections import deque
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from itertools import groupby
-from operator import attrgetter
+from typing import Any
 
 from .ansi import strip_ansi
-from .blocks import Block, Image, Text
+from .blocks import Block, Image
+from .budget import STDERR, clip
+from .lines import MemoryLines
 from .mime import render_bundle
+from .records import Changes, Lines, Output, ReadMark, Update
+from .tracebacks import KernelError, clean_traceback
+from .view import View
 
-_STDERR = "[stderr]\n"
-_SNAP = 200  # cut at a line break when one is this near, so the model sees whole lines
-_LAST_LINE = 200
-_CARRIAGE_RETURNS = re.compile(r"\r+")
-_SEPARATOR = re.compile(r"-{20,}")
-
-
-@dataclass(frozen=True, slots=True)
-class KernelError:
-    """The exception an execution raised, cleaned for reading."""
-
-    ename: str
-    evalue: str
-    traceback: str
+IMAGES_KEPT = 10
+"""Images kept in memory at each end of the output (the first ones and the latest ones)."""
+BUNDLES_KEPT = 50
+"""Rich outputs whose every representation is kept for a notebook (the others keep their text)."""
+_OUTPUTS = ("stream", "display_data", "execute_result", "error")
 
 
-@dataclass(eq=False, slots=True)
-class _Output:
-    """One output as a notebook shows it; its text may be spread over several parts."""
+class Outputs:
+    """The outputs of one run, as a notebook shows them, with their text in `store`."""
 
-    kind: str  # "stdout", "stderr", "display" or "error"
-    display_id: str | None = None
-    parts: list[_Part] = field(default_factory=list)  # kept for displays only, for updates to find
-
-
-@dataclass(eq=False, slots=True)
-class _Part:
-    """A stretch of one output: some of its text, or its image."""
-
-    out: _Output
-    text: str = ""
-    image: Image | None = None
-    missing_image: bool = False  # an image over max_images, counted in the closing note instead
-    in_head: bool = False
-
-    @property
-    def size(self) -> int:
-        # Images are bounded by count, not by the text budget. An empty part still costs a
-        # character, so that placeholders for later updates cannot pile up without bound.
-        return 0 if self.image else len(self.text) or 1
-
-
-class OutputLog:
-    """Outputs of one execution, applied in the order the kernel sent them, in bounded memory.
-
-    The log keeps the first half of the text budget (the head) and a rolling last half (the
-    tail), and counts what it drops between them. The stream line still being written is kept
-    apart, since a carriage return may yet replace it. An error's traceback, while nothing
-    follows it, is kept whole outside the budget (itself clipped to the budget).
-    """
-
-    def __init__(self, *, text_budget: int = 20_000, max_images: int = 10) -> None:
-        self._budget = text_budget
-        self._head_limit = text_budget // 2
-        # The tail leaves room to mark again a stderr output whose beginning was dropped.
-        self._tail_limit = text_budget - self._head_limit - len(_STDERR)
-        self._longest_line = self._tail_limit // 2  # longer, it is no progress bar: commit it
-        self._max_images = max_images
-        self._error: KernelError | None = None
-        self._last_line = ""
-        self._clear()
-
-    @property
-    def budget(self) -> int:
-        """Characters of text a rendering of the log holds at most."""
-        return self._budget
-
-    @property
-    def error(self) -> KernelError | None:
+    def __init__(
+        self, store: Lines | None = None, *, error_limit: int = 20_000, images_kept: int = IMAGES_KEPT
+    ) -> None:
+        self.store: Lines = store if store is not None else MemoryLines()
+        self._error_limit = error_limit
+        self._images_kept = images_kept
+        self._seq = itertools.count()
+        self.error: KernelError | None = None
         """The last error the kernel reported, cleaned; None if none."""
-        return self._error
+        self.outputs: list[Output] = []
+        """The outputs shown, in order (those dropped past the disk cap are forgotten)."""
+        self.by_id: dict[str, deque[Output]] = {}
+        self.updates: dict[str, Update] = {}
+        self.cleared_lines = 0
+        """Line numbers taken by output cleared with clear_output: the lines shown come after."""
+        self.clear_store = self.clear_chars = 0  # where in the store the output after the clear begins
+        self.clears = 0
+        self.changes = Changes()
+        self._open: Output | None = None  # the stream output further text of its name joins
+        self._clear_pending = False
+        self._head_images = self._bundles = 0
+        self._recent_images: deque[Output] = deque()
+        self._drops = 0
+        self._view: View | None = None
 
-    @property
-    def last_line(self) -> str:
-        """The latest non-empty line of stream text, at most 200 characters; "" if none."""
-        return _last_line_of("".join(self._line)) or self._last_line
+    # -- applying messages -----------------------------------------------------------------
 
-    def add(self, msg_type: str, content: dict) -> None:
-        """Apply one iopub message (msg_type in: stream, display_data, execute_result,
-        update_display_data, clear_output, error). Other msg_types are ignored."""
-        if msg_type in ("stream", "display_data", "execute_result", "error"):
+    def add(self, msg_type: str, content: dict[str, Any]) -> None:
+        """Apply one iopub message (stream, display_data, execute_result, update_display_data,
+        clear_output, error); other msg_types are ignored."""
+        if msg_type in _OUTPUTS:
             if self._clear_pending:
                 self._clear()
             if msg_type == "stream":
-                self._add_stream(content.get("name", "stdout"), content.get("text", ""))
+                self._stream(str(content.get("name") or "stdout"), content.get("text"))
             elif msg_type == "error":
-                self._add_error(content)
+                self._error(content)
             else:
-                self._add_display(content)
+                self._display(msg_type, content)
         elif msg_type == "update_display_data":
-            self._update_display(content)
+            self._update(content)
         elif msg_type == "clear_output":
             if content.get("wait"):
                 self._clear_pending = True
             else:
                 self._clear()
-            return
-        else:
-            return
-        self._settle()
 
-    def blocks(self, more: Callable[[int, int], str] | None = None) -> list[Block]:
-        """The outputs rendered in order, text budget applied. `more(first_line, lines)` says
-        how to get what the budget left out: from the line after the head, that many lines."""
-        tail = list(self._tail)
-        if self._line:
-            tail.append(_Part(self._stream, "".join(self._line)))
-        if self._omitted_chars:
-            blocks = _render(self._head)
-            notice = _notice(self._omitted_chars, self._omitted_lines)
-            if more is not None:
-                first_line = sum(p.text.count("\n") for p in self._head if p.text != _STDERR)
-                notice = f"{notice.removesuffix(' ...]')}; {more(first_line, self._omitted_lines)} ...]"
-            blocks.append(Text(notice))
-            blocks += _render(tail)
-        else:
-            blocks = _render(self._head + tail)
-        if self._error_text is not None:
-            blocks.append(Text(self._error_text))
-        if self._images_dropped:
-            blocks.append(Text(f"[{_count(self._images_dropped, 'more image')} not shown]"))
-        return blocks
-
-    def _clear(self) -> None:
-        """Forget every output, as clear_output does."""
-        self._head: list[_Part] = []
-        self._tail: deque[_Part] = deque()
-        self._head_size = 0
-        self._tail_size = 0
-        self._gap = False  # whether anything was dropped between head and tail
-        self._omitted_chars = 0
-        self._omitted_lines = 0
-        self._images = 0
-        self._images_dropped = 0
-        self._displays: dict[str, dict[_Output, None]] = {}  # by display id, in order
-        self._stream: _Output | None = None  # the output further stream text of its name joins
-        self._line: list[str] = []  # its unfinished last line
-        self._line_size = 0
-        self._cr = False  # the line ended in a carriage return: the next text replaces it
-        self._unmarked = False  # the open stream is stderr and not yet marked so
-        self._error_text: str | None = None  # the traceback, while no output follows it
-        self._clear_pending = False
-
-    # Applying messages
-
-    def _add_stream(self, name: str, text: str) -> None:
-        text = strip_ansi(text)
+    def _stream(self, name: str, text: object) -> None:
+        text = strip_ansi(text if isinstance(text, str) else "")
         if not text:
             return
-        if self._stream is None or self._stream.kind != name:
-            self._begin_output()
-            self._stream = _Output(name)
-            self._unmarked = name == "stderr"
-        if self._cr and (rest := text.lstrip("\r")):
-            self._cr = False
-            if rest[0] != "\n":  # a \r\n split over two messages is still a newline
-                self._drop_line()
-        if "\r" in text:
-            text, replaces_line, self._cr = _apply_carriage_returns(text)
-            if replaces_line:
-                self._drop_line()
-        end = text.rfind("\n") + 1
-        if end:
-            self._commit(text[:end])
-        if end < len(text):
-            if self._unmarked:
-                self._mark_stderr()
-            self._line.append(text[end:])
-            self._line_size += len(text) - end
-            if self._line_size > self._longest_line:
-                self._commit("")
+        out = self._open
+        if out is None or out.kind != name:
+            out = self._open = self._begin(name)
+        if name == "stderr" and not out.marked and text.strip("\r"):
+            out.marked = True  # marked once it has something to show
+            self._write(STDERR, printed=False)
+        self._write(text)
 
-    def _add_display(self, content: dict) -> None:
-        self._begin_output()
-        display_id = (content.get("transient") or {}).get("display_id")
-        out = _Output("display", display_id)
-        part = _Part(out)
-        self._fill(part, render_bundle(content.get("data") or {}))
-        if display_id is not None:  # kept even if empty: an update may fill it
-            out.parts.append(part)
-            self._displays.setdefault(display_id, {})[out] = None
-        elif not (part.text or part.image):
-            return
-        self._append(part)
-
-    def _update_display(self, content: dict) -> None:
-        outs = self._displays.get((content.get("transient") or {}).get("display_id"))
-        if not outs:
-            return
-        block = render_bundle(content.get("data") or {})
-        for out in outs:
-            for i, part in enumerate(out.parts):
-                before = part.size
-                self._empty(part)
-                if i == 0:
-                    self._fill(part, block)
-                if part.in_head:
-                    self._head_size += part.size - before
-                else:
-                    self._tail_size += part.size - before
-
-    def _add_error(self, content: dict) -> None:
-        ename = str(content.get("ename", ""))
-        evalue = str(content.get("evalue", ""))
-        traceback = _clean_traceback(content.get("traceback") or [], ename, evalue)
-        traceback = _clip(traceback, self._budget)
-        self._begin_output()
-        self._error = KernelError(ename, evalue, traceback)
-        self._error_text = traceback
-
-    def _begin_output(self) -> None:
-        """End the open stream and the trailing error: a new output follows them."""
-        if self._stream is not None:
-            self._commit("")
-            self._stream = None
-            self._cr = self._unmarked = False
-        if self._error_text is not None:
-            # Output after the error is rare; the error then counts against the budget like any.
-            self._append(_Part(_Output("error"), self._error_text))
-            self._error_text = None
-
-    def _commit(self, text: str) -> None:
-        """Write the open stream's unfinished line and `text` after it for good."""
-        if self._line:
-            text = "".join(self._line) + text
-            self._drop_line()
-        if text:
-            if self._unmarked:
-                self._mark_stderr()
-            self._last_line = _last_line_of(text) or self._last_line
-            self._append(_Part(self._stream, text))
-
-    def _drop_line(self) -> None:
-        self._line = []
-        self._line_size = 0
-
-    def _mark_stderr(self) -> None:
-        """Begin the open stderr output with its marker, now that it has something to show."""
-        self._unmarked = False
-        self._append(_Part(self._stream, _STDERR))
-
-    def _fill(self, part: _Part, block: Block | None) -> None:
-        """Give an empty part its content, counting images against max_images."""
+    def _display(self, msg_type: str, content: dict[str, Any]) -> None:
+        data = content.get("data")
+        data = data if isinstance(data, dict) else {}
+        block = render_bundle(data)
+        out = self._begin("display")
+        out.display_id = _display_id(content)
+        out.result = msg_type == "execute_result"
+        out.count = content.get("execution_count") if out.result else None
+        if self._bundles < BUNDLES_KEPT:
+            self._bundles += 1
+            out.bundle = _bundle(content)
+        text, out.broken = _text_of(block)
         if isinstance(block, Image):
-            if self._images < self._max_images:
-                part.image = block
-                self._images += 1
-            else:
-                part.missing_image = True
-                self._images_dropped += 1
-        elif block is not None:
-            part.text = block.text
-
-    def _empty(self, part: _Part) -> None:
-        if part.image:
-            self._images -= 1
-        if part.missing_image:
-            self._images_dropped -= 1
-        part.text, part.image, part.missing_image = "", None, False
-
-    # Keeping within the budget
-
-    def _append(self, part: _Part) -> None:
-        self._tail.append(part)
-        self._tail_size += part.size
-
-    def _settle(self) -> None:
-        """Bring head and tail back within their limits after a change."""
-        head, tail = self._head, self._tail
-        while self._head_size > self._head_limit:  # an update grew a part in the head
-            part = head.pop()
-            self._head_size -= part.size
-            part.in_head = False
-            if self._gap:
-                self._evict(part)
-            else:
-                tail.appendleft(part)
-                self._tail_size += part.size
-        while tail and not self._gap:  # nothing dropped yet: the head takes what fits
-            part = tail[0]
-            room = self._head_limit - self._head_size
-            if part.size > room:
-                cut = _head_cut(part.text, room)
-                if cut:
-                    self._to_head(self._split_front(part, cut))
-                break
-            tail.popleft()
-            self._tail_size -= part.size
-            self._to_head(part)
-        limit = self._tail_limit - self._line_size
-        while self._tail_size > limit:
-            part = tail[0]
-            excess = self._tail_size - limit
-            size = part.size
-            if size > excess and (cut := _tail_cut(part.text, excess)) < size:
-                self._gap = True
-                self._omitted_chars += cut
-                self._omitted_lines += part.text.count("\n", 0, cut)
-                part.text = part.text[cut:]
-                self._tail_size -= cut
-            else:
-                tail.popleft()
-                self._tail_size -= size
-                self._evict(part)
-
-    def _to_head(self, part: _Part) -> None:
-        self._head.append(part)
-        self._head_size += part.size
-        part.in_head = True
-
-    def _split_front(self, part: _Part, at: int) -> _Part:
-        """Take the first `at` characters of the tail's first part off into a part of their own."""
-        front = _Part(part.out, part.text[:at])
-        part.text = part.text[at:]
-        self._tail_size -= at
-        if part.out.display_id is not None:
-            part.out.parts.insert(part.out.parts.index(part), front)
-        return front
-
-    def _evict(self, part: _Part) -> None:
-        """Drop a whole part into the gap between head and tail, counting what it held."""
-        self._gap = True
-        self._omitted_chars += len(part.text)
-        self._omitted_lines += part.text.count("\n")
-        if part.image:
-            self._images -= 1
-            self._images_dropped += 1
-        out = part.out
+            out.shows_image = True
+            self._keep_image(out, block)
+        self._write(text, printed=False)
         if out.display_id is not None:
-            out.parts.remove(part)
-            if not out.parts:
-                outs = self._displays[out.display_id]
-                del outs[out]
-                if not outs:
-                    del self._displays[out.display_id]
+            self.by_id.setdefault(out.display_id, deque()).append(out)
 
-
-def _render(parts: Iterable[_Part]) -> list[Block]:
-    """One block per output (one per image), however many parts hold it."""
-    blocks: list[Block] = []
-    for out, group in groupby(parts, key=attrgetter("out")):
-        texts = []
-        for part in group:
-            if part.image:
-                blocks.append(part.image)
-            elif part.text:
-                texts.append(part.text)
-        if texts:
-            text = "".join(texts)
-            if out.kind == "stderr" and not text.startswith(_STDERR):  # its beginning was dropped
-                text = _STDERR + text
-            blocks.append(Text(text))
-    return blocks
-
-
-def _clean_traceback(frames: list[str], ename: str, evalue: str) -> str:
-    """The traceback without ANSI escapes or IPython's separator lines, ending in the exception."""
-    lines = strip_ansi("\n".join(frames)).split("\n")
-    text = "\n".join(line for line in lines if not _SEPARATOR.fullmatch(line.strip())).strip("\n")
-    exception = strip_ansi(f"{ename}: {evalue}" if evalue else ename)
-    if not text:
-        return exception
-    if not text.rstrip().rpartition("\n")[2].startswith(ename):
-        text += "\n" + exception
-    return text
-
-
-def _apply_carriage_returns(text: str) -> tuple[str, bool, bool]:
-    """`text` with each line cut to what follows its last bare carriage return.
-
-    Also says whether its first line was cut so (it then replaces the unfinished line before
-    it), and whether it ends in a carriage return (the next text then replaces its last line).
-    """
-    first_newline = text.find("\n")
-    replaces_first = False
-    kept: list[str] = []
-    pos = 0
-    while (cr := text.find("\r", pos)) >= 0:
-        after = _CARRIAGE_RETURNS.match(text, cr).end()
-        if after == len(text):
-            kept.append(text[pos:cr])
-            return "".join(kept), replaces_first, True
-        if text[after] == "\n":  # \r\n is a newline
-            kept.append(text[pos:cr])
-        else:
-            line_start = text.rfind("\n", pos, cr) + 1
-            kept.append(text[pos:line_start])
-            replaces_first = replaces_first or first_newline < 0 or cr < first_newline
-        pos = after
-    kept.append(text[pos:])
-    return "".join(kept), replaces_first, False
-
-
-def _clip(text: str, limit: int) -> str:
-    """`text` itself if within `limit`, else its head and tail around a notice of what was cut."""
-    if len(text) <= limit:
-        return text
-    head_end = _head_cut(text, limit // 2)
-    tail_start = _tail_cut(text, len(text) - (limit - limit // 2))
-    head = text[:head_end]
-    if not head.endswith("\n"):
-        head += "\n"
-    notice = _notice(tail_start - head_end, text.count("\n", head_end, tail_start))
-    return f"{head}{notice}\n{text[tail_start:]}"
-
-
-def _head_cut(text: str, limit: int) -> int:
-    """End of a head of at most `limit` characters of `text`, at a line break when one is near."""
-    start = max(0, limit - _SNAP)
-    # Near the start of the text, the break before it is taken to be near.
-    return text.rfind("\n", start, limit) + 1 or (limit if start else 0)
-
-
-def _tail_cut(text: str, at_least: int) -> int:
-    """Start of a tail of `text` dropping at least `at_least` characters, at a near line break."""
-    newline = text.find("\n", at_least - 1, at_least - 1 + _SNAP)
-    if newline >= 0:
-        return newline + 1
-    # Near the end of the text, the break after it is taken to be near.
-    return len(text) if len(text) - at_least <= _SNAP else at_least
-
-
-def _notice(chars: int, lines: int) -> str:
-    """`[... 9,876,543 characters (123,456 lines) omitted ...]`"""
-    counted = _count(chars, "character") + (f" ({_count(lines, 'line')})" if lines else "")
-    return f"[... {counted} omitted ...]"
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n:,} {noun}{'' if n == 1 else 's'}"
-
-
-def _last_line_of(text: str) -> str:
-    """The last line of `text` with anything on it, stripped and cut to 200 characters."""
-    text = text.rstrip()
-    start = text.rfind("\n") + 1
-    return text[start : start + _LAST_LINE].strip()
-
-
-def transcript_text(msg_type: str, content: dict) -> str:
-    """What one output message adds to the full transcript of an execution, as plain text:
-    stream text as sent (carriage returns are applied by the transcript), rich output as the
-    model would read it, an image as a one-line mark, an error as its cleaned traceback."""
-    if msg_type == "stream":
-        return strip_ansi(content.get("text", ""))
-    if msg_type in ("display_data", "execute_result", "update_display_data"):
-        block = render_bundle(content.get("data") or {})
-        if isinstance(block, Image):
-            return f"[{block.mime_type} image]\n"
-        return block.text.rstrip("\n") + "\n" if block is not None and block.text else ""
-    if msg_type == "error":
+    def _error(self, content: dict[str, Any]) -> None:
         ename, evalue = str(content.get("ename", "")), str(content.get("evalue", ""))
-        return _clean_traceback(content.get("traceback") or [], ename, evalue) + "\n"
-    return ""
+        frames = content.get("traceback")
+        frames = [str(frame) for frame in frames] if isinstance(frames, list) else []
+        text = clean_traceback(frames, ename, evalue)
+        out = self._begin("error")
+        out.error, out.broken = (ename, evalue, frames), True
+        self._write(text + "\n", printed=False)
+        self.error = KernelError(ename, evalue, clip(text, self._error_limit))
+
+    def _update(self, content: dict[str, Any]) -> None:
+        display_id = _display_id(content)
+        outs = self.by_id.get(display_id) if display_id is not None else None
+        if not outs or display_id is None:
+            return
+        data = content.get("data")
+        block = render_bundle(data if isinstance(data, dict) else {})
+        text, broken = _text_of(block)
+        self.updates[display_id] = Update(next(self._seq), block, text, broken, _bundle(content))
+        updated = self.changes.updated
+        if updated is None or outs[0].seq < updated.seq:
+            self.changes = Changes(self.changes.written, outs[0])
+        self._view = None
+
+    def _clear(self) -> None:
+        """Empty the output, as clear_output does; its line numbers stay taken."""
+        self._clear_pending = False
+        self.cleared_lines = self.view().lines
+        self.store.end_line()
+        self._open = None
+        self.clear_store, self.clear_chars = self.store.lines, self.store.chars
+        self.store.release(self.clear_store)
+        self.outputs, self.by_id, self.updates = [], {}, {}
+        self._head_images = self._bundles = 0
+        self._recent_images.clear()
+        self.changes = Changes()
+        self.clears += 1
+        self._view = None
+
+    def _begin(self, kind: str) -> Output:
+        """A new output after the others: it begins a line."""
+        store = self.store
+        if store.lines != store.ended_lines:
+            self._note_write()
+        broken = store.end_line()
+        if self._open is not None:
+            self._open.broken = broken
+            self._open = None
+        if self.outputs:
+            self.outputs[-1].end, self.outputs[-1].end_chars = store.lines, store.chars
+        out = Output(kind, store.lines, store.chars, next(self._seq))
+        self.outputs.append(out)
+        self._prune()
+        self._view = None
+        return out
+
+    def _write(self, text: str, *, printed: bool = True) -> None:
+        if text:
+            self._note_write()
+            self.store.add(text, printed=printed)
+
+    def _note_write(self) -> None:
+        if self.changes.written is None:  # later writes come after this one
+            self.changes = Changes((self.store.ended_lines, self.store.ended_chars), self.changes.updated)
+
+    def _keep_image(self, out: Output, image: Image) -> None:
+        """The first images and the latest ones are kept; those between only counted."""
+        out.image = image
+        if self._head_images < self._images_kept:
+            self._head_images += 1
+            return
+        self._recent_images.append(out)
+        if len(self._recent_images) > self._images_kept:
+            self._recent_images.popleft().image = None
+
+    def _prune(self) -> None:
+        """Forget the outputs whose lines were all dropped past the disk cap."""
+        drops = getattr(self.store, "drops", 0)
+        if drops == self._drops:
+            return
+        self._drops = drops
+        kept = self.store.kept[0]
+        gone = 0
+        for out in self.outputs:
+            if out.end is None or out.end > kept:
+                break
+            gone += 1
+            out.image = None
+            if out.display_id is not None:
+                outs = self.by_id[out.display_id]
+                outs.popleft()
+                if not outs:
+                    del self.by_id[out.display_id]
+                    self.updates.pop(out.display_id, None)
+        del self.outputs[:gone]
+        self._view = None
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def view(self) -> View:
+        """The lines as the notebook shows them now (kept until the outputs change)."""
+        self._prune()
+        if self._view is None:
+            self._view = View(
+                self.store, self.outputs, self.by_id, self.updates, self.cleared_lines, self.clear_store
+            )
+        return self._view
+
+    @property
+    def last_line(self) -> str:
+        """The latest non-empty line the code printed, at most 200 characters; "" if none."""
+        return self.store.last_line
+
+    @property
+    def size(self) -> int:
+        """Bytes of output written so far."""
+        return self.store.size
+
+    def unread(self, mark: ReadMark) -> tuple[tuple[int, int], bool, bool]:
+        """Where the output a reader has not seen begins, for one that read up to `mark`: a
+        store position (line, characters before it); and whether the output was cleared, and
+        whether a display it saw was updated, since."""
+        start = (mark.line, mark.chars)
+        written, updated = self.changes.written, self.changes.updated
+        if written is not None and written < start:
+            start = written
+        seen_updated = updated is not None and updated.start < mark.line
+        if updated is not None and (updated.start, updated.chars_before) < start:
+            start = (updated.start, updated.chars_before)
+        return start, mark.shown and self.clears != mark.clears, seen_updated
+
+    def read_all(self) -> ReadMark:
+        """A reader has read the output to its end: the mark to give `unread` next time."""
+        self.changes = Changes()
+        shown = self.view().lines > self.cleared_lines
+        return ReadMark(self.store.lines, self.store.chars, self.clears, shown)
+
+    def restore(self, changes: Changes) -> None:
+        """Changes from before a reading that was not shown after all (with any since)."""
+        written, updated = self.changes.written, self.changes.updated
+        if changes.written is not None and (written is None or changes.written < written):
+            written = changes.written
+        if changes.updated is not None and (updated is None or changes.updated.seq < updated.seq):
+            updated = changes.updated
+        self.changes = Changes(written, updated)
+
+    def finish(self) -> None:
+        self.store.finish()
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def _text_of(block: Block | None) -> tuple[str, bool]:
+    """A display's lines: its text, or a line naming its image; and whether a newline was added."""
+    if block is None:
+        return "", False
+    if isinstance(block, Image):
+        return f"[{block.mime_type} image]\n", False
+    if not block.text or block.text.endswith("\n"):
+        return block.text, False
+    return block.text + "\n", True
+
+
+def _bundle(content: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    data, metadata = content.get("data"), content.get("metadata")
+    return (data if isinstance(data, dict) else {}), (metadata if isinstance(metadata, dict) else {})
+
+
+def _display_id(content: dict[str, Any]) -> str | None:
+    transient = content.get("transient")
+    display_id = transient.get("display_id") if isinstance(transient, dict) else None
+    return display_id if isinstance(display_id, str) else None

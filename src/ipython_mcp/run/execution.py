@@ -10,8 +10,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from ..rendering import Block, Image, OutputLog, Text, image_of, transcript_text
+from ..rendering import Block, Outputs, ReadMark, excerpt
 from ..rendering.notebook import NotebookCell
+from ..rendering.records import Changes
 from ..session.link import InterruptReport
 from ..transport.router import Activity
 from .transcript import Transcript
@@ -32,8 +33,6 @@ WAITED = 0.5
 """Seconds of waiting in the kernel's queue that are worth telling."""
 _RATE_LIMITED = re.compile(r"IOPub (data|message) rate exceeded")
 """Jupyter Server's notice, on stderr, when it drops output over its rate limit."""
-IMAGES_KEPT = 10
-"""Images kept for wait_for_execution between two reads."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,28 +61,33 @@ class InputRequest:
 
 
 class Execution:
-    """One execute request of ours: its outputs and whether the kernel started and finished it."""
+    """One execute request of ours: its outputs and whether the kernel started and finished it.
+
+    Its outputs are one model (rendering.outputs) with its lines in `transcript`: every call
+    reads it, so each shows the same text for the same output. execute_code shows all of it;
+    wait_for_execution and send_input what the model has not read yet (see `unread`)."""
 
     def __init__(self, code: str, budget: int, transcript: Transcript | None = None) -> None:
         self.id = f"e{next(_NUMBERS)}"
         self.msg_id = ""
         """The id of its execute_request, once sent."""
         self.code = code
-        self.log = OutputLog(text_budget=budget)
-        self.cell = NotebookCell(code)
-        """Its outputs as a notebook keeps them, for save_notebook."""
+        self.budget = budget
+        """Characters of output text a result holds at most."""
         self.transcript = transcript if transcript is not None else Transcript()
-        """Every line of output, for read_output, search_output and wait_for_execution."""
-        self.read_upto = 0
-        """Lines of the transcript the model has been given by wait_for_execution."""
-        self.new_images: list[Image] = []
-        """Images since the model last read this execution's output."""
-        self._before_read: tuple[int, list[str], list[Image]] = (0, [], [])
+        """Where its output's lines are kept, within the session's disk cap."""
+        self.outputs = Outputs(self.transcript, error_limit=budget)
+        """Its outputs as a notebook shows them: for every result, read_output, search_output."""
+        self.cell = NotebookCell(code, outputs=self.outputs)
+        """Its code and outputs as a notebook cell, for save_notebook."""
+        self._read = ReadMark()
+        """How far the model has read its output."""
+        self._before_read: tuple[ReadMark, Changes, list[str]] = (ReadMark(), Changes(), [])
         self.started = asyncio.Event()
         self.idle = asyncio.Event()
         self.reply_lost = False
-        self._rate_limited = False
         """Its reply and idle status were lost with a dropped server connection."""
+        self._rate_limited = False  # its server said it dropped output past its rate limit
         self.since = time.monotonic()
         self.waited = 0.0
         """Seconds the code waited in the kernel's queue before it started."""
@@ -148,12 +152,7 @@ class Execution:
                     "shown. Write large outputs to a file instead, or ask the user to raise "
                     "ZMQChannelsWebsocketConnection.iopub_data_rate_limit (and iopub_msg_rate_limit)."
                 )
-            self.cell.add(msg_type, content)
-            self.log.add(msg_type, content)
-            self.transcript.add(transcript_text(msg_type, content))
-            image = image_of(msg_type, content)
-            if image is not None:
-                self.new_images = [*self.new_images, image][-IMAGES_KEPT:]
+            self.outputs.add(msg_type, content)
 
     def on_reply(self, content: dict[str, Any]) -> None:
         """What the reply itself carries: help text (`obj?`, `%pinfo`), which IPython sends to
@@ -167,6 +166,11 @@ class Execution:
                     self.on_message("display_data", {"data": {"text/plain": text}, "metadata": {}})
             elif payload.get("source") == "ask_exit" and not payload.get("keepkernel"):
                 self.asked_exit = True
+
+    def finish(self) -> None:
+        """It ended: its lines are the first to go past the disk cap, its cell is kept as is."""
+        self.outputs.finish()
+        self.cell.freeze()
 
     def input_answered(self) -> None:
         """Its input() waits no more (answered, or gone with the kernel)."""
@@ -202,19 +206,17 @@ class Execution:
             if timed_out is not None:
                 status = "timeout"
                 notes.append(timeout_note(*timed_out))
-            elif self.log.error is None and status == "error":
+            elif self.outputs.error is None and status == "error":
                 notes.append(f"{content.get('ename', 'Error')}: {content.get('evalue', '')}")
-        if self.log.error is not None and self.log.error.ename == "StdinNotImplementedError":
+        if self.outputs.error is not None and self.outputs.error.ename == "StdinNotImplementedError":
             notes.append(
                 "input() is not available to the assistant: put the values in the code instead "
                 "(or ask the user for them)."
             )
         assert status is not None
-        self._before_read = (self.read_upto, notes, self.new_images)
-        # What the log leaves out is for read_output; wait_for_execution goes on after it.
-        self.read_upto = self.transcript.lines if reply is not None else self.transcript.ended_lines
-        self.new_images = []
-        return ExecutionResult(self.log.blocks(self.more_hint), status, self.execution_count, notes, self.id)
+        # What the excerpt leaves out is for read_output; wait_for_execution goes on after it.
+        blocks = self._show((0, 0), notes)
+        return ExecutionResult(blocks, status, self.execution_count, notes, self.id)
 
     def unread(
         self,
@@ -223,19 +225,30 @@ class Execution:
         status: ExecutionStatus | None = None,
         notes: list[str] | None = None,
     ) -> ExecutionResult:
-        """What was printed since the model last read this execution, and how it stands: from
-        the kernel's reply once it came, else as the caller says."""
+        """What the model has not read of the output yet, and how the execution stands: from
+        the kernel's reply once it came, else as the caller says.
+
+        Not read yet: the output after what it last read, and any it read that changed since
+        (a line a carriage return rewrote, a display updated: shown again from there, as they
+        read now). Output it read that clear_output removed is not shown again: the notes say
+        it was cleared."""
+        start, cleared, updated = self.outputs.unread(self._read)
+        changed = []
+        if cleared:
+            changed.append(
+                "The code cleared its output (clear_output) since it was last read: the output "
+                "above is all it shows now."
+            )
+        elif updated:
+            changed.append(
+                "A display already read was updated since: the output above starts with it, and "
+                "shows it and what follows as they are now."
+            )
         notes = [*self.notes, *(notes or [])]
         self.notes = []
-        self._before_read = (self.read_upto, notes, self.new_images)
-        done = reply is not None
-        text = self.transcript.excerpt(self.read_upto, self.log.budget, self.more_hint)
-        # A line still being written (a progress bar) is shown, and shown again next time.
-        self.read_upto = self.transcript.lines if done else self.transcript.ended_lines
-        blocks: list[Block] = [Text(text)] if text else []
-        blocks += self.new_images
-        self.new_images = []
-        if done:
+        blocks = self._show(start, notes)
+        notes[:0] = changed
+        if reply is not None:
             content = reply["content"]
             finished = _reply_status(content)
             status = status or finished
@@ -244,9 +257,18 @@ class Execution:
         assert status is not None
         return ExecutionResult(blocks, status, self.execution_count, notes, self.id)
 
+    def _show(self, start: tuple[int, int], notes: list[str]) -> list[Block]:
+        """The output from store position `start` on, within the budget; the model has read
+        it all then."""
+        blocks = excerpt(self.outputs, start, budget=self.budget, more=self.more_hint)
+        self._before_read = (self._read, self.outputs.changes, notes)
+        self._read = self.outputs.read_all()
+        return blocks
+
     def rewind(self) -> None:
         """Undo the last result's reading: it was not shown to the model after all."""
-        self.read_upto, notes, self.new_images = self._before_read
+        self._read, changes, notes = self._before_read
+        self.outputs.restore(changes)
         self.notes = [n for n in notes if not n.startswith("Waiting for input")]
 
     def more_hint(self, first_line: int, lines: int, char_offset: int = 0) -> str:

@@ -209,7 +209,7 @@ class CodeRunner:
         # restart (_lose cancels it); a caller that stops waiting leaves it be.
         finished = ex.finished = asyncio.ensure_future(self._finished(ex, reply_future))
         finished.add_done_callback(_retrieve)
-        finished.add_done_callback(lambda _: ex.transcript.finish())  # first to go past the cap
+        finished.add_done_callback(lambda _: ex.finish())  # first to go past the cap; its cell kept
         self._keep(ex)
         self._in_flight.add(msg_id)
         try:
@@ -456,13 +456,13 @@ class CodeRunner:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(asyncio.shield(reply_future), IDLE_GRACE * 2)
         if not reply_future.done():
-            status = "error" if ex.log.error is not None else "ok"
+            status = "error" if ex.outputs.error is not None else "ok"
             if not ex.reply_lost:
                 ex.notes.append(
                     "The kernel finished this code but sent no reply (an interrupt came as it ended)."
                 )
             else:
-                status = "error" if ex.log.error is not None else "unknown"
+                status = "error" if ex.outputs.error is not None else "unknown"
                 ex.notes.append(
                     "Its end was lost with the connection: it finished while we were disconnected."
                     if ex.started.is_set()
@@ -521,7 +521,7 @@ class CodeRunner:
             if running is not None and not running.ours:
                 return f"waiting for {running.describe()} to finish"
             return "waiting for the kernel to start it"
-        line = ex.log.last_line
+        line = ex.outputs.last_line
         return f"running {time.monotonic() - ex.since:.0f} s" + (f": {line}" if line else "")
 
 

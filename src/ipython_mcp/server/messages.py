@@ -8,8 +8,9 @@ from mcp_types import CallToolResult, ImageContent, TextContent
 
 from ..look.observed import ObservedCell
 from ..rendering import Image, Text
+from ..rendering.lines import Piece
 from ..run.execution import Execution, ExecutionResult
-from ..run.transcript import Match, Piece, Search
+from ..run.search import Match, Search
 from ..session.base import KernelSession, KernelStatus
 from ..session.clients import ClientView
 from ..session.link import InterruptReport
@@ -338,7 +339,7 @@ def inspection_text(found: dict[str, Any], help_text: str, budget: int) -> str:
 def output_lines(ex: Execution, offset: int, limit: int, budget: int, char_offset: int = 0) -> str:
     """Lines of an execution's whole output, with their numbers in the header. A line longer
     than the budget comes a piece at a time, each naming the call that returns the next."""
-    transcript = ex.transcript
+    transcript = ex.outputs.view()
     total = transcript.lines
     state = "still running" if ex.finished is not None and not ex.finished.done() else "finished"
     gone = transcript.dropped(offset, char_offset)
@@ -387,7 +388,7 @@ def output_lines(ex: Execution, offset: int, limit: int, budget: int, char_offse
 def output_matches(ex: Execution, found: Search, offset: int, budget: int, seconds: float) -> str:
     """The lines a search found, each with its number for read_output (and where in a long
     line), and how much of the output it went through."""
-    transcript = ex.transcript
+    transcript = ex.outputs.view()
     notes = []
     gone = transcript.dropped(offset) if found.first > offset else ""
     if gone:

@@ -158,7 +158,7 @@ async def search_output(
     """Find the lines of an execution's whole output that match a regular expression,
     with their line numbers for read_output. A search runs for at most a few seconds:
     past them it returns what it found and the offset to go on from."""
-    from ..run.transcript import search_in_thread
+    from ..run.search import search_in_thread
 
     session = deps.view(ctx).with_execution(execution_id, kernel)
     ex = session.runner.execution(execution_id)
@@ -168,7 +168,7 @@ async def search_output(
         raise ToolError(f"{pattern!r} is not a valid regular expression: {exc}.") from None
     try:
         found = await search_in_thread(
-            ex.transcript,
+            ex.outputs,
             compiled,
             limit=limit,
             seconds=SEARCH_SECONDS,
