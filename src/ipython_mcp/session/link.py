@@ -29,6 +29,10 @@ REPLACEMENT_WAIT = 15.0
 PROMPT_REPLY = 0.25
 """Seconds within which an idle kernel answers a shell request; slower means it was busy."""
 
+UNSEEN_CELL_REPLY = 2.0
+"""Seconds within which a kernel with no cell seen running answers a shell request, even on a
+loaded machine; slower means a cell runs that started unseen."""
+
 InterruptStep = Callable[[], Awaitable[str | None]]
 """One way to interrupt, strongest last: says what it did, or None when it does not apply."""
 
@@ -168,7 +172,10 @@ class KernelLink:
             running = self.router.current()
             return running is not None, running
         # Not caught up, our view may lag either way: the shell tells whether a cell runs now.
-        if await self.shell_answers(PROMPT_REPLY):
+        # With no cell seen running, a slow answer is more likely a busy machine than a cell
+        # that started unseen (before we connected): it gets longer to come.
+        running = self.router.current()
+        if await self.shell_answers(PROMPT_REPLY if running is not None else UNSEEN_CELL_REPLY):
             return False, None
         return True, self.router.current()
 

@@ -47,6 +47,7 @@ class LocalKernelSession(KernelSession):
         self.client.load_connection_info(conn.info)
         super().__init__(name, settings, ZmqChannels(self.client))
         self.process: psutil.Process | None = psutil.Process(launched.pid) if launched else None
+        self._restarted_to: int | None = None  # the pid of the kernel the last restart counted brought
 
     @classmethod
     async def open(
@@ -218,12 +219,15 @@ class LocalKernelSession(KernelSession):
         if self.death is not None or not self.kernel_info or state not in ("starting", "new kernel"):
             return
         process = processes.kernel_process(self.conn, processes.tcp_listeners())
+        if process is not None and process.pid == self._restarted_to:
+            return  # a restart told already (by its `starting` status, or its process found)
         # A reply from a new kernel session is proof; `starting` may be ours announcing itself late.
         if state == "new kernel" or process is None or process.pid != self.pid:
             self._restarted_as(process)
 
     def _restarted_as(self, process: psutil.Process | None) -> None:
         old, self.process = self.pid, process
+        self._restarted_to = self.pid
         self._restarted(f" (pid {old} is now pid {self.pid})" if old and self.pid else "")
 
     # -- interrupting and ending -------------------------------------------------------------
