@@ -10,7 +10,8 @@ import nbformat
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ipython_mcp.rendering import Image, OutputLog, Outputs, Text, excerpt, image_of
+from ipython_mcp.rendering import Image, Omitted, OutputLog, Outputs, Text, excerpt, image_of
+from ipython_mcp.rendering.budget import omitted_text
 from ipython_mcp.rendering.notebook import NotebookCell, notebook
 
 ANSI = st.sampled_from(
@@ -83,7 +84,8 @@ def test_any_outputs_render_within_budget_without_escapes(messages: list, budget
         image_of(msg_type, content)
     more = lambda first, lines, char=0: f"read_output(offset={first}, char_offset={char}, limit={lines})"  # noqa: E731
     # A cell seen in passing, and a run of the assistant's, read the same messages.
-    for blocks in (log.blocks(more), excerpt(outputs, budget=budget, more=more)):
+    excerpted = [Text(omitted_text(b, more)) if isinstance(b, Omitted) else b for b in excerpt(outputs, budget=budget)]
+    for blocks in (log.blocks(more), excerpted):
         text = "".join(block.text for block in blocks if isinstance(block, Text))
         assert "\x1b" not in text
         assert len(text) <= 2 * budget + 1_000  # head + tail, a last traceback kept whole, notices
@@ -99,3 +101,16 @@ def test_any_outputs_make_a_valid_notebook(messages: list) -> None:
     for msg_type, content in messages:
         cell.add(msg_type, content)
     nbformat.validate(nbformat.from_dict(notebook([cell], {"language_info": {"name": "python"}})))
+
+
+@SETTINGS
+@given(st.lists(MESSAGES, max_size=25))
+def test_a_cell_seen_in_passing_reads_as_a_run_of_the_assistant(messages: list) -> None:
+    """The user's cells (OutputLog, head and tail in bounded memory) and the assistant's runs
+    (the output model) show the same blocks for the same messages, while they fit the budget."""
+    budget = 10_000_000
+    log, outputs = OutputLog(text_budget=budget), Outputs(error_limit=budget)
+    for msg_type, content in messages:
+        log.add(msg_type, content)
+        outputs.add(msg_type, content)
+    assert log.blocks() == excerpt(outputs, budget=budget)

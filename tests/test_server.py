@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import asyncio
 import inspect
 import json
@@ -17,7 +16,6 @@ import mcp
 from conftest import Assistant, Gate, IdeKernel
 from mcp.client.stdio import StdioServerParameters, stdio_client
 
-import ipython_mcp.server
 from ipython_mcp.server import build_server
 from ipython_mcp.server.app import TOOLS as REGISTERED
 from ipython_mcp.settings import Settings
@@ -186,29 +184,3 @@ async def test_read_only_mode_offers_only_tools_that_cannot_change_a_kernel(
         assert "read-only server inspects names and their attributes only" in refused
         _, printed = await shared_kernel.ide.run("print(seen_read_only)")
         assert printed == "[1, 2, 3]\n"
-
-
-def test_the_server_modules_import_one_way() -> None:
-    """No import cycle among the modules of server/ (the package's __init__ included): each can
-    be read, imported and tested after the ones it uses."""
-    folder = Path(ipython_mcp.server.__file__).parent
-    modules = {path.stem: path for path in folder.glob("*.py")}
-    uses: dict[str, set[str]] = {}
-    for name, path in modules.items():
-        uses[name] = set()
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.level == 1:
-                if node.module:  # from .x import y
-                    uses[name].add(node.module.split(".")[0])
-                else:  # from . import x: the package first, then its module x
-                    uses[name].add("__init__")
-                    uses[name].update(a.name for a in node.names if a.name in modules)
-    assert all(used in modules for used in set().union(*uses.values()))
-
-    def cycle_from(name: str, path: list[str]) -> list[str] | None:
-        if name in path:
-            return [*path[path.index(name) :], name]
-        return next((c for used in sorted(uses[name]) if (c := cycle_from(used, [*path, name]))), None)
-
-    cycles = [" -> ".join(c) for name in sorted(uses) if (c := cycle_from(name, []))]
-    assert not cycles, cycles

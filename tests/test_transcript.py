@@ -12,8 +12,8 @@ import threading
 import pytest
 import regex
 
-from ipython_mcp.rendering import Outputs, excerpt
-from ipython_mcp.rendering.excerpt import More
+from ipython_mcp.rendering import Omitted, Outputs, Text, excerpt
+from ipython_mcp.rendering.budget import More, omitted_text
 from ipython_mcp.run.search import scan
 from ipython_mcp.run.transcript import (
     LONGEST_LINE,
@@ -44,7 +44,8 @@ def row(n: int) -> str:
 def excerpt_of(transcript: Transcript, offset: int, budget: int, more: More) -> str:
     """The text a result shows of the output from line `offset` on, its blocks joined."""
     chars = sum(len(line) + 1 for line in transcript.read(0, offset))
-    blocks = excerpt(Outputs(transcript), (offset, chars), budget=budget, more=more)
+    blocks = excerpt(Outputs(transcript), (offset, chars), budget=budget)
+    blocks = [Text(omitted_text(b, more)) if isinstance(b, Omitted) else b for b in blocks]
     return "\n".join(block.text for block in blocks)  # type: ignore[union-attr]
 
 

@@ -19,22 +19,22 @@ class Settings:
     """How the server behaves; every duration is in seconds."""
 
     timeout: float = 60.0
-    """Default limit for one execute_code call before the kernel is interrupted."""
+    """Default limit for one run of the assistant's code before the kernel is interrupted."""
     max_output_chars: int = 20_000
     """Text budget of one result; past it the head and tail are kept."""
     max_output_disk_mb: int = 256
-    """Megabytes the whole outputs of one kernel's executions keep, for read_output and
-    search_output; past it the oldest output is dropped."""
+    """Megabytes the whole outputs of one kernel's executions keep, to read and search them;
+    past it the oldest output is dropped."""
     connect_timeout: float = 10.0
     """How long connecting may wait for a kernel to answer (a just-started kernel needs ~1 s)."""
     key_check_timeout: float = 3.0
     """How long a kernel whose heartbeat answers may ignore us before we call it a key mismatch."""
     start_timeout: float = 60.0
-    """How long a kernel launched by start_kernel may take to answer its first request."""
+    """How long a kernel this server launched may take to answer its first request."""
     runtime_dir: str = field(default_factory=_default_runtime_dir)
     """Where connection files are looked for and written (Jupyter's runtime dir)."""
     connection_file: str | None = None
-    """The kernel to connect to when connect_to_kernel gets no argument (IPYTHON_MCP_CONNECTION)."""
+    """The kernel to connect to when connecting names none (IPYTHON_MCP_CONNECTION)."""
     servers: tuple[ServerConfig, ...] = ()
     """Jupyter Servers whose kernels are reached over their websocket (IPYTHON_MCP_JUPYTER_URL
     and _TOKEN, --jupyter-url, a servers file)."""

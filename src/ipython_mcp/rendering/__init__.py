@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .ansi import strip_ansi
-from .blocks import Block, Image, Text
+from .blocks import Block, Image, Omitted, Text
 from .excerpt import excerpt
 from .log import OutputLog
 from .mime import image_of
@@ -15,6 +15,7 @@ __all__ = [
     "Block",
     "Image",
     "KernelError",
+    "Omitted",
     "OutputLog",
     "Outputs",
     "ReadMark",

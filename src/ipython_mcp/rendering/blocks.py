@@ -20,4 +20,16 @@ class Image:
     mime_type: str
 
 
-Block = Text | Image
+@dataclass(frozen=True, slots=True)
+class Omitted:
+    """Output a result leaves out between its head and its tail: how much, and where it begins
+    in the whole output by line, for the call that returns it (budget.omitted_text words it)."""
+
+    chars: int
+    lines: int
+    first_line: int
+    char_offset: int = 0
+    """Where in `first_line` it begins, when it lies within that one line."""
+
+
+Block = Text | Image | Omitted

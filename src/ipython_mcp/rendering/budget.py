@@ -7,11 +7,11 @@ some of its text, or its image; consecutive parts of one output make one block.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from itertools import groupby
 
-from .blocks import Block, Image, Text
+from .blocks import Block, Image, Omitted, Text
 
 STDERR = "[stderr]\n"
 """The line a stderr output begins with."""
@@ -81,6 +81,21 @@ def notice(chars: int, lines: int, more: str = "") -> str:
     """`[... 9,876,543 characters (123,456 lines) omitted ...]`, with `; more` before its end."""
     counted = count(chars, "character") + (f" ({count(lines, 'line')})" if lines else "")
     return f"[... {counted} omitted{'; ' + more if more else ''} ...]"
+
+
+More = Callable[..., str]
+"""`more(first_line, lines)`, or `more(first_line, 0, char_offset)` when the part left out is
+within one line: the call that returns what a result leaves out."""
+
+
+def omitted_text(gap: Omitted, more: More | None = None) -> str:
+    """The notice in place of output a result leaves out, naming `more`'s call when given."""
+    hint = ""
+    if more is not None and gap.char_offset:
+        hint = more(gap.first_line, 0, gap.char_offset)
+    elif more is not None:
+        hint = more(gap.first_line, gap.lines)
+    return notice(gap.chars, gap.lines, hint)
 
 
 def images_note(dropped: int) -> Text:

@@ -1,30 +1,26 @@
-"""A run's output within a text budget: what execute_code, wait_for_execution and send_input show.
+"""A run's output within a text budget: what a result shows of it, whole or head and tail.
 
 Read from the output model, from where the reader's unseen output begins to the end: all of it
 when it fits, else its first half-budget of characters (the head) and its last (the tail),
-each cut at a line break when one is near, around a notice that counts what was left out and
-names the read_output call that returns it. Images show where they are, up to `max_images`;
-an error that ends the output is kept whole (within the budget) after the tail. Cleared output
-is not shown; output dropped past the disk cap is said to be gone, first.
+each cut at a line break when one is near, around an `Omitted` block that counts what was left
+out and where it begins, for the caller to name the call that returns it. Images show where
+they are, up to `max_images`; an error that ends the output is kept whole (within the budget)
+after the tail. Cleared output is not shown; output dropped past the disk cap is said to be
+gone, first.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .blocks import Block, Text
-from .budget import SNAP, STDERR, Part, clip, images_note, notice, render_parts
+from .blocks import Block, Omitted, Text
+from .budget import SNAP, STDERR, Part, clip, images_note, render_parts
 
 if TYPE_CHECKING:
     from .outputs import Outputs
     from .records import Output
     from .view import View
-
-More = Callable[..., str]
-"""`more(first_line, lines)`, or `more(first_line, 0, char_offset)` when the part left out is
-within one line: the call that returns what a result leaves out (see Execution.more_hint)."""
 
 
 @dataclass(slots=True)
@@ -43,7 +39,6 @@ def excerpt(
     *,
     budget: int,
     max_images: int = 10,
-    more: More | None = None,
 ) -> list[Block]:
     """The output from store position `start` (line, characters before it) to its end, within
     `budget` characters of text."""
@@ -72,12 +67,9 @@ def excerpt(
         head, head_end, head_size = _cut_head(_read(view, first, char, end, head_limit), head_limit)
         tail, tail_start, tail_size = _cut_tail(_read_back(view, end, tail_limit + 1, head_end))
         lines = tail_start[0] - head_end[0]
-        hint = ""
-        if more is not None:
-            within_a_line = not lines and head_end[1]
-            hint = more(head_end[0], 0, head_end[1]) if within_a_line else more(head_end[0], lines)
+        char_offset = head_end[1] if not lines else 0  # a gap within one line
         blocks += render_parts(shown.parts(head))
-        blocks.append(Text(notice(left - head_size - tail_size, lines, hint)))
+        blocks.append(Omitted(left - head_size - tail_size, lines, head_end[0], char_offset))
         blocks += render_parts(shown.parts(tail))
     if error is not None:
         blocks.append(Text(error))

@@ -21,6 +21,7 @@ it) before they are written out; the line goes on."""
 LAST_LINE = 200
 """Characters of the latest printed line kept for progress messages."""
 _BREAKS = re.compile(r"(\r\n|\r|\n)")
+_CARRIAGE_RETURNS = re.compile(r"\r+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,3 +270,31 @@ def last_line_of(text: str) -> str:
     text = text.rstrip()
     start = text.rfind("\n") + 1
     return text[start : start + LAST_LINE].strip()
+
+
+def apply_carriage_returns(text: str) -> tuple[str, bool, bool]:
+    """`text` with each line cut to what follows its last bare carriage return.
+
+    Also says whether its first line was cut so (it then replaces the unfinished line before
+    it), and whether it ends in a carriage return (the next text then replaces its last line).
+    """
+    first_newline = text.find("\n")
+    replaces_first = False
+    kept: list[str] = []
+    pos = 0
+    while (cr := text.find("\r", pos)) >= 0:
+        after = _CARRIAGE_RETURNS.match(text, cr).end()
+        if after == len(text):
+            kept.append(text[pos:cr])
+            return "".join(kept), replaces_first, True
+        if text[after] == "\n":  # \r\n is a newline
+            kept.append(text[pos:cr])
+        else:
+            line_start = text.rfind("\n", pos, cr) + 1
+            kept.append(text[pos:line_start])
+            replaces_first = replaces_first or first_newline < 0 or cr < first_newline
+        pos = after
+    kept.append(text[pos:])
+    return "".join(kept), replaces_first, False
+
+

@@ -1,7 +1,7 @@
 """The outputs of a cell seen in passing (the user's), in bounded memory: head and tail only.
 
 A run of the assistant's code keeps its whole output (outputs.py); a cell of another client is
-only glimpsed, for get_history: OutputLog applies its messages as a notebook would (carriage
+only glimpsed, for the history of the kernel: OutputLog applies its messages as a notebook would (carriage
 returns, clear_output, display updates), keeps the first half of the text budget and a rolling
 last half, and counts what it drops between them. It renders through the same budget helpers
 as a run's excerpt, and a property test holds the two to the same text.
@@ -9,7 +9,6 @@ as a run's excerpt, and a property test holds the two to the same text.
 
 from __future__ import annotations
 
-import re
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -17,11 +16,9 @@ from dataclasses import dataclass, field
 from .ansi import strip_ansi
 from .blocks import Block, Image, Text
 from .budget import STDERR, Part, clip, head_cut, images_note, notice, render_parts, tail_cut
-from .lines import last_line_of
+from .lines import apply_carriage_returns, last_line_of
 from .mime import render_bundle
 from .tracebacks import KernelError, clean_traceback
-
-_CARRIAGE_RETURNS = re.compile(r"\r+")
 
 
 @dataclass(eq=False, slots=True)
@@ -166,7 +163,7 @@ class OutputLog:
             if rest[0] != "\n":  # a \r\n split over two messages is still a newline
                 self._drop_line()
         if "\r" in text:
-            text, replaces_line, self._cr = _apply_carriage_returns(text)
+            text, replaces_line, self._cr = apply_carriage_returns(text)
             if replaces_line:
                 self._drop_line()
         end = text.rfind("\n") + 1
@@ -216,7 +213,7 @@ class OutputLog:
         traceback = clip(traceback, self._budget)
         self._begin_output()
         self._error = KernelError(ename, evalue, traceback)
-        self._error_text = traceback
+        self._error_text = apply_carriage_returns(traceback)[0]
 
     def _begin_output(self) -> None:
         """End the open stream and the trailing error: a new output follows them."""
@@ -258,8 +255,8 @@ class OutputLog:
             else:
                 part.missing_image = True
                 self._images_dropped += 1
-        elif block is not None:
-            part.text = block.text
+        elif block is not None:  # carriage returns apply as in a stream: the output model's rule
+            part.text = apply_carriage_returns(block.text)[0]
 
     def _empty(self, part: _Part) -> None:
         if part.image:
@@ -347,31 +344,3 @@ class OutputLog:
 
 def _render(parts: Iterable[_Part]) -> list[Block]:
     return render_parts(Part(part.out, part.out.kind, part.text, part.image) for part in parts)
-
-
-def _apply_carriage_returns(text: str) -> tuple[str, bool, bool]:
-    """`text` with each line cut to what follows its last bare carriage return.
-
-    Also says whether its first line was cut so (it then replaces the unfinished line before
-    it), and whether it ends in a carriage return (the next text then replaces its last line).
-    """
-    first_newline = text.find("\n")
-    replaces_first = False
-    kept: list[str] = []
-    pos = 0
-    while (cr := text.find("\r", pos)) >= 0:
-        after = _CARRIAGE_RETURNS.match(text, cr).end()
-        if after == len(text):
-            kept.append(text[pos:cr])
-            return "".join(kept), replaces_first, True
-        if text[after] == "\n":  # \r\n is a newline
-            kept.append(text[pos:cr])
-        else:
-            line_start = text.rfind("\n", pos, cr) + 1
-            kept.append(text[pos:line_start])
-            replaces_first = replaces_first or first_newline < 0 or cr < first_newline
-        pos = after
-    kept.append(text[pos:])
-    return "".join(kept), replaces_first, False
-
-

@@ -1,6 +1,6 @@
 """The assistant's executions as a notebook: nbformat 4 cells rendered from the output model (pure).
 
-A cell's outputs are read from its run's `Outputs`, so they are what execute_code showed,
+A cell's outputs are read from its run's `Outputs`, so they are what the results showed,
 as a notebook shows them: stream text with carriage returns applied, cleared output gone,
 displays as their last update left them, with every representation the kernel sent (for the
 first BUNDLES_KEPT of them; later ones keep their text). A finished execution's cell is frozen
@@ -11,10 +11,11 @@ forgets after a while.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from .budget import STDERR
-from .outputs import BUNDLES_KEPT, Outputs
+from .outputs import Outputs
 from .records import Output
 from .view import View
 
@@ -23,8 +24,6 @@ TEXT_LIMIT = 1_000_000
 SESSION_LIMIT = 64_000_000
 """Characters of output (text and encoded images) all cells of a session keep together; past
 it the oldest cells keep their code only."""
-IMAGES_LIMIT = BUNDLES_KEPT
-"""Rich outputs (figures, tables) one cell keeps whole."""
 
 
 class NotebookCell:
@@ -145,7 +144,7 @@ def _stderr(text: str) -> dict[str, Any]:
     return {"output_type": "stream", "name": "stderr", "text": text}
 
 
-def notebook(cells: list[NotebookCell], kernel_info: dict[str, Any]) -> dict[str, Any]:
+def notebook(cells: Iterable[NotebookCell], kernel_info: dict[str, Any]) -> dict[str, Any]:
     """An nbformat 4.5 notebook of the cells, with the kernel's language in its metadata."""
     language = kernel_info.get("language_info") or {}
     name = str(language.get("name") or "python")
@@ -178,6 +177,31 @@ def _nbformat_bundle(data: dict[str, Any], metadata: dict[str, Any]) -> tuple[di
         if isinstance(value, str) or (str(mime).endswith("json") and isinstance(value, (dict, list)))
     }
     return kept, metadata
+
+
+class SessionCells:
+    """The cells of a session's executions, oldest first. Together they keep at most `limit`
+    characters of output: past it, the oldest cells keep their code only."""
+
+    def __init__(self, limit: int = SESSION_LIMIT) -> None:
+        self._cells: list[NotebookCell] = []
+        self._limit = limit
+        self._chars = 0
+        self._measured = 0  # cells counted in _chars: those complete when the next one came
+
+    def append(self, cell: NotebookCell) -> None:
+        self._chars += sum(c.size() for c in self._cells[self._measured :])
+        self._measured = len(self._cells)
+        if self._chars > self._limit:
+            keep_within(self._cells, self._limit)
+            self._chars = sum(c.size() for c in self._cells)
+        self._cells.append(cell)
+
+    def __iter__(self) -> Iterator[NotebookCell]:
+        return iter(self._cells)
+
+    def __len__(self) -> int:
+        return len(self._cells)
 
 
 def keep_within(cells: list[NotebookCell], limit: int = SESSION_LIMIT) -> None:

@@ -12,7 +12,7 @@ last images, the data a notebook needs, and where the output changed since it wa
 The store is append-only: an update is kept here and read in place of the display's lines
 (view.py); clear_output releases the store's files before it, and numbering goes on after
 the cleared lines. Three renderings read the model: excerpt.py (head and tail within a text
-budget), view.py (every line, for read_output and search_output) and notebook.py.
+budget), view.py (every line, for reading and searching the whole output) and notebook.py.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Any
 from .ansi import strip_ansi
 from .blocks import Block, Image
 from .budget import STDERR, clip
-from .lines import MemoryLines
+from .lines import MemoryLines, apply_carriage_returns
 from .mime import render_bundle
 from .records import Changes, Lines, Output, ReadMark, Update
 from .tracebacks import KernelError, clean_traceback
@@ -277,9 +277,10 @@ def _text_of(block: Block | None) -> tuple[str, bool]:
         return "", False
     if isinstance(block, Image):
         return f"[{block.mime_type} image]\n", False
-    if not block.text or block.text.endswith("\n"):
-        return block.text, False
-    return block.text + "\n", True
+    text = apply_carriage_returns(block.text)[0] if "\r" in block.text else block.text
+    if not text or text.endswith("\n"):
+        return text, False
+    return text + "\n", True
 
 
 def _bundle(content: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:

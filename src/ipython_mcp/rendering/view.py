@@ -1,4 +1,4 @@
-"""A run's output by line as a notebook shows it now: what read_output and search_output read.
+"""A run's output by line as a notebook shows it now: the whole output, to read and search.
 
 The store's lines are append-only. A display updated since it was written shows the update
 instead: its lines are read from the update, kept in memory, and the lines after it are
@@ -36,7 +36,7 @@ class Span:
 
 
 class View:
-    """The lines of the outputs shown now, numbered as read_output and the notices number them."""
+    """The lines of the outputs shown now, numbered as the whole output and the notices number them."""
 
     def __init__(
         self,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import re
 import time
@@ -10,11 +11,26 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from ..discovery import processes
 from ..rendering import Block, Outputs, ReadMark, excerpt
 from ..rendering.notebook import NotebookCell
 from ..rendering.records import Changes
 from ..session.link import InterruptReport
-from ..transport.router import Activity
+from .notes import (
+    Aborted,
+    DisplayUpdated,
+    EndLost,
+    ErrorWithoutTraceback,
+    Finished,
+    NoReply,
+    NoStdin,
+    Note,
+    OutputCleared,
+    OutputMissing,
+    RateLimited,
+    TimedOut,
+    WaitingForInput,
+)
 from .transcript import Transcript
 
 ExecutionStatus = Literal[
@@ -27,22 +43,24 @@ Ask = Callable[["InputRequest"], Awaitable[str | None]]
 Progress = Callable[[float, str], Awaitable[None]]
 """Told (seconds since the call began, what is happening) while a call waits."""
 
+IDLE_GRACE = 1.0
+"""Seconds to wait for the iopub idle status after the reply (the last outputs may trail it)."""
+BIG_OUTPUT = 8 << 20
+"""Bytes of output after which the memory freed while receiving it is handed back to the system."""
 _NUMBERS = itertools.count(1)
 """Execution ids are unique within this server process: e1, e2, ..."""
-WAITED = 0.5
-"""Seconds of waiting in the kernel's queue that are worth telling."""
 _RATE_LIMITED = re.compile(r"IOPub (data|message) rate exceeded")
 """Jupyter Server's notice, on stderr, when it drops output over its rate limit."""
 
 
 @dataclass(frozen=True, slots=True)
 class ExecutionResult:
-    """What one execute_code call produced and how it ended."""
+    """What one run of the assistant's code produced so far, and how it stands."""
 
     blocks: list[Block]
     status: ExecutionStatus
     execution_count: int | None
-    notes: list[str]
+    notes: list[Note]
     execution_id: str = ""
 
     @property
@@ -64,8 +82,8 @@ class Execution:
     """One execute request of ours: its outputs and whether the kernel started and finished it.
 
     Its outputs are one model (rendering.outputs) with its lines in `transcript`: every call
-    reads it, so each shows the same text for the same output. execute_code shows all of it;
-    wait_for_execution and send_input what the model has not read yet (see `unread`)."""
+    reads it, so each shows the same text for the same output. The first result shows all of it;
+    later ones (waiting, answering input) what the model has not read yet (see `unread`)."""
 
     def __init__(self, code: str, budget: int, transcript: Transcript | None = None) -> None:
         self.id = f"e{next(_NUMBERS)}"
@@ -77,9 +95,9 @@ class Execution:
         self.transcript = transcript if transcript is not None else Transcript()
         """Where its output's lines are kept, within the session's disk cap."""
         self.outputs = Outputs(self.transcript, error_limit=budget)
-        """Its outputs as a notebook shows them: for every result, read_output, search_output."""
+        """Its outputs as a notebook shows them: for every result and for its whole output."""
         self.cell = NotebookCell(code, outputs=self.outputs)
-        """Its code and outputs as a notebook cell, for save_notebook."""
+        """Its code and outputs as a notebook cell, for saving the session as a notebook."""
         self._read = ReadMark()
         """How far the model has read its output."""
         self._before_read: tuple[ReadMark, Changes, list[str]] = (ReadMark(), Changes(), [])
@@ -98,7 +116,7 @@ class Execution:
         """Done once the code asks for input (a fresh one after each answer)."""
         self.input_deadline: float | None = None
         """When an input() put to the model gets an empty answer if it has none by then."""
-        self.notes: list[str] = []
+        self.notes: list[Note] = []
         """What happened on the way (input answered for it), told with the next result."""
         self.lost: str | None = None
         """Why its end will never come (the kernel restarted under it), if so."""
@@ -146,12 +164,7 @@ class Execution:
                 and _RATE_LIMITED.search(str(content.get("text", "")))
             ):
                 self._rate_limited = True
-                self.notes.append(
-                    "Its Jupyter Server dropped part of this output: it passes output to websocket "
-                    "clients up to a rate limit (1 MB/s by default), so the code printed more than "
-                    "shown. Write large outputs to a file instead, or ask the user to raise "
-                    "ZMQChannelsWebsocketConnection.iopub_data_rate_limit (and iopub_msg_rate_limit)."
-                )
+                self.notes.append(RateLimited())
             self.outputs.add(msg_type, content)
 
     def on_reply(self, content: dict[str, Any]) -> None:
@@ -172,6 +185,41 @@ class Execution:
         self.outputs.finish()
         self.cell.freeze()
 
+    async def end(self, reply_future: asyncio.Future[dict[str, Any]]) -> dict[str, Any]:
+        """The kernel's reply, once its outputs are in. An interrupt that lands as a cell ends
+        can take the reply with it (ipykernel goes idle and sends none): then the idle status
+        ends the execution, after a grace period for a reply that is merely late."""
+        idle = asyncio.ensure_future(self.idle.wait())
+        try:
+            await asyncio.wait({reply_future, idle}, return_when="FIRST_COMPLETED")
+        finally:
+            idle.cancel()
+        if not reply_future.done():
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.shield(reply_future), IDLE_GRACE * 2)
+        if not reply_future.done():
+            status = "error" if self.outputs.error is not None else "ok"
+            if not self.reply_lost:
+                self.notes.append(NoReply())
+            else:
+                status = "error" if self.outputs.error is not None else "unknown"
+                self.notes.append(EndLost(self.started.is_set()))
+            return {"content": {"status": status, "execution_count": self.execution_count}}
+        reply = reply_future.result()
+        self.on_reply(reply["content"])
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self.idle.wait(), IDLE_GRACE)
+        if not self.started.is_set() and not self.idle.is_set():
+            self.notes.append(OutputMissing())
+        if self.transcript.size > BIG_OUTPUT:
+            processes.release_free_memory()
+        return reply
+
+    def give_user_time(self, seconds: float) -> None:
+        """Give the user at least `seconds` to answer the input() put to them out of band."""
+        if self.input is not None and self.input_deadline is not None:
+            self.input_deadline = max(self.input_deadline, time.monotonic() + seconds)
+
     def input_answered(self) -> None:
         """Its input() waits no more (answered, or gone with the kernel)."""
         self.input = self.input_deadline = None
@@ -188,42 +236,37 @@ class Execution:
         reply: dict[str, Any] | None,
         *,
         status: ExecutionStatus | None = None,
-        notes: list[str] | None = None,
+        notes: list[Note] | None = None,
         timed_out: tuple[float, InterruptReport] | None = None,
     ) -> ExecutionResult:
         """The outputs so far and the outcome: from the kernel's reply, or as the caller says."""
-        notes = [*self.notes, *(notes or [])]
+        told = [*self.notes, *(notes or [])]
         self.notes = []
         if reply is not None:
             content = reply["content"]
             status = status or _reply_status(content)
             self.execution_count = content.get("execution_count", self.execution_count)
             if status == "aborted":
-                notes.append(
-                    "The kernel aborted this code without running it: a cell queued before it "
-                    "failed or was interrupted. Run it again if it is still wanted."
-                )
+                told.append(Aborted())
             if timed_out is not None:
                 status = "timeout"
-                notes.append(timeout_note(*timed_out))
+                told.append(TimedOut(*timed_out))
             elif self.outputs.error is None and status == "error":
-                notes.append(f"{content.get('ename', 'Error')}: {content.get('evalue', '')}")
+                ename, evalue = content.get("ename", "Error"), content.get("evalue", "")
+                told.append(ErrorWithoutTraceback(ename, evalue))
         if self.outputs.error is not None and self.outputs.error.ename == "StdinNotImplementedError":
-            notes.append(
-                "input() is not available to the assistant: put the values in the code instead "
-                "(or ask the user for them)."
-            )
+            told.append(NoStdin())
         assert status is not None
-        # What the excerpt leaves out is for read_output; wait_for_execution goes on after it.
-        blocks = self._show((0, 0), notes)
-        return ExecutionResult(blocks, status, self.execution_count, notes, self.id)
+        # The whole output, within the budget; what it leaves out is readable by line.
+        blocks = self._show((0, 0), told)
+        return ExecutionResult(blocks, status, self.execution_count, told, self.id)
 
     def unread(
         self,
         reply: dict[str, Any] | None,
         *,
         status: ExecutionStatus | None = None,
-        notes: list[str] | None = None,
+        notes: list[Note] | None = None,
     ) -> ExecutionResult:
         """What the model has not read of the output yet, and how the execution stands: from
         the kernel's reply once it came, else as the caller says.
@@ -233,117 +276,33 @@ class Execution:
         read now). Output it read that clear_output removed is not shown again: the notes say
         it was cleared."""
         start, cleared, updated = self.outputs.unread(self._read)
-        changed = []
-        if cleared:
-            changed.append(
-                "The code cleared its output (clear_output) since it was last read: the output "
-                "above is all it shows now."
-            )
-        elif updated:
-            changed.append(
-                "A display already read was updated since: the output above starts with it, and "
-                "shows it and what follows as they are now."
-            )
-        notes = [*self.notes, *(notes or [])]
+        changed: list[Note] = [OutputCleared()] if cleared else [DisplayUpdated()] if updated else []
+        told = [*self.notes, *(notes or [])]
         self.notes = []
-        blocks = self._show(start, notes)
-        notes[:0] = changed
+        blocks = self._show(start, told)
+        told[:0] = changed
         if reply is not None:
             content = reply["content"]
             finished = _reply_status(content)
             status = status or finished
             self.execution_count = content.get("execution_count", self.execution_count)
-            notes.append(f"Execution {self.id} has finished ({finished}).")
+            told.append(Finished(self.id, finished))
         assert status is not None
-        return ExecutionResult(blocks, status, self.execution_count, notes, self.id)
+        return ExecutionResult(blocks, status, self.execution_count, told, self.id)
 
-    def _show(self, start: tuple[int, int], notes: list[str]) -> list[Block]:
+    def _show(self, start: tuple[int, int], told: list[Note]) -> list[Block]:
         """The output from store position `start` on, within the budget; the model has read
         it all then."""
-        blocks = excerpt(self.outputs, start, budget=self.budget, more=self.more_hint)
-        self._before_read = (self._read, self.outputs.changes, notes)
+        blocks = excerpt(self.outputs, start, budget=self.budget)
+        self._before_read = (self._read, self.outputs.changes, told)
         self._read = self.outputs.read_all()
         return blocks
 
     def rewind(self) -> None:
         """Undo the last result's reading: it was not shown to the model after all."""
-        self._read, changes, notes = self._before_read
+        self._read, changes, told = self._before_read
         self.outputs.restore(changes)
-        self.notes = [n for n in notes if not n.startswith("Waiting for input")]
-
-    def more_hint(self, first_line: int, lines: int, char_offset: int = 0) -> str:
-        """The call that returns the part of the output a result leaves out (from character
-        `char_offset` of its first line, when the result showed the start of that line)."""
-        # Head and tail may each cut a line in two: the call covers both of those lines whole.
-        if char_offset and lines <= 1:
-            return f"read_output('{self.id}', offset={first_line}, char_offset={char_offset}) returns it"
-        at = f", char_offset={char_offset}" if char_offset else ""
-        return f"read_output('{self.id}', offset={first_line}{at}, limit={lines + 2}) returns it"
-
-
-def timeout_note(timeout: float, report: InterruptReport) -> str:
-    if report.frozen is not None:
-        return f"Timed out after {timeout:g} s, and it cannot be interrupted now. {report.frozen}"
-    how = " then ".join(report.steps)
-    if report.idle:
-        return (
-            f"Timed out after {timeout:g} s; the kernel was interrupted ({how}) and is idle. "
-            "Output above is partial."
-        )
-    return (
-        f"Timed out after {timeout:g} s; the kernel did not stop after {how}: it may be inside "
-        "code that ignores interrupts. It is still busy; call interrupt_kernel again or "
-        "restart_kernel."
-    )
-
-
-def input_note(ex: Execution, limit: float) -> str:
-    assert ex.input is not None
-    if ex.input.password:
-        return (
-            f"The code asked for a password ({ex.input.prompt!r}): only the user may type it, in "
-            "their IDE, so it got an empty answer here. Ask the user to run this part themselves."
-        )
-    return (
-        f"Waiting for input: {ex.input.prompt!r} (execution {ex.id}). Call send_input with the "
-        f"answer; if none comes within {limit:.0f} s it gets an empty one, so the kernel is never "
-        "left waiting."
-    )
-
-
-def running_note(ex: Execution, timeout: float, *, again: bool = False) -> str:
-    what = "It is still running" if again else f"Still running after {timeout:g} s (on_timeout='continue')"
-    return (
-        f"{what} as execution {ex.id}. wait_for_execution('{ex.id}') returns what it prints next "
-        "and its end; interrupt_kernel stops it; read_output and search_output read all its output."
-    )
-
-
-def waited_note(ex: Execution, running: Activity | None) -> list[str]:
-    """Said when the code had to wait for another client's cell."""
-    if running is None or running.ours or ex.waited < WAITED:
-        return []
-    return [f"It ran after {running.describe().rsplit(' (', 1)[0]} had finished ({ex.waited:.0f} s)."]
-
-
-def queued_note(ex: Execution, timeout: float, running: Activity | None) -> str:
-    whose = running.describe() if running else "another request"
-    return (
-        f"Not started after {timeout:g} s: the kernel is busy with {whose}. The code stays "
-        f"queued as execution {ex.id} (a kernel cannot drop it): it runs once the kernel is free, "
-        f"and is interrupted if it runs longer than {timeout:g} s. Do not send it again: "
-        f"wait_for_execution('{ex.id}') returns its output. {leave_it(running)}"
-    )
-
-
-def leave_it(running: Activity | None) -> str:
-    """What to do about the running cell: the user's is theirs to stop."""
-    if running is not None and running.ours:
-        return "It is the assistant's own: wait_for_execution follows it, interrupt_kernel stops it."
-    return (
-        "That cell is most likely the user's work: let it run, and interrupt it only if the "
-        "user asks you to."
-    )
+        self.notes = [note for note in told if not isinstance(note, WaitingForInput)]
 
 
 def _reply_status(content: dict[str, Any]) -> ExecutionStatus:

@@ -1,7 +1,7 @@
 """The assistant's code in one kernel: executions, their whole outputs, input(), waiting.
 
 Every call returns, whatever the kernel does: past its timeout the code is interrupted or
-left running for wait_for_execution, a dead or restarted kernel ends the wait at once, and an
+left running for a later call to follow, a dead or restarted kernel ends the wait at once, and an
 input() nobody answers gets an empty answer, so the kernel is never left blocked.
 """
 
@@ -13,33 +13,27 @@ import time
 from collections.abc import Coroutine
 from typing import Any
 
-from ..discovery import processes
 from ..errors import CodeRefused, IPythonMCPError, KernelBusy, NoSuchExecution
-from ..rendering.notebook import SESSION_LIMIT, NotebookCell, keep_within
+from ..rendering.notebook import SessionCells
 from ..session.link import KernelLink
+from ..transport.router import Activity
+from . import notes
 from .execution import (
     Ask,
     Execution,
     ExecutionResult,
     IfBusy,
-    InputRequest,
     OnTimeout,
     Progress,
-    input_note,
-    queued_note,
-    running_note,
-    timeout_note,
-    waited_note,
 )
 from .kernel_exit import exit_statement
+from .stdin import InputReplies
 from .transcript import TranscriptStore
 
-IDLE_GRACE = 1.0
-"""Seconds to wait for the iopub idle status after the reply (the last outputs may trail it)."""
 PROGRESS_EVERY = 0.5
 """Seconds between two progress notifications of a waiting call."""
-BIG_OUTPUT = 8 << 20
-"""Bytes of output after which the memory freed while receiving it is handed back to the system."""
+WAITED_WORTH_TELLING = 0.5
+"""Seconds of waiting in the kernel's queue that are worth telling."""
 EXECUTIONS_KEPT = 20
 """Recent executions whose whole output stays readable."""
 
@@ -51,13 +45,13 @@ class CodeRunner:
         self._kernel = kernel
         self._router = kernel.router
         self._tasks: set[asyncio.Task[Any]] = set()
-        self.cells: list[NotebookCell] = []
-        """Every execution of this session, code and outputs, for save_notebook."""
-        self._notebook_chars = self._measured = 0
+        self._input = InputReplies(kernel, self._in_background)
+        self.cells = SessionCells()
+        """Every execution of this session, code and outputs, for saving as a notebook."""
         self._in_flight: set[str] = set()  # msg_ids of executions whose call still waits
         self._supervised: set[str] = set()  # msg_ids of executions whose call gave up on them
         self.executions: dict[str, Execution] = {}
-        """The recent executions of the assistant, oldest first, for read_output and waiting."""
+        """The recent executions of the assistant, oldest first, for reading and waiting."""
         self.outputs = TranscriptStore(kernel.settings.max_output_disk_mb << 20)
         """Their whole outputs, within the cap on disk use: the oldest are dropped first."""
 
@@ -86,16 +80,7 @@ class CodeRunner:
         if not pending:
             return
         for ex in pending:
-            ex.notes.append(
-                f"The connection to the kernel's server dropped for at least {gap:.1f} s while this "
-                "ran, and was reopened"
-                + (
-                    ". Another client was connected, so the server kept no output for us: output "
-                    "printed meanwhile may be missing."
-                    if others
-                    else "; the server replayed the output it kept meanwhile."
-                )
-            )
+            ex.notes.append(notes.Reconnected(gap, others))
         self._in_background(self._settle(pending))
 
     def _pending(self) -> list[Execution]:
@@ -123,13 +108,7 @@ class CodeRunner:
     def _lose(self, ex: Execution) -> None:
         """The kernel that had this code is gone: its end will never come."""
         assert ex.finished is not None
-        ex.lost = (
-            f"Execution {ex.id} did not finish: the kernel was restarted while it ran; the output "
-            "above is all it printed, and what it did in the kernel is gone with the old kernel."
-            if ex.started.is_set()
-            else f"Execution {ex.id} did not run: the kernel was restarted before it started it "
-            "(any effect it had is gone with the old kernel). Run it again if it is still wanted."
-        )
+        ex.lost = notes.Restarted(ex.id, ex.started.is_set())
         ex.finished.cancel()
         self._router.forget(ex.msg_id)
 
@@ -158,17 +137,17 @@ class CodeRunner:
         """Run code as the assistant; always returns, whatever the kernel does.
 
         Past the timeout the code is interrupted, or with on_timeout="continue" left running
-        in the background for wait_for_execution. With if_busy="fail", a kernel busy with
+        in the background for a later call to follow. With if_busy="fail", a kernel busy with
         another client's cell is not sent the code at all. input() is answered by the user
-        through `ask` where the client can ask them, else by the model with send_input. Code
+        through `ask` where the client can ask them, else by the model. Code
         that would end the kernel's process is refused unsent."""
         self._kernel.check_ready()
         ending = exit_statement(code)
         if ending is not None:
             raise CodeRefused(
                 f"Not sent: `{ending[:80]}` would shut down kernel {self._kernel.name}, the user's "
-                "session, losing all its state. If the user asked to shut it down, call "
-                "shutdown_kernel; to stop the code early, raise an exception instead."
+                "session, losing all its state.",
+                advice="ending_the_kernel",
             )
         return await self._execute(code, timeout, on_timeout, if_busy, progress, ask)
 
@@ -199,30 +178,25 @@ class CodeRunner:
         )
         ex.msg_id = msg_id
         ex.reply = reply_future
-        self._notebook_chars += sum(cell.size() for cell in self.cells[self._measured :])
-        self._measured = len(self.cells)  # the cells before this one, now complete, counted once
-        if self._notebook_chars > SESSION_LIMIT:
-            keep_within(self.cells)
-            self._notebook_chars = sum(cell.size() for cell in self.cells)
         self.cells.append(ex.cell)
         # It resolves however the execution ends: reply, kernel death (the router fails it) or
         # restart (_lose cancels it); a caller that stops waiting leaves it be.
-        finished = ex.finished = asyncio.ensure_future(self._finished(ex, reply_future))
+        finished = ex.finished = asyncio.ensure_future(ex.end(reply_future))
         finished.add_done_callback(_retrieve)
         finished.add_done_callback(lambda _: ex.finish())  # first to go past the cap; its cell kept
         self._keep(ex)
         self._in_flight.add(msg_id)
         try:
             outcome = await self._follow(ex, started + timeout, progress, ask)
-            if outcome == "input":  # for the model to answer with send_input
+            if outcome == "input":  # for the model to answer
                 if on_timeout == "interrupt":  # the answer must not free it from its timeout
                     # Counted from the input's deadline on: waiting for the answer is not running.
                     # Counted from the input's deadline on: waiting for the answer is not running.
                     answer_by = (ex.input_deadline or time.monotonic()) - time.monotonic()
                     self._supervise(msg_id, ex, limit=max(0.0, answer_by) + timeout)
-                return ex.result(None, status="input", notes=[input_note(ex, timeout)])
+                return ex.result(None, status="input", notes=[_waiting(ex, timeout)])
             if outcome == "timeout" and on_timeout == "continue":
-                return ex.result(None, status="running", notes=[running_note(ex, timeout)])
+                return ex.result(None, status="running", notes=[notes.StillRunning(ex.id, timeout)])
             if outcome == "timeout" and ex.started.is_set():
                 report = await self._kernel.interrupt(only={msg_id})
                 if ex.lost is not None:  # restarted meanwhile
@@ -231,7 +205,7 @@ class CodeRunner:
                     # With no step taken, it ended on its own just as the time ran out.
                     timed_out = (timeout, report) if report.steps else None
                     return ex.result(finished.result(), timed_out=timed_out)
-                return ex.result(None, status="timeout", notes=[timeout_note(timeout, report)])
+                return ex.result(None, status="timeout", notes=[notes.TimedOut(timeout, report)])
         except asyncio.CancelledError:
             # The caller is gone (the client cancelled, or the server is stopping): stop the code
             # in a task of our own, which close() waits for, so the kernel is not left running it.
@@ -240,19 +214,21 @@ class CodeRunner:
             raise
         finally:
             self._in_flight.discard(msg_id)
-        notes = waited_note(ex, running)
+        waited = _waited(ex, running)
         if outcome == "done" and ex.asked_exit:
-            return ex.result(finished.result(), status="died", notes=[*notes, self._exited_note()])
+            exited = notes.KernelExited(self._kernel.name)
+            return ex.result(finished.result(), status="died", notes=[*waited, exited])
         if outcome == "done":
-            return ex.result(finished.result(), notes=notes)
+            return ex.result(finished.result(), notes=waited)
         if outcome == "died":
             self._router.forget(msg_id)
-            return ex.result(None, status="died", notes=[self._kernel.death_note()])
+            return ex.result(None, status="died", notes=[self._died()])
         if outcome == "restarted":
-            return ex.result(None, status="restarted", notes=[ex.lost or ""])
+            return ex.result(None, status="restarted", notes=[ex.lost or notes.Restarted(ex.id, True)])
         # Timed out before it started: the kernel is running somebody else's cell.
         self._supervise(msg_id, ex, limit=timeout)
-        return ex.result(None, status="queued", notes=[queued_note(ex, timeout, self._router.current())])
+        queued = notes.Queued(ex.id, timeout, self._router.current())
+        return ex.result(None, status="queued", notes=[queued])
 
     async def wait_for(
         self,
@@ -267,29 +243,27 @@ class CodeRunner:
         if ex.finished is not None and not ex.finished.done():
             outcome = await self._follow(ex, time.monotonic() + timeout, progress, ask)
             if outcome == "died":
-                return ex.unread(None, status="died", notes=[self._kernel.death_note()])
+                return ex.unread(None, status="died", notes=[self._died()])
             if outcome == "input":
-                return ex.unread(None, status="input", notes=[input_note(ex, timeout)])
+                return ex.unread(None, status="input", notes=[_waiting(ex, timeout)])
         if ex.input is not None and ex.input_deadline is not None:  # still for the model to answer
             left = max(0.0, ex.input_deadline - time.monotonic())
-            return ex.unread(None, status="input", notes=[input_note(ex, left)])
+            return ex.unread(None, status="input", notes=[_waiting(ex, left)])
         if ex.lost is not None:
             return ex.unread(None, status="restarted", notes=[ex.lost])
         if ex.finished is None or not ex.finished.done():
-            return ex.unread(None, status="running", notes=[running_note(ex, timeout, again=True)])
+            return ex.unread(None, status="running", notes=[notes.StillRunning(ex.id, timeout, again=True)])
         if ex.finished.cancelled() or ex.finished.exception() is not None:
-            return ex.unread(None, status="died", notes=["Its end was not seen: the connection closed."])
+            return ex.unread(None, status="died", notes=[notes.NotSeenToEnd()])
         if ex.asked_exit:
-            return ex.unread(ex.finished.result(), status="died", notes=[self._exited_note()])
+            exited = notes.KernelExited(self._kernel.name)
+            return ex.unread(ex.finished.result(), status="died", notes=[exited])
         return ex.unread(ex.finished.result())
 
-    def _exited_note(self) -> str:
-        return (
-            f"The code ended the kernel {self._kernel.name} (it called exit() or quit()): its "
-            f"process exits, and all its state is gone. {self._kernel.recovery_hint()}"
-        )
+    def _died(self) -> notes.KernelDied:
+        return notes.KernelDied(self._kernel.death or f"The kernel {self._kernel.name} is gone.")
 
-    async def send_input(
+    async def answer_input(
         self, text: str, execution_id: str | None, timeout: float, progress: Progress | None = None
     ) -> ExecutionResult:
         """Answer the input() an execution waits on, then follow it as wait_for does."""
@@ -303,7 +277,7 @@ class CodeRunner:
                 + (f" as execution {execution_id}" if execution_id else "")
                 + ": nothing was sent. An unanswered input() gets an empty answer at its deadline."
             )
-        self._answer(waiting[-1], text)
+        self._input.answer(waiting[-1], text)
         return await self.wait_for(waiting[-1].id, timeout, progress)
 
     async def _follow(
@@ -319,72 +293,24 @@ class CodeRunner:
                 return outcome
             request = ex.input
             if request.password:  # a secret never goes through a form or the model
-                ex.notes.append(input_note(ex, 0))
-                self._answer(ex, "")
+                ex.notes.append(_waiting(ex, 0))
+                self._input.answer(ex, "")
             elif ask is not None:
-                value = await self._ask_user(ex, ask, request, deadline)
+                value = await self._input.ask_user(ex, ask, request, deadline)
                 if ex.input is not request:  # it stopped waiting meanwhile: interrupted, died
                     continue
                 if value is None:
-                    ex.notes.append(f"input({request.prompt!r}) was not answered by the user: it got ''.")
-                self._answer(ex, value or "")
+                    ex.notes.append(notes.InputUnanswered(request.prompt, by_user=True))
+                self._input.answer(ex, value or "")
             else:
-                self._guard_input(ex, max(0.0, deadline - time.monotonic()))
+                self._input.guard(ex, max(0.0, deadline - time.monotonic()))
                 return "input"
-
-    async def _ask_user(self, ex: Execution, ask: Ask, request: InputRequest, deadline: float) -> str | None:
-        """The user's answer; None if they gave none by the deadline, or if the code stopped
-        waiting (interrupted, kernel dead or restarted) before they did."""
-        asking = asyncio.ensure_future(ask(request))
-        assert ex.finished is not None
-        try:
-            await asyncio.wait(
-                {asking, ex.finished, self._kernel.dead, self._kernel.restarted_signal},
-                timeout=max(0.0, deadline - time.monotonic()),
-                return_when="FIRST_COMPLETED",
-            )
-        finally:
-            if not asking.done():
-                asking.cancel()
-        if asking.cancelled() or asking.exception() is not None:
-            return None
-        return asking.result()
 
     def answer_pending(self) -> None:
         """Answer every input() still waiting with '': for when nobody can answer any more."""
         for ex in self.executions.values():
             if ex.input is not None:
-                self._answer(ex, "")
-
-    def _answer(self, ex: Execution, value: str) -> None:
-        # ipykernel takes an input_reply from any client: one sent when our code no longer waits
-        # would answer the user's own input(). So only while it is ours that waits.
-        if ex.input is not None and ex.lost is None and not (ex.finished and ex.finished.done()):
-            self._router.send("stdin", "input_reply", {"value": value})
-        ex.input_answered()
-
-    def _guard_input(self, ex: Execution, limit: float) -> None:
-        """Answer the input() empty if nobody has answered it by its deadline (`limit` s from
-        now, or later if wait_for_user moves it)."""
-        request = ex.input
-        ex.input_deadline = time.monotonic() + limit
-
-        async def guard() -> None:
-            while ex.input is request and ex.input_deadline is not None:
-                left = ex.input_deadline - time.monotonic()
-                if left <= 0:
-                    if self._kernel.death is None:
-                        ex.notes.append(f"Nobody answered input({request.prompt!r}) in time: it got ''.")
-                        self._answer(ex, "")
-                    return
-                await asyncio.sleep(left)
-
-        self._in_background(guard())
-
-    def wait_for_user(self, ex: Execution, seconds: float) -> None:
-        """Give the user at least `seconds` to answer the input() put to them out of band."""
-        if ex.input is not None and ex.input_deadline is not None:
-            ex.input_deadline = max(ex.input_deadline, time.monotonic() + seconds)
+                self._input.answer(ex, "")
 
     def execution(self, execution_id: str | None) -> Execution:
         """A recent execution of this session by id; by default the latest one still running."""
@@ -393,7 +319,8 @@ class CodeRunner:
             if not running:
                 raise NoSuchExecution(
                     "No execution of the assistant is running in the background in kernel "
-                    f"{self._kernel.name}. Pass the id an execute_code result gave (e.g. 'e3')."
+                    f"{self._kernel.name}.",
+                    advice="name_the_execution",
                 )
             return running[-1]
         ex = self.executions.get(execution_id)
@@ -406,7 +333,7 @@ class CodeRunner:
         return ex
 
     def _keep(self, ex: Execution) -> None:
-        """Remember an execution for read_output; forget the oldest finished ones beyond the limit."""
+        """Remember an execution to read its output; forget the oldest finished ones beyond the limit."""
         self.executions[ex.id] = ex
         for old in list(self.executions.values()):
             if len(self.executions) <= EXECUTIONS_KEPT:
@@ -442,47 +369,6 @@ class CodeRunner:
             self._supervised.discard(msg_id)
 
         task.add_done_callback(done)
-
-    async def _finished(self, ex: Execution, reply_future: asyncio.Future[dict[str, Any]]) -> dict[str, Any]:
-        """The kernel's reply, once its outputs are in. An interrupt that lands as a cell ends
-        can take the reply with it (ipykernel goes idle and sends none): then the idle status
-        ends the execution, after a grace period for a reply that is merely late."""
-        idle = asyncio.ensure_future(ex.idle.wait())
-        try:
-            await asyncio.wait({reply_future, idle}, return_when="FIRST_COMPLETED")
-        finally:
-            idle.cancel()
-        if not reply_future.done():
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(asyncio.shield(reply_future), IDLE_GRACE * 2)
-        if not reply_future.done():
-            status = "error" if ex.outputs.error is not None else "ok"
-            if not ex.reply_lost:
-                ex.notes.append(
-                    "The kernel finished this code but sent no reply (an interrupt came as it ended)."
-                )
-            else:
-                status = "error" if ex.outputs.error is not None else "unknown"
-                ex.notes.append(
-                    "Its end was lost with the connection: it finished while we were disconnected."
-                    if ex.started.is_set()
-                    else "The kernel never said it ran this: the request may have been lost as the "
-                    "connection dropped, or it ran while we were disconnected. get_history shows "
-                    "whether it ran."
-                )
-            return {"content": {"status": status, "execution_count": ex.execution_count}}
-        reply = reply_future.result()
-        ex.on_reply(reply["content"])
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(ex.idle.wait(), IDLE_GRACE)
-        if not ex.started.is_set() and not ex.idle.is_set():
-            ex.notes.append(
-                "It ran, but none of its output reached ipython-mcp (the kernel had just restarted, "
-                "or its output channel dropped): anything it printed or drew is not shown here."
-            )
-        if ex.transcript.size > BIG_OUTPUT:
-            processes.release_free_memory()
-        return reply
 
     async def _wait(self, ex: Execution, timeout: float, progress: Progress | None) -> str:
         """Wait for an execution to finish, for the kernel to die, for its end to be lost with
@@ -529,3 +415,15 @@ def _retrieve(future: asyncio.Future[Any]) -> None:
     # An execution nobody waits for any more may end in an error (the kernel died): not a bug.
     if not future.cancelled():
         future.exception()
+
+
+def _waiting(ex: Execution, answer_within: float) -> notes.WaitingForInput:
+    assert ex.input is not None
+    return notes.WaitingForInput(ex.id, ex.input.prompt, ex.input.password, answer_within)
+
+
+def _waited(ex: Execution, running: Activity | None) -> list[notes.Note]:
+    """Told when the code had to wait for another client's cell."""
+    if running is None or running.ours or ex.waited < WAITED_WORTH_TELLING:
+        return []
+    return [notes.RanAfter(running.describe().rsplit(" (", 1)[0], ex.waited)]

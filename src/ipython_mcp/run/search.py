@@ -1,8 +1,8 @@
 """Searching an execution's whole output for a pattern, in a thread, within a time limit.
 
-search_output reads the output as shown (rendering.view): the store's lines, except those
-cleared and those of displays updated since they were written (their updates are searched
-instead, in memory), numbered as read_output numbers them. The scan of the store runs in a
+A search reads the output as shown (rendering.view): the store's lines, except those cleared
+and those of displays updated since they were written (their updates are searched instead,
+in memory), numbered as the whole output is read by line. The scan of the store runs in a
 thread while the execution may still write: every file access holds the transcript's lock,
 one block at a time, and it goes through blocks, not lines, searching many lines with one
 regular expression call where that finds the same lines as a search of each line.

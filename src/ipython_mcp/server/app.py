@@ -25,7 +25,6 @@ from .. import __version__
 from ..errors import IPythonMCPError
 from ..session.registry import KernelRegistry
 from ..settings import Settings
-from .advice import error_text
 from .deps import DefaultTimeout, Deps
 from .fit import fit_result, fit_text
 from .http import HttpOptions, auth_settings
@@ -41,6 +40,7 @@ from .tools_kernels import (
 )
 from .tools_look import complete, get_history, inspect_variable, list_variables
 from .tools_run import execute_code, read_output, save_notebook, search_output, send_input, wait_for_execution
+from .words.advice import error_text
 
 log = logging.getLogger(__name__)
 

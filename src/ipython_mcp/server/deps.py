@@ -4,7 +4,7 @@ client, and an execution's result with what the client is still to be told about
 from __future__ import annotations
 
 import contextlib
-import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Self
 
@@ -19,7 +19,7 @@ from ..session.clients import ClientView
 from ..session.registry import KernelRegistry
 from ..settings import Settings
 from .clients import ClientViews
-from .messages import execution_result
+from .words.runs import execution_result
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,10 +74,9 @@ def progress_to(ctx: Context) -> Progress:
     return report
 
 
-def result_for(view: ClientView, session: KernelSession, result: ExecutionResult) -> CallToolResult:
-    """An execution's result for this client, first with what it has not been told yet: that
-    the kernel restarted."""
-    notices = view.notices(session)
-    return execution_result(
-        dataclasses.replace(result, notes=[*notices, *result.notes]) if notices else result
-    )
+def result_for(
+    view: ClientView, session: KernelSession, result: ExecutionResult, said: Sequence[str] = ()
+) -> CallToolResult:
+    """An execution's result for this client, first with what it has not been told yet (that
+    the kernel restarted), then what the caller `said`."""
+    return execution_result(result, session, before=[*view.notices(session), *said])

@@ -13,8 +13,6 @@ answers with send_input.
 
 from __future__ import annotations
 
-import dataclasses
-
 from mcp.server.mcpserver import Context
 from mcp_types import (
     CallToolResult,
@@ -92,18 +90,20 @@ async def answer_from_user(
     if isinstance(response, ElicitResult) and response.action == "accept":
         answer = str((response.content or {}).get("answer", ""))
     try:
-        result = await session.runner.send_input(answer or "", ctx.request_state, wait, progress_to(ctx))
+        result = await session.runner.answer_input(answer or "", ctx.request_state, wait, progress_to(ctx))
         note = "" if answer is not None else "The user gave no answer: input() got ''."
     except NoSuchExecution:  # it stopped waiting first (deadline, interrupt): say so, go on
         result = await session.runner.wait_for(ctx.request_state, wait, progress_to(ctx))
         note = "The user's answer came after input() had stopped waiting; it was not used."
-    if note:
-        result = dataclasses.replace(result, notes=[note, *result.notes])
-    return reply(ctx, view, session, result)
+    return reply(ctx, view, session, result, [note] if note else [])
 
 
 def reply(
-    ctx: Context, view: ClientView, session: KernelSession, result: ExecutionResult
+    ctx: Context,
+    view: ClientView,
+    session: KernelSession,
+    result: ExecutionResult,
+    said: list[str] | None = None,
 ) -> CallToolResult | InputRequiredResult:
     """The result; or, when the code waits for input and the client can ask its user by
     answering a result, the question for the user (the model never sees the answer)."""
@@ -112,10 +112,10 @@ def reply(
         request = ex.input
         if request is not None:
             ex.rewind()  # the model sees none of this result: the resumed call shows it
-            session.runner.wait_for_user(ex, USER_ANSWER_SECONDS)
+            ex.give_user_time(USER_ANSWER_SECONDS)
             schema = {"type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"]}
             form = ElicitRequestFormParams(message=question(request.prompt), requested_schema=schema)
             return InputRequiredResult(
                 input_requests={"input": ElicitRequest(params=form)}, request_state=result.execution_id
             )
-    return result_for(view, session, result)
+    return result_for(view, session, result, said or [])

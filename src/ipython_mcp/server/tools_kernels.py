@@ -13,7 +13,7 @@ from pydantic import Field
 
 from ..session.local import LocalKernelSession
 from .deps import Deps, KernelArg
-from .messages import (
+from .words.kernels import (
     attach_instructions,
     default_now,
     default_phrase,

@@ -18,7 +18,7 @@ from pydantic import Field
 from ..errors import KernelBusy, KernelSideError
 from ..rendering import strip_ansi
 from .deps import Deps, KernelArg
-from .messages import completion_text, during_note, history_result, inspection_text, variables_text
+from .words.looks import completion_text, during_note, history_result, inspection_text, variables_text
 
 DOTTED_NAME = regex.compile(r"[^\W\d]\w*(\.[^\W\d]\w*)*")
 """A name and its attributes (`df.columns`): all a read-only server inspects."""
@@ -91,8 +91,7 @@ async def inspect_variable(
     found, during = await session.inspector.look("inspect_value", {"expression": name}, "an inspection")
     if "error" in found:
         raise KernelSideError(
-            f"{name} could not be evaluated in the kernel: {found['error']}. "
-            "list_variables shows the names there."
+            f"{name} could not be evaluated in the kernel: {found['error']}.", advice="list_names"
         )
     help_text = ""
     if found.get("callable"):

@@ -17,8 +17,8 @@ from pydantic import Field
 
 from .deps import DefaultTimeout, Deps, KernelArg, progress_to, result_for
 from .elicit import answer_from_user, asker, reply
-from .messages import output_lines, output_matches
 from .notebooks import write_notebook
+from .words.runs import output_lines, output_matches
 
 SEARCH_SECONDS = 3.0
 """Longest time search_output may take; a pathological pattern is stopped after it."""
@@ -109,7 +109,7 @@ async def send_input(
     input"), then return what the code printed next, like wait_for_execution."""
     view = deps.view(ctx)
     session = view.with_execution(execution_id, kernel)
-    result = await session.runner.send_input(
+    result = await session.runner.answer_input(
         text, execution_id, timeout or deps.settings.timeout, progress_to(ctx)
     )
     return result_for(view, session, result)

@@ -7,7 +7,7 @@ model reads about what to do next live in the server layer alone.
 
 from __future__ import annotations
 
-from ..errors import IPythonMCPError
+from ...errors import IPythonMCPError
 
 ADVICE: dict[str, str] = {
     # choosing and reaching a kernel
@@ -25,6 +25,10 @@ ADVICE: dict[str, str] = {
     "work: let it run, and interrupt it only if the user asks you to.",
     "run_after_own": "With if_busy='wait' it runs after it: wait_for_execution follows it, "
     "interrupt_kernel stops it.",
+    # running code
+    "ending_the_kernel": "If the user asked to shut it down, call shutdown_kernel; to stop the code early, "
+    "raise an exception instead.",
+    "name_the_execution": "Pass the id an execute_code result gave (e.g. 'e3').",
     # looking at the kernel
     "other_language": "Use execute_code with {language}'s own commands instead.",
     "list_names": "list_variables shows the names there.",

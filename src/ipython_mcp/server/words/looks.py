@@ -1,0 +1,164 @@
+"""What the model reads of a look at the kernel: history with the user's outputs, variables,
+one variable in detail, completions."""
+from __future__ import annotations
+
+from typing import Any
+
+from mcp_types import CallToolResult, ImageContent, TextContent
+
+from ...look.observed import ObservedCell
+from ...rendering import Image, Text
+from ...session.base import KernelSession
+from ...transport.router import Activity
+
+
+def history_result(
+    session: KernelSession,
+    history: list[tuple[int, str]],
+    observed: list[ObservedCell],
+    last_error: str | None,
+    figure: tuple[ObservedCell, Image] | None,
+    budget: int,
+) -> CallToolResult:
+    """The recent cells, with the user's outputs where we saw them, the last error, the figure."""
+    seen = {c.execution_count: c for c in observed if c.execution_count is not None}
+    from_kernel = bool(history)
+    if not history:  # some kernels (bash, R) keep no history: show the cells we saw instead
+        history = [(number, cell.code) for number, cell in seen.items() if cell.code]
+    parts = []
+    for number, code in history:
+        parts.append(f"In [{number}]: {code}")
+        cell = seen.get(number)
+        if cell is not None:
+            shown = "".join(b.text for b in cell.log.blocks() if isinstance(b, Text)).rstrip()
+            if shown:
+                parts.append(f"Out (as the user saw it):\n{shown}")
+    text = "\n".join(parts)
+    if len(text) > budget:
+        text = f"[... earlier cells omitted ...]\n{text[-budget:]}"
+    if from_kernel:
+        header = (
+            f"Last {len(history)} cells run in kernel {session.name}, by anyone (outputs only for "
+            "the cells other clients ran while this server was connected):"
+        )
+    elif history:
+        header = (
+            f"Kernel {session.name} keeps no history; the cells other clients ran while this "
+            "server was connected:"
+        )
+    else:
+        header = f"Kernel {session.name} reports no history: no cells yet, or it keeps none."
+    content: list[TextContent | ImageContent] = [TextContent(type="text", text=f"{header}\n{text}".rstrip())]
+    failed = [c for c in observed if c.log.error is not None]
+    shown = {number for number, _ in history}
+    if failed and failed[-1].execution_count in shown:
+        note = f"Most recent exception: In [{failed[-1].execution_count}] above."
+        content.append(TextContent(type="text", text=note))
+    elif last_error is None:
+        content.append(
+            TextContent(type="text", text="(The last exception cannot be read while a cell runs.)")
+        )
+    elif failed or last_error:
+        traceback = failed[-1].log.error.traceback if failed else last_error  # type: ignore[union-attr]
+        content.append(TextContent(type="text", text=f"Most recent exception:\n{traceback.rstrip()}"))
+    if figure is not None:
+        cell, image = figure
+        where = f"In [{cell.execution_count}]" if cell.execution_count else "a cell of the user"
+        content.append(TextContent(type="text", text=f"The user's most recent figure, from {where}:"))
+        content.append(ImageContent(type="image", data=image.data, mime_type=image.mime_type))
+    return CallToolResult(content=content, is_error=False)
+
+
+def during_note(running: Activity | None, found: dict[str, Any]) -> str:
+    """Said when a look at the kernel was answered while a cell ran beside it."""
+    if found.get("source") == "spyder":
+        doing = running.describe() if running else "a cell"
+        return (
+            f"\n(From Spyder's variable explorer, which answers while {doing} runs: its filter, "
+            "no memory sizes. Ask again once the kernel is idle for the full detail.)"
+        )
+    if running is None:
+        return ""
+    return f"\n(Read while {running.describe()} was running: its values may still change.)"
+
+
+def completion_text(code: str, reply: dict[str, Any], limit: int = 50) -> str:
+    matches = list(dict.fromkeys(reply.get("matches") or []))
+    if not matches:
+        return "No completions."
+    start, end = reply.get("cursor_start", 0), reply.get("cursor_end", len(code))
+    more = f" (+{len(matches) - limit} more)" if len(matches) > limit else ""
+    return (
+        f"{len(matches)} completions for {code[start:end]!r} (replacing characters {start}-{end}):\n"
+        + ", ".join(matches[:limit])
+        + more
+    )
+
+
+def variables_text(session: KernelSession, found: dict[str, Any], budget: int) -> str:
+    rows = sorted(found.get("rows") or [], key=lambda r: r.get("size") or 0, reverse=True)
+    hidden = found.get("hidden", 0)
+    left_out = f"; {hidden} left out (modules, callables, internals)" if hidden else ""
+    if not rows:
+        return f"No variables in kernel {session.name}{left_out}."
+    header = ("name", "type", "shape", "dtype", "size", "preview")
+    table = [header] + [
+        (
+            r["name"],
+            r["type"],
+            r.get("shape") or "",
+            r.get("dtype") or "",
+            _human_size(r.get("size")),
+            r.get("preview") or "",
+        )
+        for r in rows
+    ]
+    widths = [min(max(len(str(row[i])) for row in table), 24) for i in range(len(header) - 1)]
+    lines = [
+        "  ".join(str(cell)[:24].ljust(width) for cell, width in zip(row, widths, strict=False))
+        + "  "
+        + row[-1]
+        for row in table
+    ]
+    text, shown = lines[0], 0
+    for line in lines[1:]:
+        if len(text) + len(line) + 200 > budget:
+            break
+        text += "\n" + line
+        shown += 1
+    more = f"\n[{len(rows) - shown} smaller variables not shown]" if shown < len(rows) else ""
+    title = f"{len(rows)} variables in kernel {session.name}, largest first{left_out}:"
+    return f"{title}\n{text}{more}"
+
+
+def _human_size(size: int | None) -> str:
+    if size is None:
+        return "?"
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"
+
+
+def inspection_text(found: dict[str, Any], help_text: str, budget: int) -> str:
+    expression = found.get("expression", "?")
+    facts = [found.get("type", "?")]
+    if found.get("shape"):
+        facts.append(found["shape"])
+    if found.get("memory") is not None:
+        facts.append(_human_size(found["memory"]))
+    lines = [f"{expression}: {', '.join(facts)}"]
+    for key, label in (("dtypes", "dtypes"), ("note", "note"), ("head", "head"), ("summary", "summary")):
+        value = found.get(key)
+        if value:
+            lines.append(f"{label}:\n{value}" if "\n" in str(value) else f"{label}: {value}")
+    if found.get("attributes"):
+        lines.append(f"public attributes: {found['attributes']}")
+    if help_text:
+        lines.append(help_text.strip())
+    text = "\n".join(lines)
+    if len(text) > budget:
+        text = text[:budget] + f"\n[... {len(text) - budget:,} characters omitted ...]"
+    return text
