@@ -19,7 +19,7 @@ from ..session.clients import ClientView
 from ..session.registry import KernelRegistry
 from ..settings import Settings
 from .clients import ClientViews
-from .messages import execution_result
+from .messages import execution_result, restart_notice
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +77,7 @@ def progress_to(ctx: Context) -> Progress:
 def result_for(view: ClientView, session: KernelSession, result: ExecutionResult) -> CallToolResult:
     """An execution's result for this client, first with what it has not been told yet: that
     the kernel restarted."""
-    notices = view.notices(session)
+    notices = [restart_notice(restart) for restart in view.untold_restarts(session)]
     return execution_result(
         dataclasses.replace(result, notes=[*notices, *result.notes]) if notices else result
     )

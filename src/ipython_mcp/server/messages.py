@@ -11,7 +11,7 @@ from ..rendering import Image, Text
 from ..rendering.lines import Piece
 from ..run.execution import Execution, ExecutionResult
 from ..run.search import Match, Search
-from ..session.base import KernelSession, KernelStatus
+from ..session.base import KernelSession, KernelStatus, Restart
 from ..session.clients import ClientView
 from ..session.link import InterruptReport
 from ..session.local import LocalKernelSession
@@ -433,3 +433,23 @@ def _match_line(match: Match, width: int) -> str:
     if begin == 0:
         return f"{match.number}: {text}"
     return f"{match.number} [characters {begin:,}-{begin + len(text) - 1:,} of {match.length:,}]: {text}"
+
+
+# -- what the session and discovery layers report, worded --------------------------------------
+
+_RESTARTED_BY = {
+    "this_server": "restart_kernel (from a client of this server)",
+    "another_client": "another client, most likely the user's IDE",
+    "another_client_of_its_server": "another client (JupyterLab?)",
+    "its_server": "{server} after it died (a crash, or out of memory?)",
+}
+
+
+def restart_notice(restart: Restart) -> str:
+    """What a client of the kernel is told once about its latest restart."""
+    by = _RESTARTED_BY[restart.by].format(server=restart.server)
+    pids = f" (pid {restart.old_pid} is now pid {restart.new_pid})" if restart.old_pid else ""
+    return (
+        f"The kernel {restart.kernel} was restarted by {by}{pids}: all its variables, imports and "
+        "state from before the restart are gone. Rerun what is needed."
+    )

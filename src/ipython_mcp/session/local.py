@@ -16,7 +16,7 @@ from ..discovery.launcher import LaunchedKernel
 from ..errors import KernelFrozen, KernelStartError, KernelUnreachable, KeyMismatch, RemoteKernelRefused
 from ..settings import Settings
 from ..transport.zmq import ZmqChannels
-from .base import KernelSession
+from .base import KernelSession, Restart
 from .link import InterruptStep
 
 log = logging.getLogger(__name__)
@@ -224,7 +224,8 @@ class LocalKernelSession(KernelSession):
 
     def _restarted_as(self, process: psutil.Process | None) -> None:
         old, self.process = self.pid, process
-        self._restarted(f" (pid {old} is now pid {self.pid})" if old and self.pid else "")
+        pids = (old, self.pid) if old and self.pid else (None, None)
+        self._restarted(Restart(self.name, "another_client", old_pid=pids[0], new_pid=pids[1]))
 
     # -- interrupting and ending -------------------------------------------------------------
 

@@ -39,7 +39,7 @@ from ..errors import (
     NoSuchKernel,
 )
 from ..settings import Settings
-from .base import KernelSession, restart_notice
+from .base import KernelSession, Restart
 from .local import LocalKernelSession, probe_heartbeat
 from .remote import ServerKernelSession
 
@@ -319,7 +319,7 @@ class KernelRegistry:
         if isinstance(old, ServerKernelSession):
             await old.restart()
             old.restarts += 1
-            old.restart_notice = restart_notice(old.name, "restart_kernel (from a client of this server)")
+            old.last_restart = Restart(old.name, "this_server")
             return old
         assert isinstance(old, LocalKernelSession)
         if old.launched is None:
@@ -336,7 +336,7 @@ class KernelRegistry:
         relaunched = launch_kernel(old.conn, python=launched.argv[0], cwd=launched.cwd)
         session = await self._open_launched(old.name, old.conn, relaunched)
         session.restarts = old.restarts + 1
-        session.restart_notice = restart_notice(session.name, "restart_kernel (from a client of this server)")
+        session.last_restart = Restart(session.name, "this_server")
         async with self._lock:
             self._add(session)
         return session

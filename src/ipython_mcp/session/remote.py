@@ -17,7 +17,7 @@ from ..discovery.servers import JupyterServer, ServerAPI
 from ..errors import JupyterServerError, KernelUnreachable
 from ..settings import Settings
 from ..transport.websocket import WebsocketChannels, gone_from
-from .base import KernelSession
+from .base import KernelSession, Restart
 from .link import InterruptStep
 
 log = logging.getLogger(__name__)
@@ -151,10 +151,10 @@ class ServerKernelSession(KernelSession):
             return
         self._starting_expected_until = now + SAME_RESTART  # one restart may announce itself twice
         if state == "restarting":
-            self._restarted(by=f"{self.server.title} after it died (a crash, or out of memory?)")
+            self._restarted(Restart(self.name, "its_server", server=self.server.title))
             self.channels.drop()  # the server rewires its side to the new kernel only for new connections
         else:
-            self._restarted(by="another client (JupyterLab?)")
+            self._restarted(Restart(self.name, "another_client_of_its_server"))
 
     def _on_lost(self, reason: str) -> None:
         self._end(f"The connection to kernel {self.name} was lost: {reason}.")
