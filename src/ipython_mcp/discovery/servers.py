@@ -300,9 +300,9 @@ class ServerAPI:
                 raise await self.explain(reply, what)
         except httpx2.HTTPError as exc:
             raise JupyterServerError(
-                f"{self.server.title} did not answer ({type(exc).__name__}). Check that it is "
-                "running and reachable, or call list_kernels.",
+                f"{self.server.title} did not answer ({type(exc).__name__}).",
                 problem=f"did not answer ({type(exc).__name__})",
+                advice="check_server",
             ) from None
         return reply
 
@@ -447,19 +447,17 @@ class ServerAPI:
         )
 
     def _unlisted(self, status: int) -> JupyterServerError:
-        name = self.server.name
         return JupyterServerError(
             f"{self.server.title} is an Enterprise Gateway that does not list its kernels (HTTP "
-            f"{status}: listing is off by default); the token is fine. Reach a kernel by its full id, "
-            f"connect_to_kernel('<kernel id>', server={name!r}), or start one with "
-            f"start_kernel(server={name!r}). Its admin can enable listing with "
-            "--EnterpriseGatewayApp.list_kernels=True.",
+            f"{status}: listing is off by default); the token is fine.",
             final=True,
             problem=(
                 "does not list its kernels (an Enterprise Gateway; --EnterpriseGatewayApp.list_kernels=True "
-                f"enables it): connect_to_kernel takes a full kernel id with server={name!r}"
+                "enables it)"
             ),
             unlisted=True,
+            advice="gateway_unlisted",
+            server=self.server.name,
         )
 
     def _user_refused(self, user: str, why: str) -> JupyterServerError:
@@ -478,16 +476,17 @@ class ServerAPI:
         )
 
     def refusal(self, status: int, what: str, reason: str = "") -> JupyterServerError:
-        """The error for an HTTP refusal whose cause the status tells, saying what to do about it."""
+        """The error for an HTTP refusal whose cause the status tells."""
         title = self.server.title
         if status in (401, 403):
             return self._token_refused(status, "")
         detail = f": {reason}" if reason else ""
         if status == 404:
             return JupyterServerError(
-                f"{title} has no such {what} (HTTP 404{detail}). Call list_kernels to see its kernels.",
+                f"{title} has no such {what} (HTTP 404{detail}).",
                 final=True,
                 problem="answered HTTP 404",
+                advice="see_server_kernels",
             )
         if status < 400:
             return JupyterServerError(

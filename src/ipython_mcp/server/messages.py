@@ -6,6 +6,7 @@ from typing import Any
 
 from mcp_types import CallToolResult, ImageContent, TextContent
 
+from ..discovery.servers import ServerReport
 from ..look.observed import ObservedCell
 from ..rendering import Image, Text
 from ..rendering.lines import Piece
@@ -452,4 +453,14 @@ def restart_notice(restart: Restart) -> str:
     return (
         f"The kernel {restart.kernel} was restarted by {by}{pids}: all its variables, imports and "
         "state from before the restart are gone. Rerun what is needed."
+    )
+
+
+def unlisted_servers_note(reports: list[ServerReport]) -> str:
+    """How the kernels of the servers that do not list them are reached, after a listing (whose
+    lines say which servers those are)."""
+    return "".join(
+        f"\nconnect_to_kernel takes a full kernel id with server={r.server.name!r}."
+        for r in reports
+        if not r.listed
     )

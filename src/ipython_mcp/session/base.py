@@ -18,14 +18,13 @@ from typing import Any, Literal
 
 from ..discovery.launcher import LaunchedKernel
 from ..discovery.servers import ServerKernel
-from ..errors import KernelDied
 from ..look.inspector import KernelInspector
 from ..look.observed import ObservedCells
 from ..run.runner import CodeRunner
 from ..settings import Settings
 from ..transport.channels import Channels
 from ..transport.router import Activity, MessageRouter
-from .link import PROMPT_REPLY, InterruptReport, InterruptStep, KernelLink
+from .link import PROMPT_REPLY, InterruptReport, InterruptStep, KernelLink, Recovery
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +74,8 @@ class KernelSession:
         self.link = KernelLink(name, settings, self.router, controls=self)
         """The kernel as the runner and the inspector see it."""
         self.observed = ObservedCells()
-        """Cells of other clients (the user's IDE), for get_history; never part of a result."""
+        """Cells of other clients (the user's IDE), with what they printed, for the kernel's
+        history; never part of a result."""
         self.router.on_other_cell = self.observed.add
         self.notebook: ServerKernel | None = None
         """The notebook whose kernel this is, when a Jupyter Server said so."""
@@ -121,10 +121,10 @@ class KernelSession:
 
     @property
     def restartable(self) -> bool:
-        """Whether restart_kernel may restart it: we started it, or a server manages it."""
+        """Whether this server can restart it: it started it, or a Jupyter Server manages it."""
         return False
 
-    def recovery_hint(self) -> str:
+    def recovery(self) -> Recovery:
         raise NotImplementedError
 
     def frozen(self) -> str | None:
@@ -261,6 +261,6 @@ class KernelSession:
             await asyncio.gather(self._watcher, return_exceptions=True)
         await self.link.close()
         await self.runner.close()
-        await self.router.stop(KernelDied(self.link.death_note()))
+        await self.router.stop(self.link.died())
         await self._close_transport()
 

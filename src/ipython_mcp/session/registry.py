@@ -187,8 +187,12 @@ class KernelRegistry:
         except ConnectionFileError as not_a_file:
             found = self._notebook_kernel(spec, reports)
             if found is None:
-                problems = "".join(f" {r.server.title} {r.problem}." for r in reports if r.problem)
-                raise ConnectionFileError(f"{not_a_file}{problems}") from None
+                raise ConnectionFileError(
+                    f"{not_a_file}{_problems(reports)}",
+                    advice=not_a_file.advice,
+                    **not_a_file.facts,
+                    unlisted=_unlisted(reports),
+                ) from None
             return self._target(found, runtime_dir)
         return FileTarget(path, _served(reports).get(kernel_name_of(path)))
 
@@ -202,17 +206,15 @@ class KernelRegistry:
         listings = discovery.listings
         if not live and not remote:
             stale = f" ({len(listings)} stale files there)" if listings else ""
-            problems = "".join(f" {r.server.title} {r.problem}." for r in discovery.servers if r.problem)
             raise KernelNotChosen(
-                f"No running kernel found in {runtime_dir}{stale}.{problems} Ask the user for their "
-                "kernel's connection file (Spyder: Consoles > Connection info; Jupyter: "
-                "%connect_info), or call start_kernel."
+                f"No running kernel found in {runtime_dir}{stale}.{_problems(discovery.servers)}",
+                advice="no_kernel_running",
+                unlisted=_unlisted(discovery.servers),
             )
         names = [f"{k.name} (pid {k.pid})" if k.pid else k.name for k in live]
         names += [f"{k.path or k.kernel_id} on {k.server.name}" for k in remote]
         raise KernelNotChosen(
-            f"{len(names)} kernels are running: {', '.join(names[:10])}. Pass one of these to "
-            "connect_to_kernel (list_kernels tells more about each)."
+            f"{len(names)} kernels are running: {', '.join(names[:10])}.", advice="pass_one_of_them"
         )
 
     async def _report_of(self, name: str, spec: str | None = None) -> ServerReport:
@@ -221,7 +223,11 @@ class KernelRegistry:
         if not report.listed and spec:  # it answers for a kernel by its id all the same
             return dataclasses.replace(report, kernels=await kernels_by_id([server], spec))
         if report.problem:
-            raise JupyterServerError(f"{server.title} {report.problem}.")
+            raise JupyterServerError(
+                f"{server.title} {report.problem}.",
+                advice="" if report.listed else "full_id_or_start",
+                server=server.name,
+            )
         return report
 
     def _server_named(self, name: str) -> JupyterServer:
@@ -258,11 +264,11 @@ class KernelRegistry:
                 return None
             open_ones = sorted({k.path for k in kernels if k.path})
             listed = f" Open notebooks: {', '.join(open_ones[:10])}." if open_ones else ""
-            problems = "".join(f" {r.server.title} {r.problem}." for r in reports if r.problem)
             raise KernelNotChosen(
                 f"No running Jupyter Server here has {spec} open with a kernel "
-                f"({len(reports)} server(s) found).{listed}{problems} Ask the user to open the "
-                "notebook (its kernel starts with it), or call list_kernels."
+                f"({len(reports)} server(s) found).{listed}{_problems(reports)}",
+                advice="open_the_notebook",
+                unlisted=_unlisted(reports),
             )
         if len(matches) > 1:
             raise _ambiguous(spec, matches)
@@ -326,9 +332,8 @@ class KernelRegistry:
             owner = processes.command_line(old.process)[:120] if old.process else ""
             by = f" (pid {old.pid}: {owner})" if owner else ""
             raise CannotRestart(
-                f"Kernel {old.name} was started by another program{by}, which manages its "
-                "restarts. Ask the user to restart it there (Spyder: Consoles > Restart kernel; "
-                "JupyterLab: Kernel > Restart Kernel), then call connect_to_kernel."
+                f"Kernel {old.name} was started by another program{by}, which manages its restarts.",
+                advice="restart_it_there",
             )
         launched = old.launched
         await old.shutdown()
@@ -486,12 +491,9 @@ def _pick(report: ServerReport, spec: str | None) -> ServerKernel:
             return kernels[0]
         what = f"{len(kernels)} kernels" if kernels else "no kernels"
         raise KernelNotChosen(
-            f"{title} runs {what}. "
-            + (
-                "Pass a notebook path or kernel id to connect_to_kernel, or call list_kernels."
-                if kernels
-                else f"Call start_kernel(server={report.server.name!r}) to start one."
-            )
+            f"{title} runs {what}.",
+            advice="pick_one_of_them" if kernels else "start_one_there",
+            server=report.server.name,
         )
     matches = server_kernel_matches(kernels, spec)
     if len(matches) == 1:
@@ -500,13 +502,14 @@ def _pick(report: ServerReport, spec: str | None) -> ServerKernel:
         raise _ambiguous(spec, matches)
     if not report.listed:
         raise KernelNotChosen(
-            f"{title} has no kernel with the id {spec!r}. It does not list its kernels, so pass a "
-            f"kernel's full id, or call start_kernel(server={report.server.name!r})."
+            f"{title} has no kernel with the id {spec!r}. It does not list its kernels.",
+            advice="full_id_or_start",
+            server=report.server.name,
         )
     listed = ", ".join(k.path or k.kernel_id for k in kernels[:10]) or "none"
     raise KernelNotChosen(
-        f"{title} has no kernel or open notebook matching {spec!r} (its kernels: {listed}). "
-        "Call list_kernels."
+        f"{title} has no kernel or open notebook matching {spec!r} (its kernels: {listed}).",
+        advice="list_them",
     )
 
 
@@ -514,10 +517,17 @@ def _ambiguous(spec: str, matches: list[ServerKernel]) -> KernelNotChosen:
     where = ", ".join(
         f"{k.path or 'no notebook'} ({k.kernel_id[:8]} on {k.server.name})" for k in matches[:10]
     )
-    return KernelNotChosen(
-        f"{len(matches)} kernels match {spec!r}: {where}. Pass the notebook's path as shown or the "
-        "kernel id, with server= when they are on different servers."
-    )
+    return KernelNotChosen(f"{len(matches)} kernels match {spec!r}: {where}.", advice="tell_them_apart")
+
+
+def _problems(reports: list[ServerReport]) -> str:
+    """` Jupyter Server http://… did not answer (ConnectTimeout).` for each server with a problem."""
+    return "".join(f" {r.server.title} {r.problem}." for r in reports if r.problem)
+
+
+def _unlisted(reports: list[ServerReport]) -> list[str]:
+    """The names of the servers that do not list their kernels, which are reached by id."""
+    return [r.server.name for r in reports if not r.listed]
 
 
 def _remove_files(conn: ConnectionFile) -> None:

@@ -211,8 +211,7 @@ class WebsocketChannels:
             raise await self._refused(exc.response.status_code) from None
         except (TimeoutError, OSError, WebSocketException) as exc:
             raise JupyterServerError(
-                f"{self.server.title} could not be reached ({_why(exc)}). Check that it is "
-                "running and its URL, or call list_kernels."
+                f"{self.server.title} could not be reached ({_why(exc)}).", advice="check_server_url"
             ) from None
         self.protocol = "v1" if ws.subprotocol == SUBPROTOCOL else "json"
         _quickack(ws)
