@@ -11,7 +11,8 @@ from importlib import metadata
 from pathlib import Path
 
 from .discovery.files import list_connection_files, read_connection_file
-from .discovery.servers import configured_servers, find_servers, list_server_kernels
+from .discovery.server_kernels import list_server_kernels
+from .discovery.servers import configured_servers, find_servers
 from .errors import IPythonMCPError
 from .session.registry import Discovery, KernelRegistry
 from .settings import Settings

@@ -6,7 +6,7 @@ from typing import Any
 
 from mcp_types import CallToolResult, ImageContent, TextContent
 
-from ..discovery.servers import ServerReport
+from ..discovery.server_kernels import ServerReport
 from ..look.observed import ObservedCell
 from ..rendering import Image, Text
 from ..rendering.lines import Piece

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ..discovery.launcher import LaunchedKernel
-from ..discovery.servers import ServerKernel
+from ..discovery.server_kernels import ServerKernel
 from ..look.inspector import KernelInspector
 from ..look.observed import ObservedCells
 from ..run.runner import CodeRunner

@@ -19,17 +19,15 @@ from ..discovery.files import (
     resolve_connection_file,
 )
 from ..discovery.launcher import LaunchedKernel, launch_kernel, resolve_python
-from ..discovery.servers import (
-    JupyterServer,
-    ServerAPI,
+from ..discovery.server_api import ServerAPI
+from ..discovery.server_kernels import (
     ServerKernel,
     ServerReport,
-    configured_servers,
-    find_servers,
     kernels_by_id,
     list_server_kernels,
     notebook_matches,
 )
+from ..discovery.servers import JupyterServer, configured_servers, find_servers
 from ..errors import (
     CannotRestart,
     ConnectionFileError,

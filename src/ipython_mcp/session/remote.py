@@ -13,7 +13,8 @@ import logging
 import math
 import time
 
-from ..discovery.servers import JupyterServer, ServerAPI
+from ..discovery.server_api import ServerAPI
+from ..discovery.servers import JupyterServer
 from ..errors import JupyterServerError, KernelUnreachable
 from ..settings import Settings
 from ..transport.websocket import WebsocketChannels, gone_from
