@@ -177,10 +177,7 @@ def _unlisted(server: JupyterServer, status: int) -> JupyterServerError:
         f"{server.title} is an Enterprise Gateway that does not list its kernels (HTTP "
         f"{status}: listing is off by default); the token is fine.",
         final=True,
-        problem=(
-            "does not list its kernels (an Enterprise Gateway; --EnterpriseGatewayApp.list_kernels=True "
-            "enables it)"
-        ),
+        problem="does not list its kernels (an Enterprise Gateway)",
         unlisted=True,
         advice="gateway_unlisted",
         server=server.name,

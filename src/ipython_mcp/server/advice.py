@@ -17,13 +17,21 @@ from ..session.link import word_advice_with
 Advice = str | Callable[..., str]
 
 
+ENABLE_LISTING = "Its admin can enable listing with --EnterpriseGatewayApp.list_kernels=True."
+"""What makes an Enterprise Gateway list its kernels."""
+
+
+def reach_by_id(server: str) -> str:
+    """How the kernels of a server that does not list them (an Enterprise Gateway) are reached."""
+    return f"connect_to_kernel takes a full kernel id with server={server!r}. {ENABLE_LISTING}"
+
+
 def _after_unlisted(advice: str) -> Callable[..., str]:
     """The advice, after how to reach the kernels of the servers that do not list them (the
     `unlisted` fact: their names)."""
 
     def words(unlisted: Sequence[str] = (), **_: Any) -> str:
-        by_id = (f"connect_to_kernel takes a full kernel id with server={name!r}. " for name in unlisted)
-        return "".join(by_id) + advice
+        return "".join(f"{reach_by_id(name)} " for name in unlisted) + advice
 
     return words
 
@@ -67,10 +75,9 @@ ADVICE: dict[str, Advice] = {
     "check_server_url": "Check that it is running and its URL, or call list_kernels.",
     "see_server_kernels": "Call list_kernels to see its kernels.",
     "gateway_unlisted": "Reach a kernel by its full id, connect_to_kernel('<kernel id>', server={server!r}), "
-    "or start one with start_kernel(server={server!r}). Its admin can enable listing with "
-    "--EnterpriseGatewayApp.list_kernels=True.",
+    "or start one with start_kernel(server={server!r}). " + ENABLE_LISTING,
     "full_id_or_start": "Pass a kernel's full id to connect_to_kernel with server={server!r}, or call "
-    "start_kernel(server={server!r}).",
+    "start_kernel(server={server!r}). " + ENABLE_LISTING,
     "pick_one_of_them": "Pass a notebook path or kernel id to connect_to_kernel, or call list_kernels.",
     "start_one_there": "Call start_kernel(server={server!r}) to start one.",
     "list_them": "Call list_kernels.",

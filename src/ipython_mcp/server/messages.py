@@ -19,6 +19,7 @@ from ..session.local import LocalKernelSession
 from ..session.registry import Discovery
 from ..session.remote import ServerKernelSession
 from ..transport.router import Activity
+from .advice import reach_by_id
 from .fit import fit_result
 
 
@@ -459,8 +460,4 @@ def restart_notice(restart: Restart) -> str:
 def unlisted_servers_note(reports: list[ServerReport]) -> str:
     """How the kernels of the servers that do not list them are reached, after a listing (whose
     lines say which servers those are)."""
-    return "".join(
-        f"\nconnect_to_kernel takes a full kernel id with server={r.server.name!r}."
-        for r in reports
-        if not r.listed
-    )
+    return "".join(f"\n{reach_by_id(r.server.name)}" for r in reports if not r.listed)
