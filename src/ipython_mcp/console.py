@@ -14,7 +14,8 @@ from .discovery.files import list_connection_files, read_connection_file
 from .discovery.server_kernels import list_server_kernels
 from .discovery.servers import configured_servers, find_servers
 from .errors import IPythonMCPError
-from .session.registry import Discovery, KernelRegistry
+from .session.listing import Discovery
+from .session.registry import KernelRegistry
 from .settings import Settings
 
 

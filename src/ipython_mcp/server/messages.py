@@ -15,8 +15,8 @@ from ..run.search import Match, Search
 from ..session.base import KernelSession, KernelStatus, Restart
 from ..session.clients import ClientView
 from ..session.link import InterruptReport
+from ..session.listing import Discovery
 from ..session.local import LocalKernelSession
-from ..session.registry import Discovery
 from ..session.remote import ServerKernelSession
 from ..transport.router import Activity
 from .advice import reach_by_id
