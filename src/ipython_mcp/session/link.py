@@ -135,7 +135,7 @@ class KernelLink:
 
     def death_note(self) -> str:
         """Why the kernel is gone, and how to get it back, in the server layer's words."""
-        return f"{self.death} {self.recovery_hint()}"
+        return f"{self.death} {self.recovery_hint()}".rstrip()
 
     def recovery_hint(self) -> str:
         """How to get the kernel back once it is gone, in the server layer's words."""
