@@ -21,7 +21,8 @@ from hub_gateway import (
     jupyterhub,
 )
 
-from ipython_mcp.discovery.servers import JupyterServer, ServerAPI
+from ipython_mcp.discovery.server_api import ServerAPI
+from ipython_mcp.discovery.servers import JupyterServer
 from ipython_mcp.errors import JupyterServerError
 from ipython_mcp.server import build_server
 from ipython_mcp.session.registry import KernelRegistry

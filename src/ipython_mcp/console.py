@@ -11,9 +11,12 @@ from importlib import metadata
 from pathlib import Path
 
 from .discovery.files import list_connection_files, read_connection_file
-from .discovery.servers import configured_servers, find_servers, list_server_kernels
+from .discovery.server_kernels import list_server_kernels
+from .discovery.servers import configured_servers, find_servers
 from .errors import IPythonMCPError
-from .session.registry import Discovery, KernelRegistry
+from .server.words.advice import error_text
+from .session.listing import Discovery
+from .session.registry import KernelRegistry
 from .settings import Settings
 
 
@@ -54,7 +57,7 @@ async def start_kernel(settings: Settings, args: argparse.Namespace) -> int:
     try:
         session = await registry.start(None, args.python, args.cwd)
     except IPythonMCPError as exc:
-        print(f"ipython-mcp: {exc}", file=sys.stderr)
+        print(f"ipython-mcp: {error_text(exc)}", file=sys.stderr)
         return 1
     path = session.conn.path  # type: ignore[attr-defined]
     print(f"Started kernel {session.name} (pid {session.pid}); it keeps running after this command.")

@@ -3,7 +3,7 @@
     IPythonMCPError
     ├── ConnectionFileError     a connection file is missing, unreadable or invalid
     ├── KernelNotChosen         which kernel to connect to is not clear: none, several, no match
-    ├── NoSuchKernel            a tool named a kernel that is not connected (or none is)
+    ├── NoSuchKernel            a call named a kernel that is not connected (or none is)
     ├── KernelUnreachable       nothing answers at the addresses of a connection file
     ├── JupyterServerError      a Jupyter Server is unreachable, refuses the token or a request
     ├── KeyMismatch             the kernel's heartbeat answers but it ignores our signed messages
@@ -14,12 +14,12 @@
     ├── KernelBusy              a request needs an idle kernel and another cell is running
     ├── KernelSideError         code we run in the kernel to look at it failed there
     ├── CodeRefused             the assistant's code would end the user's kernel: not sent
-    ├── CannotRestart           restart_kernel cannot restart this kernel itself
-    ├── NoSuchExecution         no recent execution has the id a tool named
-    └── NotebookError           save_notebook has nothing to save, or cannot write the file
+    ├── CannotRestart           the kernel to restart is managed by another program (an IDE)
+    ├── NoSuchExecution         no recent execution has the id a call named
+    └── NotebookError           no code of the assistant to save, or the notebook cannot be written
 
 Each says what happened, in facts, and names by `advice` what can be done about it: the
-server layer (server/advice.py) words that advice for the model, with the tools that help, so
+server layer (server/words/advice.py) words that advice for the model, with the tools that help, so
 the layers below know no tool. An exception raised by the *user's code* is not one of these:
 it is output of the execution.
 """
@@ -31,7 +31,7 @@ from typing import Any
 
 class IPythonMCPError(Exception):
     """Base class: an anticipated failure. Its message says what happened; `advice` names
-    what can be done about it (a key of server/advice.py), `facts` fill in its words."""
+    what can be done about it (a key of server/words/advice.py), `facts` fill in its words."""
 
     def __init__(self, message: str, *, advice: str = "", **facts: Any) -> None:
         super().__init__(message)
@@ -49,7 +49,7 @@ class KernelNotChosen(IPythonMCPError, LookupError):
 
 
 class NoSuchKernel(IPythonMCPError, LookupError):
-    """Raised when a tool names a kernel that is not connected, or no kernel is connected."""
+    """Raised when a call names a kernel that is not connected, or no kernel is connected."""
 
 
 class KernelUnreachable(IPythonMCPError, ConnectionError):
@@ -89,7 +89,7 @@ class RemoteKernelRefused(IPythonMCPError, PermissionError):
 
 
 class KernelStartError(IPythonMCPError, RuntimeError):
-    """Raised when a kernel launched by start_kernel exits or does not answer in time."""
+    """Raised when a kernel this server launches exits or does not answer in time."""
 
 
 class KernelDied(IPythonMCPError, RuntimeError):
@@ -113,7 +113,7 @@ class CodeRefused(IPythonMCPError, ValueError):
 
 
 class CannotRestart(IPythonMCPError, RuntimeError):
-    """Raised when restart_kernel cannot restart a kernel that another program manages."""
+    """Raised when a kernel to restart is managed by another program (the user's IDE)."""
 
 
 class NoSuchExecution(IPythonMCPError):
@@ -121,4 +121,5 @@ class NoSuchExecution(IPythonMCPError):
 
 
 class NotebookError(IPythonMCPError):
-    """Raised when save_notebook has nothing to save or cannot write where it was asked to."""
+    """Raised when the assistant ran no code to save as a notebook, or the notebook cannot be
+    written where it was asked to."""

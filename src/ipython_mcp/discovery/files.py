@@ -88,8 +88,8 @@ def read_connection_file(path: Path | str) -> ConnectionFile:
     try:
         if not stat.S_ISREG(path.stat().st_mode):
             raise ConnectionFileError(
-                f"{path} is not a regular file (a folder or a device), so not a connection file. "
-                "Give the path of a kernel's connection file; list_kernels shows them."
+                f"{path} is not a regular file (a folder or a device), so not a connection file.",
+                advice="give_a_connection_file",
             )
         with path.open("rb") as file:
             data = file.read(SIZE_LIMIT + 1)
@@ -108,8 +108,7 @@ def read_connection_file(path: Path | str) -> ConnectionFile:
         info = json.loads(data.decode("utf-8"))
     except ValueError:  # UnicodeDecodeError included
         raise ConnectionFileError(
-            f"Connection file {path} is not valid JSON (empty or truncated?). Ask the user to "
-            "reconnect their IDE to a running kernel, or call start_kernel."
+            f"Connection file {path} is not valid JSON (empty or truncated?).", advice="reconnect_or_start"
         ) from None
     if not isinstance(info, dict):
         raise ConnectionFileError(f"Connection file {path} does not hold a JSON object.")
@@ -160,12 +159,11 @@ def resolve_connection_file(spec: str, runtime_dir: Path | str) -> Path:
         return matches[0].resolve()
     if not matches:
         raise ConnectionFileError(
-            f"No connection file in {runtime_dir} matches {spec!r}. Call list_kernels to see "
-            "the kernels there, or pass the full path of the file."
+            f"No connection file in {runtime_dir} matches {spec!r}.", advice="no_file_matches"
         )
     names = ", ".join(kernel_name_of(p) for p in matches[:10])
     raise ConnectionFileError(
-        f"{len(matches)} connection files match {spec!r}: {names}. Pass a longer part of the name."
+        f"{len(matches)} connection files match {spec!r}: {names}.", advice="longer_name"
     )
 
 
@@ -177,9 +175,7 @@ def new_connection_file(runtime_dir: Path | str, path: Path | str | None = None)
     runtime_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     target = Path(path).expanduser().resolve() if path else runtime_dir / f"kernel-{uuid.uuid4()}.json"
     if target.exists():
-        raise ConnectionFileError(
-            f"{target} already exists; pass a new path, or call connect_to_kernel to attach to it."
-        )
+        raise ConnectionFileError(f"{target} already exists.", advice="file_exists")
     target.parent.mkdir(parents=True, exist_ok=True)
     fname, _ = write_connection_file(
         str(target), ip="127.0.0.1", key=secrets.token_hex(32).encode(), kernel_name="python3"

@@ -32,17 +32,16 @@ class LaunchedKernel:
     def exited(self) -> bool:
         return self.process.poll() is not None
 
-    def failure(self) -> str:
-        """Why the process ended, in a sentence the model can act on."""
+    def failure(self) -> KernelStartError:
+        """Why the process ended before answering."""
         log = _tail(self.log_path)
         python = self.argv[0]
         if "No module named ipykernel" in log:
-            return (
-                f"{python} has no ipykernel. Install it with `{python} -m pip install ipykernel`, "
-                "then call start_kernel again."
-            )
+            return KernelStartError(f"{python} has no ipykernel.", advice="install_ipykernel", python=python)
         code = self.process.returncode
-        return f"The kernel process exited with code {code} before answering. {self.output()}"
+        return KernelStartError(
+            f"The kernel process exited with code {code} before answering. {self.output()}"
+        )
 
     def output(self) -> str:
         """The end of what the kernel printed, for an error message (its log is removed)."""
@@ -56,10 +55,7 @@ def resolve_python(python: str | None) -> str:
         return sys.executable
     found = shutil.which(os.path.expanduser(python))
     if found is None:
-        raise KernelStartError(
-            f"No Python interpreter at {python!r}. Pass the full path of the environment's "
-            "python (e.g. ~/envs/data/bin/python), or leave python unset to use the server's own."
-        )
+        raise KernelStartError(f"No Python interpreter at {python!r}.", advice="python_path")
     return found
 
 
@@ -68,7 +64,7 @@ def launch_kernel(conn: ConnectionFile, *, python: str, cwd: str | None) -> Laun
     if cwd is not None:
         cwd = os.path.expanduser(cwd)
         if not os.path.isdir(cwd):
-            raise KernelStartError(f"Working directory {cwd} does not exist; pass an existing one.")
+            raise KernelStartError(f"Working directory {cwd} does not exist.", advice="existing_cwd")
     argv = [python, "-m", "ipykernel_launcher", "-f", str(conn.path)]
     log_path = conn.path.with_suffix(".log")
     env = {k: v for k, v in os.environ.items() if k not in _PARENT_VARIABLES}

@@ -27,15 +27,13 @@ from .execution import (
     Progress,
 )
 from .kernel_exit import exit_statement
+from .recent import RecentExecutions
 from .stdin import InputReplies
-from .transcript import TranscriptStore
 
 PROGRESS_EVERY = 0.5
 """Seconds between two progress notifications of a waiting call."""
 WAITED_WORTH_TELLING = 0.5
 """Seconds of waiting in the kernel's queue that are worth telling."""
-EXECUTIONS_KEPT = 20
-"""Recent executions whose whole output stays readable."""
 
 
 class CodeRunner:
@@ -50,10 +48,8 @@ class CodeRunner:
         """Every execution of this session, code and outputs, for saving as a notebook."""
         self._in_flight: set[str] = set()  # msg_ids of executions whose call still waits
         self._supervised: set[str] = set()  # msg_ids of executions whose call gave up on them
-        self.executions: dict[str, Execution] = {}
-        """The recent executions of the assistant, oldest first, for reading and waiting."""
-        self.outputs = TranscriptStore(kernel.settings.max_output_disk_mb << 20)
-        """Their whole outputs, within the cap on disk use: the oldest are dropped first."""
+        self.executions = RecentExecutions(kernel.name, kernel.settings.max_output_disk_mb << 20)
+        """The recent executions of the assistant, for reading, waiting and answering."""
 
     def ours(self) -> set[str]:
         """The requests of ours the kernel may still be running, for closing to stop them."""
@@ -63,8 +59,8 @@ class CodeRunner:
         """The kernel was replaced. Code of ours the old kernel had will never end; code that
         reached the new one (sent just before the restart was seen, or after) runs there and
         ends as usual. Which is which, the new kernel tells: see _settle."""
-        pending = self._pending()
-        for ex in self.executions.values():
+        pending = self.executions.running()
+        for ex in self.executions:
             ex.input_answered()  # an input() of the old kernel waits no more
         for ex in pending:
             ex.restart_doubt = True
@@ -76,15 +72,12 @@ class CodeRunner:
         what the kernel sends meanwhile, and replays it, only while no other client is
         connected. What it did not keep may include the end of code of ours, or the request
         itself, lost as it was sent: a request sent after the reconnection finds out."""
-        pending = self._pending()
+        pending = self.executions.running()
         if not pending:
             return
         for ex in pending:
             ex.notes.append(notes.Reconnected(gap, others))
         self._in_background(self._settle(pending))
-
-    def _pending(self) -> list[Execution]:
-        return [ex for ex in self.executions.values() if ex.finished is not None and not ex.finished.done()]
 
     async def _settle(self, pending: list[Execution]) -> None:
         """The kernel answers a request sent now only after all it received before (a restart's
@@ -121,8 +114,7 @@ class CodeRunner:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        for ex in self.executions.values():
-            ex.transcript.close()
+        self.executions.close()
 
     async def execute(
         self,
@@ -172,7 +164,7 @@ class CodeRunner:
                     advice="run_after_own" if running is not None and running.ours else "run_after_busy",
                 )
         running = self._router.current()
-        ex = Execution(code, self._kernel.settings.max_output_chars, self.outputs.transcript())
+        ex = Execution(code, self._kernel.settings.max_output_chars, self.executions.outputs.transcript())
         msg_id, reply_future = self._router.request(
             "shell", "execute_request", ex.request_content(), sink=ex.on_message
         )
@@ -184,13 +176,12 @@ class CodeRunner:
         finished = ex.finished = asyncio.ensure_future(ex.end(reply_future))
         finished.add_done_callback(_retrieve)
         finished.add_done_callback(lambda _: ex.finish())  # first to go past the cap; its cell kept
-        self._keep(ex)
+        self.executions.keep(ex)
         self._in_flight.add(msg_id)
         try:
             outcome = await self._follow(ex, started + timeout, progress, ask)
             if outcome == "input":  # for the model to answer
                 if on_timeout == "interrupt":  # the answer must not free it from its timeout
-                    # Counted from the input's deadline on: waiting for the answer is not running.
                     # Counted from the input's deadline on: waiting for the answer is not running.
                     answer_by = (ex.input_deadline or time.monotonic()) - time.monotonic()
                     self._supervise(msg_id, ex, limit=max(0.0, answer_by) + timeout)
@@ -268,7 +259,7 @@ class CodeRunner:
     ) -> ExecutionResult:
         """Answer the input() an execution waits on, then follow it as wait_for does."""
         self._kernel.check_alive()
-        waiting = [ex for ex in self.executions.values() if ex.input is not None]
+        waiting = [ex for ex in self.executions if ex.input is not None]
         if execution_id is not None:
             waiting = [ex for ex in waiting if ex.id == execution_id]
         if not waiting:
@@ -308,39 +299,13 @@ class CodeRunner:
 
     def answer_pending(self) -> None:
         """Answer every input() still waiting with '': for when nobody can answer any more."""
-        for ex in self.executions.values():
+        for ex in self.executions:
             if ex.input is not None:
                 self._input.answer(ex, "")
 
     def execution(self, execution_id: str | None) -> Execution:
         """A recent execution of this session by id; by default the latest one still running."""
-        if execution_id is None:
-            running = [ex for ex in self.executions.values() if ex.finished and not ex.finished.done()]
-            if not running:
-                raise NoSuchExecution(
-                    "No execution of the assistant is running in the background in kernel "
-                    f"{self._kernel.name}.",
-                    advice="name_the_execution",
-                )
-            return running[-1]
-        ex = self.executions.get(execution_id)
-        if ex is None:
-            kept = ", ".join(self.executions) or "none"
-            raise NoSuchExecution(
-                f"No execution {execution_id!r} in kernel {self._kernel.name}: only the last "
-                f"{EXECUTIONS_KEPT} are kept (kept: {kept})."
-            )
-        return ex
-
-    def _keep(self, ex: Execution) -> None:
-        """Remember an execution to read its output; forget the oldest finished ones beyond the limit."""
-        self.executions[ex.id] = ex
-        for old in list(self.executions.values()):
-            if len(self.executions) <= EXECUTIONS_KEPT:
-                break
-            if old.finished is None or old.finished.done():
-                old.transcript.close()
-                del self.executions[old.id]
+        return self.executions.find(execution_id)
 
     def _supervise(self, msg_id: str, ex: Execution, *, limit: float) -> None:
         """Interrupt code of ours that nobody waits for any more once it has run `limit` s."""

@@ -19,6 +19,7 @@ from ..session.clients import ClientView
 from ..session.registry import KernelRegistry
 from ..settings import Settings
 from .clients import ClientViews
+from .words.kernels import restart_notice
 from .words.runs import execution_result
 
 
@@ -79,4 +80,5 @@ def result_for(
 ) -> CallToolResult:
     """An execution's result for this client, first with what it has not been told yet (that
     the kernel restarted), then what the caller `said`."""
-    return execution_result(result, session, before=[*view.notices(session), *said])
+    notices = [restart_notice(restart) for restart in view.untold_restarts(session)]
+    return execution_result(result, session, before=[*notices, *said])

@@ -21,6 +21,7 @@ from .words.kernels import (
     kernel_line,
     listing_text,
     status_text,
+    unlisted_servers_note,
 )
 
 
@@ -136,7 +137,8 @@ async def list_kernels(deps: Deps, ctx: Context) -> str:
     the default); then the kernels of the Jupyter Servers the user configured, with their
     notebooks, state and number of clients."""
     discovery = await deps.registry.list_kernels()
-    return listing_text(deps.settings.runtime_dir, discovery, deps.view(ctx))
+    listing = listing_text(deps.settings.runtime_dir, discovery, deps.view(ctx))
+    return listing + unlisted_servers_note(discovery.servers)
 
 
 async def disconnect_kernel(deps: Deps, ctx: Context, kernel: KernelArg = None) -> str:

@@ -14,18 +14,17 @@ import logging
 import time
 from collections.abc import Collection
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from ..discovery.launcher import LaunchedKernel
-from ..discovery.servers import ServerKernel
-from ..errors import KernelDied
+from ..discovery.server_kernels import ServerKernel
 from ..look.inspector import KernelInspector
 from ..look.observed import ObservedCells
 from ..run.runner import CodeRunner
 from ..settings import Settings
 from ..transport.channels import Channels
 from ..transport.router import Activity, MessageRouter
-from .link import PROMPT_REPLY, InterruptReport, InterruptStep, KernelLink
+from .link import PROMPT_REPLY, InterruptReport, InterruptStep, KernelLink, Recovery
 
 log = logging.getLogger(__name__)
 
@@ -33,11 +32,21 @@ PROBE_WAIT = 1.0
 """Seconds connecting waits for the first look at a kernel's hooks (milliseconds when idle)."""
 
 
-def restart_notice(name: str, by: str, detail: str = "") -> str:
-    return (
-        f"The kernel {name} was restarted by {by}{detail}: all its variables, imports and "
-        "state from before the restart are gone. Rerun what is needed."
-    )
+RestartedBy = Literal["this_server", "another_client", "another_client_of_its_server", "its_server"]
+"""Who restarted a kernel: a client of this server; another client (the user's IDE) of a kernel
+of a connection file, or of a Jupyter Server's kernel; or its Jupyter Server, after it died."""
+
+
+@dataclass(frozen=True, slots=True)
+class Restart:
+    """A restart of a kernel, told once to each of its clients; the server layer words it."""
+
+    kernel: str
+    by: RestartedBy
+    server: str = ""
+    """The title of the kernel's Jupyter Server, when that server restarted it."""
+    old_pid: int | None = None
+    new_pid: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,13 +74,14 @@ class KernelSession:
         self.link = KernelLink(name, settings, self.router, controls=self)
         """The kernel as the runner and the inspector see it."""
         self.observed = ObservedCells()
-        """Cells of other clients (the user's IDE), for get_history; never part of a result."""
+        """Cells of other clients (the user's IDE), with what they printed, for the kernel's
+        history; never part of a result."""
         self.router.on_other_cell = self.observed.add
         self.notebook: ServerKernel | None = None
         """The notebook whose kernel this is, when a Jupyter Server said so."""
         self.restarts = 0
-        self.restart_notice: str | None = None
-        """The latest restart, told once to each client (see clients.ClientView.notices)."""
+        self.last_restart: Restart | None = None
+        """The latest restart, told once to each client (see clients.ClientView.untold_restarts)."""
         self._watcher: asyncio.Task[None] | None = None
         self.runner = CodeRunner(self.link)
         """Runs the assistant's code: executions, their outputs, input(), waiting for them."""
@@ -111,10 +121,10 @@ class KernelSession:
 
     @property
     def restartable(self) -> bool:
-        """Whether restart_kernel may restart it: we started it, or a server manages it."""
+        """Whether this server can restart it: it started it, or a Jupyter Server manages it."""
         return False
 
-    def recovery_hint(self) -> str:
+    def recovery(self) -> Recovery:
         raise NotImplementedError
 
     def frozen(self) -> str | None:
@@ -170,11 +180,11 @@ class KernelSession:
     def _on_lifecycle(self, state: str) -> None:
         """A restart or death the kernel or its server announced (see MessageRouter.on_lifecycle)."""
 
-    def _restarted(self, detail: str = "", by: str = "another client, most likely the user's IDE") -> None:
+    def _restarted(self, restart: Restart) -> None:
         """Carry on with the new kernel that replaced ours."""
         self.restarts += 1
-        self.restart_notice = restart_notice(self.name, by, detail)
-        log.warning("%s", self.restart_notice)
+        self.last_restart = restart
+        log.warning("kernel %s was restarted (%s)", self.name, restart)
         self._new_kernel()
 
     def _new_kernel(self) -> None:
@@ -251,6 +261,6 @@ class KernelSession:
             await asyncio.gather(self._watcher, return_exceptions=True)
         await self.link.close()
         await self.runner.close()
-        await self.router.stop(KernelDied(self.link.death_note()))
+        await self.router.stop(self.link.died())
         await self._close_transport()
 

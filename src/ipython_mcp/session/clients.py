@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from ..errors import NoSuchKernel
 
 if TYPE_CHECKING:
-    from .base import KernelSession
+    from .base import KernelSession, Restart
     from .registry import KernelRegistry
 
 
@@ -120,14 +120,14 @@ class ClientView:
         shared = await self._registry.release(session, self)
         return session, shared
 
-    def notices(self, session: KernelSession) -> list[str]:
+    def untold_restarts(self, session: KernelSession) -> list[Restart]:
         """What this client has not been told yet about the kernel: that it restarted."""
         told = self._told.get(session.name, 0)
         if told > session.restarts:  # the name now stands for another kernel
             told = 0
         self._told[session.name] = session.restarts
-        if session.restarts > told and session.restart_notice:
-            return [session.restart_notice]
+        if session.restarts > told and session.last_restart is not None:
+            return [session.last_restart]
         return []
 
     def _attach(self, session: KernelSession, *, default: bool) -> None:

@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from ..errors import KernelDied, KernelFrozen, KernelUnreachable
 from ..settings import Settings
@@ -38,6 +38,19 @@ InterruptStep = Callable[[], Awaitable[str | None]]
 
 
 @dataclass(frozen=True, slots=True)
+class Recovery:
+    """How a kernel that is gone can be had again; the server layer words it (its `advice` is a
+    key of server/words/advice.py)."""
+
+    advice: Literal["relaunch", "restart_in_its_ide", "another_of_its_server"]
+    """`relaunch`: this server launched it, and can again; `restart_in_its_ide`: the program
+    that started it (the user's IDE) restarts it; `another_of_its_server`: a Jupyter Server's
+    kernel, whose server runs others or starts a new one."""
+    server: str = ""
+    """The name of the kernel's Jupyter Server, for `another_of_its_server`."""
+
+
+@dataclass(frozen=True, slots=True)
 class InterruptReport:
     """What an interrupt did and whether the kernel is idle now."""
 
@@ -57,8 +70,8 @@ class KernelControls(Protocol):
     def being_replaced(self) -> bool:
         """Whether the kernel's process is gone while its successor may be starting."""
 
-    def recovery_hint(self) -> str:
-        """What to do once the kernel is gone."""
+    def recovery(self) -> Recovery:
+        """How the kernel can be had again once it is gone."""
 
     def interrupt_steps(self) -> list[InterruptStep]:
         """The ways to interrupt this kernel, strongest last."""
@@ -89,7 +102,7 @@ class KernelLink:
 
     def check_alive(self) -> None:
         if self.death is not None:
-            raise KernelDied(self.death_note())
+            raise self.died()
 
     def check_ready(self) -> None:
         """Before a request: the kernel is alive and not frozen."""
@@ -98,11 +111,13 @@ class KernelLink:
         if frozen is not None:
             raise KernelFrozen(f"{frozen} Nothing was sent.")
 
-    def death_note(self) -> str:
-        return f"{self.death} {self.recovery_hint()}"
+    def recovery(self) -> Recovery:
+        return self.controls.recovery()
 
-    def recovery_hint(self) -> str:
-        return self.controls.recovery_hint()
+    def died(self) -> KernelDied:
+        """The error for a request to the kernel once it is gone: why, and how to get it back."""
+        recovery = self.recovery()
+        return KernelDied(self.death or "", advice=recovery.advice, server=recovery.server)
 
     def end(self, death: str) -> None:
         """No more requests: calls waiting on this kernel return at once, saying `death`."""

@@ -16,8 +16,8 @@ from ..discovery.launcher import LaunchedKernel
 from ..errors import KernelFrozen, KernelStartError, KernelUnreachable, KeyMismatch, RemoteKernelRefused
 from ..settings import Settings
 from ..transport.zmq import ZmqChannels
-from .base import KernelSession
-from .link import InterruptStep
+from .base import KernelSession, Restart
+from .link import InterruptStep, Recovery
 
 log = logging.getLogger(__name__)
 
@@ -87,13 +87,8 @@ class LocalKernelSession(KernelSession):
         # Cheap enough for every execution: one read of the process's status.
         return self.process is not None and processes.gone(self.process)
 
-    def recovery_hint(self) -> str:
-        if self.launched is not None:
-            return "Call restart_kernel to start it again (its variables are lost), or start_kernel."
-        return (
-            "Ask the user to restart it in their IDE, then call connect_to_kernel; or call "
-            "start_kernel for a new kernel."
-        )
+    def recovery(self) -> Recovery:
+        return Recovery("relaunch" if self.launched is not None else "restart_in_its_ide")
 
     def _iopub_hint(self) -> str:
         return f", port {self.conn.info['iopub_port']}"
@@ -123,8 +118,8 @@ class LocalKernelSession(KernelSession):
             ):
                 raise KernelUnreachable(
                     f"No kernel is running for {conn.path.name}: nothing listens on "
-                    f"{conn.ip}:{conn.shell_port}. The file is stale (its kernel has exited). "
-                    "Call list_kernels to find a live kernel, or start_kernel to start one."
+                    f"{conn.ip}:{conn.shell_port}. The file is stale (its kernel has exited).",
+                    advice="stale_file",
                 )
         self.router.start()
         _, shell = self.router.request("shell", "kernel_info_request")
@@ -140,15 +135,15 @@ class LocalKernelSession(KernelSession):
                 break
             now = time.monotonic()
             if self.launched is not None and self.launched.exited():
-                raise KernelStartError(self.launched.failure())
+                raise self.launched.failure()
             if now >= key_check_at and self.launched is None:
                 if await self._heartbeat_answers() and (now >= deadline or not self._process_is_young()):
                     raise KeyMismatch(
                         f"The kernel of {conn.path.name} is alive (its heartbeat answers) but ignores "
                         f"requests signed with the key in that file for {now - started:.0f} s: the "
                         "file's key most likely does not match the kernel's (the file was rewritten, "
-                        "or belongs to another kernel). Ask the user for the current connection "
-                        "file, or call list_kernels."
+                        "or belongs to another kernel).",
+                        advice="key_mismatch",
                     )
                 key_check_at = time.monotonic() + 1.0
             if now >= deadline:
@@ -159,8 +154,8 @@ class LocalKernelSession(KernelSession):
                     )
                 raise KernelUnreachable(
                     f"Nothing answered at {conn.ip} (ports of {conn.path.name}) within "
-                    f"{timeout:.0f} s. The kernel may be on another machine or behind a firewall; "
-                    "check the file, or call list_kernels."
+                    f"{timeout:.0f} s. The kernel may be on another machine or behind a firewall.",
+                    advice="check_the_file",
                 )
         self.link.kernel_info = reply["content"]
         if self.process is None:
@@ -228,7 +223,8 @@ class LocalKernelSession(KernelSession):
     def _restarted_as(self, process: psutil.Process | None) -> None:
         old, self.process = self.pid, process
         self._restarted_to = self.pid
-        self._restarted(f" (pid {old} is now pid {self.pid})" if old and self.pid else "")
+        pids = (old, self.pid) if old and self.pid else (None, None)
+        self._restarted(Restart(self.name, "another_client", old_pid=pids[0], new_pid=pids[1]))
 
     # -- interrupting and ending -------------------------------------------------------------
 

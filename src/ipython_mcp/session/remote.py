@@ -13,12 +13,13 @@ import logging
 import math
 import time
 
-from ..discovery.servers import JupyterServer, ServerAPI
+from ..discovery.server_api import ServerAPI
+from ..discovery.servers import JupyterServer
 from ..errors import JupyterServerError, KernelUnreachable
 from ..settings import Settings
 from ..transport.websocket import WebsocketChannels, gone_from
-from .base import KernelSession
-from .link import InterruptStep
+from .base import KernelSession, Restart
+from .link import InterruptStep, Recovery
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ class ServerKernelSession(KernelSession):
         self.server = server
         self.kernel_id = kernel_id
         self.started = started
-        """Started by this MCP server (start_kernel), so shutdown_kernel may stop it."""
+        """Started by this MCP server just now: it gets the time a kernel takes to start."""
         self.api = ServerAPI(server)
         self.channels = WebsocketChannels(server, kernel_id, self.api, settings.reconnect_timeout)
         super().__init__(name, settings, self.channels)
@@ -73,11 +74,8 @@ class ServerKernelSession(KernelSession):
     def restartable(self) -> bool:
         return True
 
-    def recovery_hint(self) -> str:
-        return (
-            "Call list_kernels to see the server's kernels, then connect_to_kernel; or "
-            f"start_kernel(server={self.server.name!r}) for a new one."
-        )
+    def recovery(self) -> Recovery:
+        return Recovery("another_of_its_server", server=self.server.name)
 
     # -- connecting -----------------------------------------------------------------------
 
@@ -95,8 +93,8 @@ class ServerKernelSession(KernelSession):
         if not done:
             raise KernelUnreachable(
                 f"Kernel {self.kernel_id} on {self.server.title} accepted the connection but did not "
-                f"answer within {timeout:.0f} s. It may still be starting, or be stuck; call "
-                "kernel_status later or ask the user to check it in JupyterLab."
+                f"answer within {timeout:.0f} s. It may still be starting, or be stuck.",
+                advice="server_kernel_silent",
             )
         self.link.kernel_info = next(iter(done)).result()["content"]
         return deadline
@@ -151,10 +149,10 @@ class ServerKernelSession(KernelSession):
             return
         self._starting_expected_until = now + SAME_RESTART  # one restart may announce itself twice
         if state == "restarting":
-            self._restarted(by=f"{self.server.title} after it died (a crash, or out of memory?)")
+            self._restarted(Restart(self.name, "its_server", server=self.server.title))
             self.channels.drop()  # the server rewires its side to the new kernel only for new connections
         else:
-            self._restarted(by="another client (JupyterLab?)")
+            self._restarted(Restart(self.name, "another_client_of_its_server"))
 
     def _on_lost(self, reason: str) -> None:
         self._end(f"The connection to kernel {self.name} was lost: {reason}.")

@@ -99,7 +99,7 @@ class MessageRouter:
         """Told the code of every cell the kernel starts, anyone's."""
         self.on_other_cell: Sink3 | None = None
         """Told (parent msg_id, msg_type, content) of every message of other clients' cells
-        (the user's IDE): for get_history, never part of a result."""
+        (the user's IDE): for the history of their cells, never part of a result."""
 
     def start(self) -> None:
         self._channels.start(self._deliver)

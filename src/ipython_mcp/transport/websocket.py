@@ -24,7 +24,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ..discovery.servers import JupyterServer, ServerAPI
+from ..discovery.server_api import ServerAPI
+from ..discovery.server_refusals import refusal
+from ..discovery.servers import JupyterServer
 from ..errors import JupyterServerError
 from .channels import Deliver
 
@@ -211,8 +213,7 @@ class WebsocketChannels:
             raise await self._refused(exc.response.status_code) from None
         except (TimeoutError, OSError, WebSocketException) as exc:
             raise JupyterServerError(
-                f"{self.server.title} could not be reached ({_why(exc)}). Check that it is "
-                "running and its URL, or call list_kernels."
+                f"{self.server.title} could not be reached ({_why(exc)}).", advice="check_server_url"
             ) from None
         self.protocol = "v1" if ws.subprotocol == SUBPROTOCOL else "json"
         _quickack(ws)
@@ -227,7 +228,7 @@ class WebsocketChannels:
         except JupyterServerError as exc:
             return exc
         if model is None:
-            return self._api.refusal(404, what)
+            return refusal(self.server, 404, what)
         return JupyterServerError(
             f"{self.server.title} refused the websocket of {what} (HTTP {status}), though its REST API "
             "answers for it: a proxy in between may not pass websockets on. Ask the user to check it.",

@@ -2,14 +2,40 @@
 
 The layers below raise exceptions that say what happened in facts and name their advice by a
 key (errors.IPythonMCPError); this is the one place that advice is written, so the words the
-model reads about what to do next live in the server layer alone.
+model reads about what to do next live in the server layer alone. An advice is a template of
+those facts, or, where its words depend on them beyond filling them in, a function of them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import Any
+
 from ...errors import IPythonMCPError
 
-ADVICE: dict[str, str] = {
+Advice = str | Callable[..., str]
+
+
+ENABLE_LISTING = "Its admin can enable listing with --EnterpriseGatewayApp.list_kernels=True."
+"""What makes an Enterprise Gateway list its kernels."""
+
+
+def reach_by_id(server: str) -> str:
+    """How the kernels of a server that does not list them (an Enterprise Gateway) are reached."""
+    return f"connect_to_kernel takes a full kernel id with server={server!r}. {ENABLE_LISTING}"
+
+
+def _after_unlisted(advice: str) -> Callable[..., str]:
+    """The advice, after how to reach the kernels of the servers that do not list them (the
+    `unlisted` fact: their names)."""
+
+    def words(unlisted: Sequence[str] = (), **_: Any) -> str:
+        return "".join(f"{reach_by_id(name)} " for name in unlisted) + advice
+
+    return words
+
+
+ADVICE: dict[str, Advice] = {
     # choosing and reaching a kernel
     "connect_first": "Call connect_to_kernel to attach to the user's kernel (list_kernels shows them), "
     "or start_kernel to start a new one.",
@@ -17,6 +43,52 @@ ADVICE: dict[str, str] = {
     "kernel_gone": "Call connect_to_kernel to attach to another kernel (list_kernels shows them), or "
     "start_kernel.",
     "connect_by_name": "Call connect_to_kernel with it (list_kernels shows the kernels).",
+    "no_kernel_running": _after_unlisted(
+        "Ask the user for their kernel's connection file (Spyder: Consoles > Connection info; "
+        "Jupyter: %connect_info), or call start_kernel."
+    ),
+    "pass_one_of_them": "Pass one of these to connect_to_kernel (list_kernels tells more about each).",
+    "tell_them_apart": "Pass the notebook's path as shown or the kernel id, with server= when they are "
+    "on different servers.",
+    "open_the_notebook": _after_unlisted(
+        "Ask the user to open the notebook (its kernel starts with it), or call list_kernels."
+    ),
+    # connection files
+    "give_a_connection_file": "Give the path of a kernel's connection file; list_kernels shows them.",
+    "no_file_matches": _after_unlisted(
+        "Call list_kernels to see the kernels there, or pass the full path of the file."
+    ),
+    "longer_name": "Pass a longer part of the name.",
+    "reconnect_or_start": "Ask the user to reconnect their IDE to a running kernel, or call start_kernel.",
+    "stale_file": "Call list_kernels to find a live kernel, or start_kernel to start one.",
+    "key_mismatch": "Ask the user for the current connection file, or call list_kernels.",
+    "check_the_file": "Check the file, or call list_kernels.",
+    # starting a kernel here
+    "file_exists": "Pass a new path, or call connect_to_kernel to attach to it.",
+    "python_path": "Pass the full path of the environment's python (e.g. ~/envs/data/bin/python), or "
+    "leave python unset to use the server's own.",
+    "existing_cwd": "Pass an existing one.",
+    "install_ipykernel": "Install it with `{python} -m pip install ipykernel`, then call start_kernel again.",
+    # Jupyter Servers and their kernels
+    "check_server": "Check that it is running and reachable, or call list_kernels.",
+    "check_server_url": "Check that it is running and its URL, or call list_kernels.",
+    "see_server_kernels": "Call list_kernels to see its kernels.",
+    "gateway_unlisted": "Reach a kernel by its full id, connect_to_kernel('<kernel id>', server={server!r}), "
+    "or start one with start_kernel(server={server!r}). " + ENABLE_LISTING,
+    "full_id_or_start": "Pass a kernel's full id to connect_to_kernel with server={server!r}, or call "
+    "start_kernel(server={server!r}). " + ENABLE_LISTING,
+    "pick_one_of_them": "Pass a notebook path or kernel id to connect_to_kernel, or call list_kernels.",
+    "start_one_there": "Call start_kernel(server={server!r}) to start one.",
+    "list_them": "Call list_kernels.",
+    "server_kernel_silent": "Call kernel_status later or ask the user to check it in JupyterLab.",
+    # a kernel gone (session.link.Recovery), or restarted elsewhere
+    "relaunch": "Call restart_kernel to start it again (its variables are lost), or start_kernel.",
+    "restart_in_its_ide": "Ask the user to restart it in their IDE, then call connect_to_kernel; or call "
+    "start_kernel for a new kernel.",
+    "another_of_its_server": "Call list_kernels to see the server's kernels, then connect_to_kernel; or "
+    "start_kernel(server={server!r}) for a new one.",
+    "restart_it_there": "Ask the user to restart it there (Spyder: Consoles > Restart kernel; JupyterLab: "
+    "Kernel > Restart Kernel), then call connect_to_kernel.",
     # a kernel busy with a cell
     "busy_users_cell": "Ask again once it is idle (kernel_status tells). That cell is most likely the "
     "user's work: let it run, and interrupt it only if the user asks you to.",
@@ -35,9 +107,15 @@ ADVICE: dict[str, str] = {
 }
 
 
+def advice_text(advice: str, **facts: Any) -> str:
+    """The words of the advice named `advice`, with its facts."""
+    words = ADVICE[advice]
+    return words(**facts) if callable(words) else words.format(**facts)
+
+
 def error_text(exc: IPythonMCPError) -> str:
     """What the model reads for an anticipated failure: what happened, then what to do."""
     said = str(exc)
     if not exc.advice:
         return said
-    return f"{said} {ADVICE[exc.advice].format(**exc.facts)}"
+    return f"{said} {advice_text(exc.advice, **exc.facts)}"

@@ -2,12 +2,14 @@
 how the user attaches to a kernel."""
 from __future__ import annotations
 
-from ...session.base import KernelSession, KernelStatus
+from ...discovery.server_kernels import ServerReport
+from ...session.base import KernelSession, KernelStatus, Restart
 from ...session.clients import ClientView
 from ...session.link import InterruptReport
+from ...session.listing import Discovery
 from ...session.local import LocalKernelSession
-from ...session.registry import Discovery
 from ...session.remote import ServerKernelSession
+from .advice import reach_by_id
 
 
 def kernel_line(session: KernelSession) -> str:
@@ -156,3 +158,27 @@ def attach_instructions(session: KernelSession) -> str:
             "kernel instead, call list_kernels and connect_to_kernel on it.",
         ]
     )
+
+
+_RESTARTED_BY = {
+    "this_server": "restart_kernel (from a client of this server)",
+    "another_client": "another client, most likely the user's IDE",
+    "another_client_of_its_server": "another client (JupyterLab?)",
+    "its_server": "{server} after it died (a crash, or out of memory?)",
+}
+
+
+def restart_notice(restart: Restart) -> str:
+    """What a client of the kernel is told once about its latest restart."""
+    by = _RESTARTED_BY[restart.by].format(server=restart.server)
+    pids = f" (pid {restart.old_pid} is now pid {restart.new_pid})" if restart.old_pid else ""
+    return (
+        f"The kernel {restart.kernel} was restarted by {by}{pids}: all its variables, imports and "
+        "state from before the restart are gone. Rerun what is needed."
+    )
+
+
+def unlisted_servers_note(reports: list[ServerReport]) -> str:
+    """How the kernels of the servers that do not list them are reached, after a listing (whose
+    lines say which servers those are)."""
+    return "".join(f"\n{reach_by_id(r.server.name)}" for r in reports if not r.listed)

@@ -17,6 +17,7 @@ from ...session.base import KernelSession
 from ...session.link import InterruptReport
 from ...transport.router import Activity
 from ..fit import fit_result
+from .advice import advice_text
 
 
 def execution_result(
@@ -152,11 +153,11 @@ def note_text(note: Note, session: KernelSession) -> str:
                 "or its output channel dropped): anything it printed or drew is not shown here."
             )
         case notes.KernelDied(death):
-            return f"{death} {session.recovery_hint()}"
+            return f"{death} {_recovery(session)}"
         case notes.KernelExited(kernel):
             return (
                 f"The code ended the kernel {kernel} (it called exit() or quit()): its process "
-                f"exits, and all its state is gone. {session.recovery_hint()}"
+                f"exits, and all its state is gone. {_recovery(session)}"
             )
         case notes.NotSeenToEnd():
             return "Its end was not seen: the connection closed."
@@ -172,6 +173,12 @@ def note_text(note: Note, session: KernelSession) -> str:
                 "(any effect it had is gone with the old kernel). Run it again if it is still wanted."
             )
     raise AssertionError(note)
+
+
+def _recovery(session: KernelSession) -> str:
+    """How to get the kernel back once it is gone."""
+    recovery = session.recovery()
+    return advice_text(recovery.advice, server=recovery.server)
 
 
 def _timed_out(timeout: float, report: InterruptReport) -> str:

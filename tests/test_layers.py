@@ -1,0 +1,100 @@
+"""The house rules of the package, read from its source: layers that import one way, no import
+cycle (not even under TYPE_CHECKING), and the words the model reads about tools written in the
+server layer only."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import ipython_mcp
+from ipython_mcp.server.app import TOOLS
+
+PACKAGE = Path(ipython_mcp.__file__).parent
+BELOW_SERVER = ("transport", "discovery", "session", "run", "look", "rendering", "errors", "settings")
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports_of(path: Path) -> set[str]:
+    """The modules of the package a module imports, anywhere in it (TYPE_CHECKING blocks and
+    functions included)."""
+    name = module_name(path)
+    package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module != "__future__":
+            base = package.split(".")[: len(package.split(".")) - node.level + 1] if node.level else []
+            target = ".".join([*base, *([node.module] if node.module else [])])
+            for alias in node.names:  # `from . import notes` imports the module notes
+                found.add(f"{target}.{alias.name}" if MODULES.get(f"{target}.{alias.name}") else target)
+    return {module for module in found if module.split(".")[0] in ("ipython_mcp", "mcp", "mcp_types")}
+
+
+MODULES = {module_name(path): path for path in PACKAGE.rglob("*.py")}
+GRAPH = {name: {m for m in imports_of(path) if m in MODULES and m != name} for name, path in MODULES.items()}
+
+
+def layer(name: str) -> str:
+    return name.split(".")[1] if "." in name else name
+
+
+def test_no_module_imports_itself_through_others() -> None:
+    """Strongly connected components of the import graph (Tarjan): each must be one module."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    cycles: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for target in GRAPH[node]:
+            if target not in index:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                cycles.append(sorted(component))
+
+    for node in GRAPH:
+        if node not in index:
+            visit(node)
+    assert not cycles
+
+
+def test_layers_below_the_server_know_no_mcp() -> None:
+    for name, path in MODULES.items():
+        if layer(name) in BELOW_SERVER:
+            wrong = {m for m in imports_of(path) if m.startswith(("mcp", "ipython_mcp.server", "ipython_mcp.cli"))}
+            assert not wrong, f"{name} imports {wrong}"
+
+
+def test_tool_names_are_written_in_the_server_layer_only() -> None:
+    """Strings and docstrings below the server name no tool: what the model can do next is
+    worded in server/ (words/, the tools' descriptions)."""
+    names = [tool.__name__ for tool, _ in TOOLS]
+    assert len(names) == 18
+    # `complete` is also an English word: only its call counts.
+    named = re.compile("|".join(rf"\b{tool}\b" if tool != "complete" else r"\bcomplete\(" for tool in names))
+    for name, path in MODULES.items():
+        if layer(name) not in BELOW_SERVER:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                said = named.findall(node.value)
+                assert not said, f"{name}, line {node.lineno}: {said} in {node.value[:120]!r}"
