@@ -77,7 +77,7 @@ SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[Heal
 @SETTINGS
 @given(st.lists(MESSAGES, max_size=25), st.integers(min_value=1_000, max_value=5_000))
 def test_any_outputs_render_within_budget_without_escapes(messages: list, budget: int) -> None:
-    log, outputs = OutputLog(text_budget=budget), Outputs(error_limit=budget)
+    log, outputs = OutputLog(text_budget=budget), Outputs()
     for msg_type, content in messages:
         log.add(msg_type, content)
         outputs.add(msg_type, content)
@@ -109,7 +109,7 @@ def test_a_cell_seen_in_passing_reads_as_a_run_of_the_assistant(messages: list) 
     """The user's cells (OutputLog, head and tail in bounded memory) and the assistant's runs
     (the output model) show the same blocks for the same messages, while they fit the budget."""
     budget = 10_000_000
-    log, outputs = OutputLog(text_budget=budget), Outputs(error_limit=budget)
+    log, outputs = OutputLog(text_budget=budget), Outputs()
     for msg_type, content in messages:
         log.add(msg_type, content)
         outputs.add(msg_type, content)

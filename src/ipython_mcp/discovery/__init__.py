@@ -1,2 +1,3 @@
-"""Finding and starting kernels: connection files, local processes, Jupyter Servers and their
-REST API, and the launcher of detached kernels."""
+"""Finding and starting kernels: connection files, local processes, the one loopback rule,
+Jupyter Servers (their REST API, why they refuse, their kernels), the launcher of detached
+kernels."""

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from .ansi import strip_ansi
 from .blocks import Block, Image, Text
 from .budget import STDERR, Part, clip, head_cut, images_note, notice, render_parts, tail_cut
-from .lines import apply_carriage_returns, last_line_of
+from .lines import apply_carriage_returns
 from .mime import render_bundle
 from .tracebacks import KernelError, clean_traceback
 
@@ -64,23 +64,12 @@ class OutputLog:
         self._longest_line = self._tail_limit // 2  # longer, it is no progress bar: commit it
         self._max_images = max_images
         self._error: KernelError | None = None
-        self._last_line = ""
         self._clear()
-
-    @property
-    def budget(self) -> int:
-        """Characters of text a rendering of the log holds at most."""
-        return self._budget
 
     @property
     def error(self) -> KernelError | None:
         """The last error the kernel reported, cleaned; None if none."""
         return self._error
-
-    @property
-    def last_line(self) -> str:
-        """The latest non-empty line of stream text, at most 200 characters; "" if none."""
-        return last_line_of("".join(self._line)) or self._last_line
 
     def add(self, msg_type: str, content: dict) -> None:
         """Apply one iopub message (msg_type in: stream, display_data, execute_result,
@@ -234,7 +223,6 @@ class OutputLog:
         if text:
             if self._unmarked:
                 self._mark_stderr()
-            self._last_line = last_line_of(text) or self._last_line
             self._append(_Part(self._stream, text))
 
     def _drop_line(self) -> None:

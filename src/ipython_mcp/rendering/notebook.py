@@ -1,4 +1,4 @@
-"""The assistant's executions as a notebook: nbformat 4 cells rendered from the output model (pure).
+"""The assistant's executions as a notebook: nbformat 4 cells rendered from the output model.
 
 A cell's outputs are read from its run's `Outputs`, so they are what the results showed,
 as a notebook shows them: stream text with carriage returns applied, cleared output gone,

@@ -23,11 +23,11 @@ from typing import Any
 
 from .ansi import strip_ansi
 from .blocks import Block, Image
-from .budget import STDERR, clip
+from .budget import STDERR
 from .lines import MemoryLines, apply_carriage_returns
 from .mime import render_bundle
 from .records import Changes, Lines, Output, ReadMark, Update
-from .tracebacks import KernelError, clean_traceback
+from .tracebacks import clean_traceback
 from .view import View
 
 IMAGES_KEPT = 10
@@ -41,14 +41,13 @@ class Outputs:
     """The outputs of one run, as a notebook shows them, with their text in `store`."""
 
     def __init__(
-        self, store: Lines | None = None, *, error_limit: int = 20_000, images_kept: int = IMAGES_KEPT
+        self, store: Lines | None = None, *, images_kept: int = IMAGES_KEPT
     ) -> None:
         self.store: Lines = store if store is not None else MemoryLines()
-        self._error_limit = error_limit
         self._images_kept = images_kept
         self._seq = itertools.count()
-        self.error: KernelError | None = None
-        """The last error the kernel reported, cleaned; None if none."""
+        self.error_name: str | None = None
+        """The name of the last error the kernel reported (its ename); None if none."""
         self.outputs: list[Output] = []
         """The outputs shown, in order (those dropped past the disk cap are forgotten)."""
         self.by_id: dict[str, deque[Output]] = {}
@@ -126,7 +125,7 @@ class Outputs:
         out = self._begin("error")
         out.error, out.broken = (ename, evalue, frames), True
         self._write(text + "\n", printed=False)
-        self.error = KernelError(ename, evalue, clip(text, self._error_limit))
+        self.error_name = ename
 
     def _update(self, content: dict[str, Any]) -> None:
         display_id = _display_id(content)

@@ -1,1 +1,2 @@
-"""The assistant's code in a kernel: executions, their whole outputs, input(), waiting."""
+"""The assistant's code in a kernel: executions, what happened to them, their whole outputs,
+input(), waiting."""

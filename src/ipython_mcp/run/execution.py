@@ -28,6 +28,7 @@ from .notes import (
     OutputCleared,
     OutputMissing,
     RateLimited,
+    Restarted,
     TimedOut,
     WaitingForInput,
 )
@@ -94,13 +95,13 @@ class Execution:
         """Characters of output text a result holds at most."""
         self.transcript = transcript if transcript is not None else Transcript()
         """Where its output's lines are kept, within the session's disk cap."""
-        self.outputs = Outputs(self.transcript, error_limit=budget)
+        self.outputs = Outputs(self.transcript)
         """Its outputs as a notebook shows them: for every result and for its whole output."""
         self.cell = NotebookCell(code, outputs=self.outputs)
         """Its code and outputs as a notebook cell, for saving the session as a notebook."""
         self._read = ReadMark()
         """How far the model has read its output."""
-        self._before_read: tuple[ReadMark, Changes, list[str]] = (ReadMark(), Changes(), [])
+        self._before_read: tuple[ReadMark, Changes, list[Note]] = (ReadMark(), Changes(), [])
         self.started = asyncio.Event()
         self.idle = asyncio.Event()
         self.reply_lost = False
@@ -118,8 +119,8 @@ class Execution:
         """When an input() put to the model gets an empty answer if it has none by then."""
         self.notes: list[Note] = []
         """What happened on the way (input answered for it), told with the next result."""
-        self.lost: str | None = None
-        """Why its end will never come (the kernel restarted under it), if so."""
+        self.lost: Restarted | None = None
+        """The restart under it that took its end away, if so: that end will never come."""
         self.asked_exit = False
         """The code asked the kernel to exit (exit(), quit()): it ends after its reply."""
         self.restart_doubt = False
@@ -131,7 +132,7 @@ class Execution:
 
     def request_content(self) -> dict[str, Any]:
         # stop_on_error=False: an error of ours must never abort the cells the user queued.
-        # allow_stdin=True: input() asks us on the stdin channel; the session always answers.
+        # allow_stdin=True: input() asks us on the stdin channel; the runner always answers (stdin.py).
         return {
             "code": self.code,
             "silent": False,
@@ -198,11 +199,11 @@ class Execution:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(asyncio.shield(reply_future), IDLE_GRACE * 2)
         if not reply_future.done():
-            status = "error" if self.outputs.error is not None else "ok"
+            status = "error" if self.outputs.error_name is not None else "ok"
             if not self.reply_lost:
                 self.notes.append(NoReply())
             else:
-                status = "error" if self.outputs.error is not None else "unknown"
+                status = "error" if self.outputs.error_name is not None else "unknown"
                 self.notes.append(EndLost(self.started.is_set()))
             return {"content": {"status": status, "execution_count": self.execution_count}}
         reply = reply_future.result()
@@ -251,10 +252,10 @@ class Execution:
             if timed_out is not None:
                 status = "timeout"
                 told.append(TimedOut(*timed_out))
-            elif self.outputs.error is None and status == "error":
+            elif self.outputs.error_name is None and status == "error":
                 ename, evalue = content.get("ename", "Error"), content.get("evalue", "")
                 told.append(ErrorWithoutTraceback(ename, evalue))
-        if self.outputs.error is not None and self.outputs.error.ename == "StdinNotImplementedError":
+        if self.outputs.error_name == "StdinNotImplementedError":
             told.append(NoStdin())
         assert status is not None
         # The whole output, within the budget; what it leaves out is readable by line.
@@ -280,7 +281,7 @@ class Execution:
         told = [*self.notes, *(notes or [])]
         self.notes = []
         blocks = self._show(start, told)
-        told[:0] = changed
+        told = [*changed, *told]
         if reply is not None:
             content = reply["content"]
             finished = _reply_status(content)
@@ -294,7 +295,7 @@ class Execution:
         """The output from store position `start` on, within the budget; the model has read
         it all then."""
         blocks = excerpt(self.outputs, start, budget=self.budget)
-        self._before_read = (self._read, self.outputs.changes, told)
+        self._before_read = (self._read, self.outputs.changes, list(told))
         self._read = self.outputs.read_all()
         return blocks
 
@@ -302,7 +303,8 @@ class Execution:
         """Undo the last result's reading: it was not shown to the model after all."""
         self._read, changes, told = self._before_read
         self.outputs.restore(changes)
-        self.notes = [note for note in told if not isinstance(note, WaitingForInput)]
+        # The question is asked again by whoever reads it next; a password prompt was answered.
+        self.notes = [n for n in told if not (isinstance(n, WaitingForInput) and not n.password)]
 
 
 def _reply_status(content: dict[str, Any]) -> ExecutionStatus:

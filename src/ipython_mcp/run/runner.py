@@ -215,7 +215,8 @@ class CodeRunner:
             self._router.forget(msg_id)
             return ex.result(None, status="died", notes=[self._died()])
         if outcome == "restarted":
-            return ex.result(None, status="restarted", notes=[ex.lost or notes.Restarted(ex.id, True)])
+            lost = ex.lost or notes.Restarted(ex.id, ex.started.is_set())
+            return ex.result(None, status="restarted", notes=[lost])
         # Timed out before it started: the kernel is running somebody else's cell.
         self._supervise(msg_id, ex, limit=timeout)
         queued = notes.Queued(ex.id, timeout, self._router.current())

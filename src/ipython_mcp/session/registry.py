@@ -143,7 +143,7 @@ class KernelRegistry:
         return session
 
     async def start(self, connection_file: str | None, python: str | None, cwd: str | None) -> KernelSession:
-        """Launch a detached kernel, wait until it answers, and make it the default."""
+        """Launch a detached kernel and wait until it answers."""
         python = resolve_python(python)
         conn = new_connection_file(self.settings.runtime_dir, connection_file)
         try:

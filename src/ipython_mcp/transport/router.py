@@ -1,10 +1,10 @@
 """The single reader of one kernel's channels: routes every message to whoever asked for it.
 
 Two readers of a ZMQ channel race and lose messages, so each kernel gets exactly one reader
-per channel (`channels.py`). Replies are matched to requests by `parent_header.msg_id`; iopub
-traffic goes to the sink of the request that caused it. Everything else is another client's
-(the IDE user's) traffic: it only updates what we know the kernel is doing, and never reaches
-a result.
+per channel (zmq.py; a server's websocket carries all four, websocket.py). Replies are matched
+to requests by `parent_header.msg_id`; iopub traffic goes to the sink of the request that
+caused it. Everything else is another client's (the IDE user's) traffic: it only updates what
+we know the kernel is doing, and never reaches a result.
 """
 
 from __future__ import annotations

@@ -16,6 +16,12 @@ from ...errors import IPythonMCPError
 Advice = str | Callable[..., str]
 
 
+USERS_CELL = (
+    "That cell is most likely the user's work: let it run, and interrupt it only if the user asks you to."
+)
+"""What to do about another client's running cell: it is theirs to stop."""
+OWN_CELL = "It is the assistant's own: wait_for_execution follows it, interrupt_kernel stops it."
+"""What to do about the assistant's own running cell."""
 ENABLE_LISTING = "Its admin can enable listing with --EnterpriseGatewayApp.list_kernels=True."
 """What makes an Enterprise Gateway list its kernels."""
 
@@ -90,13 +96,10 @@ ADVICE: dict[str, Advice] = {
     "restart_it_there": "Ask the user to restart it there (Spyder: Consoles > Restart kernel; JupyterLab: "
     "Kernel > Restart Kernel), then call connect_to_kernel.",
     # a kernel busy with a cell
-    "busy_users_cell": "Ask again once it is idle (kernel_status tells). That cell is most likely the "
-    "user's work: let it run, and interrupt it only if the user asks you to.",
-    "busy_own_cell": "Ask again once it is idle: wait_for_execution follows it, interrupt_kernel stops it.",
-    "run_after_busy": "With if_busy='wait' it runs after that cell. That cell is most likely the user's "
-    "work: let it run, and interrupt it only if the user asks you to.",
-    "run_after_own": "With if_busy='wait' it runs after it: wait_for_execution follows it, "
-    "interrupt_kernel stops it.",
+    "busy_users_cell": f"Ask again once it is idle (kernel_status tells). {USERS_CELL}",
+    "busy_own_cell": f"Ask again once it is idle (kernel_status tells). {OWN_CELL}",
+    "run_after_busy": f"With if_busy='wait' it runs after that cell. {USERS_CELL}",
+    "run_after_own": f"With if_busy='wait' it runs after that cell. {OWN_CELL}",
     # running code
     "ending_the_kernel": "If the user asked to shut it down, call shutdown_kernel; to stop the code early, "
     "raise an exception instead.",

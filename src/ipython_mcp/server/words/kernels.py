@@ -1,5 +1,5 @@
-"""What the model reads about kernels: one kernel in a line, status, interrupts, listings, and
-how the user attaches to a kernel."""
+"""What the model reads about kernels: one kernel in a line, status, interrupts, listings, how
+the user attaches to a kernel, restart notices, how unlisted servers' kernels are reached."""
 from __future__ import annotations
 
 from ...discovery.server_kernels import ServerReport

@@ -17,7 +17,7 @@ from ...session.base import KernelSession
 from ...session.link import InterruptReport
 from ...transport.router import Activity
 from ..fit import fit_result
-from .advice import advice_text
+from .advice import OWN_CELL, USERS_CELL, advice_text
 
 
 def execution_result(
@@ -199,25 +199,20 @@ def _timed_out(timeout: float, report: InterruptReport) -> str:
 
 def leave_it(running: Activity | None) -> str:
     """What to do about the running cell: the user's is theirs to stop."""
-    if running is not None and running.ours:
-        return "It is the assistant's own: wait_for_execution follows it, interrupt_kernel stops it."
-    return (
-        "That cell is most likely the user's work: let it run, and interrupt it only if the "
-        "user asks you to."
-    )
+    return OWN_CELL if running is not None and running.ours else USERS_CELL
 
 
 def output_lines(ex: Execution, offset: int, limit: int, budget: int, char_offset: int = 0) -> str:
     """Lines of an execution's whole output, with their numbers in the header. A line longer
     than the budget comes a piece at a time, each naming the call that returns the next."""
-    transcript = ex.outputs.view()
-    total = transcript.lines
+    view = ex.outputs.view()
+    total = view.lines
     state = "still running" if ex.finished is not None and not ex.finished.done() else "finished"
-    gone = transcript.dropped(offset, char_offset)
-    line, char = max((offset, char_offset), transcript.kept)
+    gone = view.dropped(offset, char_offset)
+    line, char = max((offset, char_offset), view.kept)
     pieces: list[Piece] = []
     size = 0
-    for piece in transcript.pieces(line, char, line + limit, max_chars=budget):
+    for piece in view.pieces(line, char, line + limit, max_chars=budget):
         if pieces and (size + len(piece.text) > budget or piece.end < piece.length):
             break
         pieces.append(piece)
@@ -259,9 +254,9 @@ def output_lines(ex: Execution, offset: int, limit: int, budget: int, char_offse
 def output_matches(ex: Execution, found: Search, offset: int, budget: int, seconds: float) -> str:
     """The lines a search found, each with its number for read_output (and where in a long
     line), and how much of the output it went through."""
-    transcript = ex.outputs.view()
+    view = ex.outputs.view()
     notes = []
-    gone = transcript.dropped(offset) if found.first > offset else ""
+    gone = view.dropped(offset) if found.first > offset else ""
     if gone:
         notes.append(f"{gone[0].upper()}{gone[1:]}: not searched.")
     if found.lost:
