@@ -96,3 +96,31 @@ async def test_the_elicitation_path_shows_the_same_text(
         # Resumed by a second call, the result is send_input's: it says the execution ended.
         ended = r"\nExecution e\d+ has finished \(ok\)\." if mode == "auto" else ""
         assert re.fullmatch(re.escape(SHOWN) + ended, output_of(answered)), output_of(answered)
+
+
+async def test_a_result_asked_of_the_user_first_tells_each_change_once(
+    settings: Settings, shared_kernel: IdeKernel, gates: Callable[[], Gate]
+) -> None:
+    """Followed past its first result, a cell clears what the model read, then asks for input:
+    the client asks its user, and the resumed call says once that the output was cleared."""
+
+    async def user(context: Any, params: mcp.types.ElicitRequestParams) -> mcp.types.ElicitResult:
+        return mcp.types.ElicitResult(action="accept", content={"answer": "yes"})
+
+    gate = gates()
+    code = (
+        "from IPython.display import clear_output\n"
+        f"print('epoch 0', flush=True)\n{gate.code}\n"
+        "clear_output()\nprint('epoch 1')\ninput('go? ')\nprint('done')"
+    )
+    async with mcp.Client(build_server(settings), elicitation_callback=user) as client:
+        assistant = Assistant(client, Path(settings.runtime_dir))
+        await assistant.text("connect_to_kernel", connection_file=str(shared_kernel.path))
+        running = output_of(await assistant.call("execute_code", code=code, timeout=0.5, on_timeout="continue"))
+        assert running.startswith("epoch 0\n")
+        execution_id = re.search(r"as execution (e\d+)", running).group(1)
+        gate.open()
+        resumed = output_of(await assistant.call("wait_for_execution", execution_id=execution_id, timeout=60))
+        assert resumed.startswith("epoch 1\ndone")
+        assert resumed.count("The code cleared its output") == 1, resumed
+        assert resumed.endswith(f"Execution {execution_id} has finished (ok).")
