@@ -1,4 +1,5 @@
-"""The assistant's code in one kernel: executions, their whole outputs, input(), waiting.
+"""The assistant's code in one kernel: sending it, following it to its end, and what a timeout,
+a restart or a dropped connection does to it.
 
 Every call returns, whatever the kernel does: past its timeout the code is interrupted or
 left running for a later call to follow, a dead or restarted kernel ends the wait at once, and an
