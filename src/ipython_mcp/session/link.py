@@ -58,14 +58,20 @@ class InterruptReport:
     steps: list[str]
     idle: bool
     frozen: str | None = None
-    """Why nothing could be done: the kernel's process is stopped."""
+    """Why nothing could be done: the kernel's process is stopped (what the user can do about
+    it, the server layer words with the session's pid)."""
 
 
 class KernelControls(Protocol):
     """What only the session knows, for its kind of kernel."""
 
+    @property
+    def pid(self) -> int | None:
+        """The kernel's process, when it runs on this machine."""
+
     def frozen(self) -> str | None:
-        """Why the kernel cannot answer anything now (its process is stopped), if so."""
+        """Why the kernel cannot answer anything now (its process is stopped), if so: the fact
+        only; resuming it is advised by the `resume_process` advice, with the pid."""
 
     def being_replaced(self) -> bool:
         """Whether the kernel's process is gone while its successor may be starting."""
@@ -109,7 +115,7 @@ class KernelLink:
         self.check_alive()
         frozen = self.controls.frozen()
         if frozen is not None:
-            raise KernelFrozen(f"{frozen} Nothing was sent.")
+            raise KernelFrozen(f"{frozen} Nothing was sent.", advice="resume_process", pid=self.controls.pid)
 
     def recovery(self) -> Recovery:
         return self.controls.recovery()

@@ -79,8 +79,7 @@ class LocalKernelSession(KernelSession):
             return None
         return (
             f"The kernel's process (pid {self.pid}) is stopped (SIGSTOP, or Ctrl+Z in its terminal): "
-            f"it answers nothing until resumed. Ask the user to resume it (`kill -CONT {self.pid}`, "
-            "or `fg` in that terminal)."
+            "it answers nothing until resumed."
         )
 
     def being_replaced(self) -> bool:
@@ -110,7 +109,7 @@ class LocalKernelSession(KernelSession):
             self.process = processes.kernel_process(conn, listeners)
             frozen = self.frozen()
             if frozen is not None:
-                raise KernelFrozen(frozen)
+                raise KernelFrozen(frozen, advice="resume_process", pid=self.pid)
             if (
                 conn.is_loopback
                 and processes.is_listening(conn, listeners) is False

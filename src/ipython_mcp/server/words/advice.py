@@ -95,6 +95,8 @@ ADVICE: dict[str, Advice] = {
     "start_kernel(server={server!r}) for a new one.",
     "restart_it_there": "Ask the user to restart it there (Spyder: Consoles > Restart kernel; JupyterLab: "
     "Kernel > Restart Kernel), then call connect_to_kernel.",
+    # a kernel whose process is stopped (SIGSTOP, Ctrl+Z)
+    "resume_process": "Ask the user to resume it (`kill -CONT {pid}`, or `fg` in its terminal).",
     # a kernel busy with a cell
     "busy_users_cell": f"Ask again once it is idle (kernel_status tells). {USERS_CELL}",
     "busy_own_cell": f"Ask again once it is idle (kernel_status tells). {OWN_CELL}",

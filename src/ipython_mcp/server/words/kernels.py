@@ -9,7 +9,7 @@ from ...session.link import InterruptReport
 from ...session.listing import Discovery
 from ...session.local import LocalKernelSession
 from ...session.remote import ServerKernelSession
-from .advice import reach_by_id
+from .advice import advice_text, reach_by_id
 
 
 def kernel_line(session: KernelSession) -> str:
@@ -46,7 +46,8 @@ def default_now(view: ClientView) -> str:
 
 def status_text(session: KernelSession, status: KernelStatus) -> str:
     if status.frozen is not None:
-        return f"Kernel {kernel_line(session)}: STOPPED. {status.frozen}\n{session.location}"
+        resume = advice_text("resume_process", pid=status.pid)
+        return f"Kernel {kernel_line(session)}: STOPPED. {status.frozen} {resume}\n{session.location}"
     if status.busy:
         doing = "busy running " + (
             status.running.describe() if status.running else "a cell this server did not see start"
@@ -75,7 +76,10 @@ def _not_alive(session: KernelSession) -> str:
 
 def interrupt_text(session: KernelSession, report: InterruptReport) -> str:
     if report.frozen is not None:
-        return f"Nothing was sent to kernel {session.name}: it cannot take an interrupt now. {report.frozen}"
+        return (
+            f"Nothing was sent to kernel {session.name}: it cannot take an interrupt now. {report.frozen} "
+            + advice_text("resume_process", pid=session.pid)
+        )
     if not report.steps:
         return f"Nothing was running in kernel {session.name}; it is idle (no interrupt sent)."
     what = report.interrupted.describe() if report.interrupted else "the running cell"

@@ -91,7 +91,7 @@ def note_text(note: Note, session: KernelSession) -> str:
                 "ZMQChannelsWebsocketConnection.iopub_data_rate_limit (and iopub_msg_rate_limit)."
             )
         case notes.TimedOut(timeout, report):
-            return _timed_out(timeout, report)
+            return _timed_out(timeout, report, session.pid)
         case notes.WaitingForInput(execution_id, prompt, password, answer_within):
             if password:
                 return (
@@ -181,9 +181,10 @@ def _recovery(session: KernelSession) -> str:
     return advice_text(recovery.advice, server=recovery.server)
 
 
-def _timed_out(timeout: float, report: InterruptReport) -> str:
+def _timed_out(timeout: float, report: InterruptReport, pid: int | None) -> str:
     if report.frozen is not None:
-        return f"Timed out after {timeout:g} s, and it cannot be interrupted now. {report.frozen}"
+        resume = advice_text("resume_process", pid=pid)
+        return f"Timed out after {timeout:g} s, and it cannot be interrupted now. {report.frozen} {resume}"
     how = " then ".join(report.steps)
     if report.idle:
         return (
