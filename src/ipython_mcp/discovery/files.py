@@ -61,12 +61,13 @@ class ConnectionFile:
         return bool(self.mode & (stat.S_IRGRP | stat.S_IROTH))
 
     def exposure_warning(self) -> str | None:
-        """What to tell the user when other users of the machine can read the key."""
+        """That other users of the machine can read the key, if they can (the fact: the server
+        layer words the fix)."""
         if not self.readable_by_others:
             return None
         return (
             f"Warning: {self.path.name} is readable by other users of this machine (mode "
-            f"{self.mode:o}); its key lets them run code in this kernel. Fix: chmod 600 {self.path}"
+            f"{self.mode:o}); its key lets them run code in this kernel."
         )
 
 
@@ -97,8 +98,7 @@ def read_connection_file(path: Path | str) -> ConnectionFile:
         raise ConnectionFileError(f"Connection file {path} does not exist.") from None
     except PermissionError:
         raise ConnectionFileError(
-            f"Connection file {path} is not readable by this user; run the server as the user "
-            "who started the kernel."
+            f"Connection file {path} is not readable by this user.", advice="run_as_kernel_owner"
         ) from None
     except OSError as exc:
         raise ConnectionFileError(f"Connection file {path} cannot be read: {exc.strerror}.") from None

@@ -102,8 +102,8 @@ class ServerAPI:
             return reply.json()
         except ValueError:
             raise JupyterServerError(
-                f"{self.server.title} answered {reply.request.url.path} with something that is not "
-                "JSON: is this the base URL of a Jupyter Server (with JupyterHub, /user/<name>/)?",
+                f"{self.server.title} answered {reply.request.url.path} with something that is not JSON.",
                 final=True,
-                problem="answered with something that is not JSON (is the URL its base URL?)",
+                problem="answered with something that is not JSON (the URL may not be the server's base URL)",
+                advice="check_base_url",
             ) from None

@@ -13,6 +13,7 @@ from pydantic import Field
 
 from ..session.local import LocalKernelSession
 from .deps import Deps, KernelArg
+from .words.advice import advice_text
 from .words.kernels import (
     attach_instructions,
     default_now,
@@ -109,7 +110,7 @@ async def connect_to_kernel(
         else " It is busy running a cell right now; execute_code will wait for it."
     )
     warning = session.conn.exposure_warning() if isinstance(session, LocalKernelSession) else None
-    warned = f"\n{warning}" if warning else ""
+    warned = f"\n{warning} {advice_text('restrict_the_file', path=session.conn.path)}" if warning else ""
     return f"{verb} kernel {kernel_line(session)}; {default_phrase(view, session)}.{busy}{warned}"
 
 

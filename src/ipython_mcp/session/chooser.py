@@ -128,8 +128,7 @@ class KernelChooser:
             return matches[0]
         known = ", ".join(f"{s.name} ({s.url})" for s in servers) or "none"
         raise JupyterServerError(
-            f"No Jupyter Server is named {name!r} (known: {known}). Servers come from "
-            "IPYTHON_MCP_JUPYTER_URL, a servers file, or a JupyterLab running on this machine."
+            f"No Jupyter Server is named {name!r} (known: {known}).", advice="where_servers_come_from"
         )
 
     def _target(self, kernel: ServerKernel, runtime_dir: Path) -> Target:

@@ -100,9 +100,8 @@ class LocalKernelSession(KernelSession):
             raise RemoteKernelRefused(
                 f"The kernel of {conn.path.name} listens on {conn.ip}, not on this machine's loopback: "
                 "its traffic (your code, outputs and the signing key's messages) crosses the network "
-                "unencrypted, and anyone there could reach its ports. Refused. Prefer an SSH tunnel "
-                "(jupyter console --existing FILE --ssh HOST writes a loopback file), or, if this is "
-                "intended, the user starts ipython-mcp with --allow-remote-kernels."
+                "unencrypted, and anyone there could reach its ports. Refused.",
+                advice="tunnel_or_allow_remote",
             )
         if self.launched is None:
             listeners = processes.tcp_listeners()

@@ -231,9 +231,10 @@ class WebsocketChannels:
             return refusal(self.server, 404, what)
         return JupyterServerError(
             f"{self.server.title} refused the websocket of {what} (HTTP {status}), though its REST API "
-            "answers for it: a proxy in between may not pass websockets on. Ask the user to check it.",
+            "answers for it: a proxy in between may not pass websockets on.",
             final=status < 500,
             problem=f"refused the kernel's websocket (HTTP {status})",
+            advice="check_the_proxy",
         )
 
     async def _read(self, deliver: Deliver) -> None:

@@ -69,6 +69,10 @@ ADVICE: dict[str, Advice] = {
     "stale_file": "Call list_kernels to find a live kernel, or start_kernel to start one.",
     "key_mismatch": "Ask the user for the current connection file, or call list_kernels.",
     "check_the_file": "Check the file, or call list_kernels.",
+    "run_as_kernel_owner": "Run this MCP server as the user who started the kernel.",
+    "restrict_the_file": "Fix: chmod 600 {path}",
+    "tunnel_or_allow_remote": "Prefer an SSH tunnel (jupyter console --existing FILE --ssh HOST writes a "
+    "loopback file), or, if this is intended, the user can start ipython-mcp with --allow-remote-kernels.",
     # starting a kernel here
     "file_exists": "Pass a new path, or call connect_to_kernel to attach to it.",
     "python_path": "Pass the full path of the environment's python (e.g. ~/envs/data/bin/python), or "
@@ -78,6 +82,11 @@ ADVICE: dict[str, Advice] = {
     # Jupyter Servers and their kernels
     "check_server": "Check that it is running and reachable, or call list_kernels.",
     "check_server_url": "Check that it is running and its URL, or call list_kernels.",
+    "check_base_url": "Check that its URL is the base URL of a Jupyter Server (with JupyterHub, "
+    "/user/<name>/).",
+    "check_the_proxy": "Ask the user to check that proxy.",
+    "where_servers_come_from": "Servers come from IPYTHON_MCP_JUPYTER_URL, a servers file, or a JupyterLab "
+    "running on this machine.",
     "see_server_kernels": "Call list_kernels to see its kernels.",
     "gateway_unlisted": "Reach a kernel by its full id, connect_to_kernel('<kernel id>', server={server!r}), "
     "or start one with start_kernel(server={server!r}). " + ENABLE_LISTING,
