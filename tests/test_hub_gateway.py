@@ -318,7 +318,7 @@ async def test_the_hubs_own_url_is_told_apart_from_a_users_server(
         async with assistant_for(base, empty_runtime_dir, server) as assistant:
             listing = await assistant.text("list_kernels")
             assert f"Jupyter Server 'hub' ({url}) is JupyterHub itself" in listing
-            assert f"configure a user's server, {hub.url}user/<name>/" in listing
+            assert f"is JupyterHub itself; a user's server is at {hub.url}user/<name>/" in listing
             error = await assistant.error("start_kernel", server="hub")
             assert "is JupyterHub itself, not a user's server" in error and "token" not in error
 
@@ -356,7 +356,7 @@ async def test_the_users_server_stopped_from_the_hub_is_told_with_where_to_start
             await asyncio.wait_for(session.link.dead, 30)
             lost = await assistant.error("execute_code", code="kept")
             stopped = f"Jupyter Server 'hub' ({hub.user_url}) is a JupyterHub user server that is not running"
-            assert stopped in lost and f"The user can start it at {spawn}." in lost
+            assert stopped in lost and f"It can be started again at {spawn}." in lost
             assert "login page" not in lost and "token" not in lost
 
             listing = await assistant.text("list_kernels")

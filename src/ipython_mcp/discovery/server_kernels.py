@@ -55,6 +55,8 @@ class ServerReport:
     listed: bool = True
     """False where the server refuses to list its kernels (an Enterprise Gateway by default);
     it still answers for a kernel by its id."""
+    error: JupyterServerError | None = None
+    """The error whose short form `problem` is, with its advice, where the server refused."""
 
 
 async def list_server_kernels(servers: list[JupyterServer]) -> list[ServerReport]:
@@ -71,7 +73,7 @@ async def _report(server: JupyterServer) -> ServerReport:
                     raise answer
             kernels, sessions = answers
         except JupyterServerError as exc:
-            return ServerReport(server, [], exc.problem, listed=not exc.unlisted)
+            return ServerReport(server, [], exc.problem, listed=not exc.unlisted, error=exc)
         except Exception as exc:  # one odd server must not break the listing
             log.warning("listing the kernels of %s failed: %r", server.title, exc)
             return ServerReport(server, [], f"could not be asked ({type(exc).__name__})")

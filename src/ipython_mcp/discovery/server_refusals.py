@@ -119,10 +119,10 @@ def _token_refused(server: JupyterServer, status: int, kind: str) -> JupyterServ
     if not server.configured:
         where = "the token in its jpserver file"
         return JupyterServerError(
-            f"{title} refused {where} (HTTP {status}). The user should set its current token "
-            "(`jupyter server list` shows it) and restart this MCP server.",
+            f"{title} refused {where} (HTTP {status}).",
             final=True,
             problem=f"refused {where}",
+            advice="set_its_current_token",
         )
     if kind == "jupyterhub":
         fix = (
@@ -138,10 +138,10 @@ def _token_refused(server: JupyterServer, status: int, kind: str) -> JupyterServ
         fix = "`jupyter server list` shows its current token"
     where = "the token configured for it"
     return JupyterServerError(
-        f"{title} refused {where} (HTTP {status}): {fix}. The user should set it "
-        "(IPYTHON_MCP_JUPYTER_TOKEN, or token_env in the servers file) and restart this MCP server.",
+        f"{title} refused {where} (HTTP {status}): {fix}.",
         final=True,
         problem=f"refused {where}: {fix}",
+        advice="set_that_token",
     )
 
 
@@ -150,11 +150,13 @@ def _stopped(server: JupyterServer, hub_said: str) -> JupyterServerError:
     found = re.search(r"Restart the server at (\S+)", hub_said)
     spawn = found[1] if found else f"{_hub_url(server.url)}spawn/{_hub_user(server.url)}"
     what = "is a JupyterHub user server that is not running"
+    # Where it starts is a fact of the message: a connection it ended carries the message alone.
     return JupyterServerError(
         f"{server.title} {what} (stopped from the Hub, or culled as idle); its kernels ended "
-        f"with it. The user can start it at {spawn}.",
+        f"with it. It can be started again at {spawn}.",
         final=True,
-        problem=f"{what}: the user can start it at {spawn}",
+        problem=f"{what} (it can be started again at {spawn})",
+        advice="start_it_there",
     )
 
 
@@ -164,11 +166,10 @@ def _hub_itself(server: JupyterServer) -> JupyterServerError:
     prefix = parts.path.split("/hub/")[0].rstrip("/")
     user_url = f"{parts.scheme}://{parts.netloc}{prefix}/user/<name>/"
     return JupyterServerError(
-        f"{server.title} is JupyterHub itself, not a user's server, whose kernels are at "
-        f"{user_url}. The user should configure that URL (their server's, as JupyterLab shows it) "
-        "and restart this MCP server.",
+        f"{server.title} is JupyterHub itself, not a user's server, whose kernels are at {user_url}.",
         final=True,
-        problem=f"is JupyterHub itself: configure a user's server, {user_url}",
+        problem=f"is JupyterHub itself; a user's server is at {user_url}",
+        advice="configure_a_users_server",
     )
 
 
@@ -192,11 +193,10 @@ def _user_refused(server: JupyterServer, user: str, why: str) -> JupyterServerEr
     else:
         rule = f"its --EnterpriseGatewayApp.authorized_users does not name {user!r}"
     return JupyterServerError(
-        f"{server.title} refused to start a kernel as user {user!r} (HTTP 403): {rule}. "
-        "The user can set KERNEL_USERNAME in this MCP server's environment to a user the gateway "
-        "accepts and restart this MCP server, or ask the gateway's admin to accept this user.",
+        f"{server.title} refused to start a kernel as user {user!r} (HTTP 403): {rule}.",
         final=True,
         problem=f"refused to start kernels as user {user!r}",
+        advice="kernel_username",
     )
 
 
@@ -215,10 +215,10 @@ def refusal(server: JupyterServer, status: int, what: str, reason: str = "") -> 
         )
     if status < 400:
         return JupyterServerError(
-            f"{title} redirected a request (HTTP {status}), as a login page does: check its URL "
-            "(JupyterHub serves each user under /user/<name>/) and token.",
+            f"{title} redirected a request (HTTP {status}), as a login page does.",
             final=True,
-            problem=f"redirected to a login page (HTTP {status}): check its URL and token",
+            problem=f"redirected to a login page (HTTP {status})",
+            advice="check_url_and_token",
         )
     return JupyterServerError(
         f"{title} answered HTTP {status}{detail}.", final=status < 500, problem=f"answered HTTP {status}"

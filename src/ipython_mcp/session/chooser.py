@@ -110,10 +110,12 @@ class KernelChooser:
         if not report.listed and spec:  # it answers for a kernel by its id all the same
             return dataclasses.replace(report, kernels=await kernels_by_id([server], spec))
         if report.problem:
+            said = f"{server.title} {report.problem}."
+            if not report.listed:
+                raise JupyterServerError(said, advice="full_id_or_start", server=server.name)
+            cause = report.error  # its advice, with the short form of what happened
             raise JupyterServerError(
-                f"{server.title} {report.problem}.",
-                advice="" if report.listed else "full_id_or_start",
-                server=server.name,
+                said, advice=cause.advice if cause else "", **(cause.facts if cause else {})
             )
         return report
 

@@ -92,6 +92,16 @@ ADVICE: dict[str, Advice] = {
     "or start one with start_kernel(server={server!r}). " + ENABLE_LISTING,
     "full_id_or_start": "Pass a kernel's full id to connect_to_kernel with server={server!r}, or call "
     "start_kernel(server={server!r}). " + ENABLE_LISTING,
+    "set_its_current_token": "The user should set its current token (`jupyter server list` shows it) and "
+    "restart this MCP server.",
+    "set_that_token": "The user should set that token (IPYTHON_MCP_JUPYTER_TOKEN, or token_env in the "
+    "servers file) and restart this MCP server.",
+    "check_url_and_token": "Check its URL (JupyterHub serves each user under /user/<name>/) and token.",
+    "start_it_there": "Ask the user to start it there.",
+    "configure_a_users_server": "The user should configure that URL (their server's, as JupyterLab shows it) "
+    "and restart this MCP server.",
+    "kernel_username": "The user can set KERNEL_USERNAME in this MCP server's environment to a user the "
+    "gateway accepts and restart this MCP server, or ask the gateway's admin to accept this user.",
     "pick_one_of_them": "Pass a notebook path or kernel id to connect_to_kernel, or call list_kernels.",
     "start_one_there": "Call start_kernel(server={server!r}) to start one.",
     "list_them": "Call list_kernels.",
