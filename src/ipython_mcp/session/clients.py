@@ -148,8 +148,8 @@ class ClientView:
         if self.named_only:
             attached = ", ".join(self._registry.names()) or "none yet"
             return NoSuchKernel(
-                "Name the kernel (kernel='...'): this server is shared over HTTP by clients it cannot "
-                f"tell apart, so it keeps no default kernel for them (attached: {attached}).",
+                "No kernel was named: this server is shared over HTTP by clients it cannot tell apart, "
+                f"so it keeps no default kernel for them (attached: {attached}).",
                 advice="name_the_kernel",
             )
         return NoSuchKernel("No kernel is connected.", advice="connect_first")

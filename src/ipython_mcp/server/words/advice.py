@@ -45,7 +45,8 @@ ADVICE: dict[str, Advice] = {
     # choosing and reaching a kernel
     "connect_first": "Call connect_to_kernel to attach to the user's kernel (list_kernels shows them), "
     "or start_kernel to start a new one.",
-    "name_the_kernel": "connect_to_kernel and start_kernel return the name to pass.",
+    "name_the_kernel": "Name the kernel (kernel='...'): connect_to_kernel and start_kernel return the name "
+    "to pass.",
     "kernel_gone": "Call connect_to_kernel to attach to another kernel (list_kernels shows them), or "
     "start_kernel.",
     "connect_by_name": "Call connect_to_kernel with it (list_kernels shows the kernels).",
