@@ -34,13 +34,12 @@ HOOKS_EXPRESSION = (
 HARMLESS_HOOKS = {"IPython.core.displaypub.DisplayPublisher._on_post_execute"}
 _PLOTTING = re.compile(r"plt\b|pyplot|matplotlib|seaborn|\bsns\.|\.plot\b|\.hist\(|imshow|figure|\bdisplay\(")
 UNKNOWN_CELL = (
-    "what it runs is not known yet, and reading variables beside a cell could take the figures "
-    "it draws; history, help and completions still answer"
+    "what it runs is not known yet, and reading variables beside a cell could take the figures it draws"
 )
 HELD = "it holds the interpreter, so even a subshell cannot answer"
 FIGURES = (
     "reading variables beside it could take the figures it draws, as matplotlib shows them "
-    "after any code runs; history, help and completions still answer"
+    "after any code runs"
 )
 
 
@@ -88,14 +87,16 @@ class KernelInspector:
         if self.has_subshells:
             self._probe_hooks()
         if self.spyder is not None:
-            self.spyder.close(KernelDied("The kernel was restarted."))
+            self.spyder.close(
+                KernelDied("The kernel was restarted before it answered.", advice="ask_the_new_kernel")
+            )
             self.spyder = spyder.SpyderComm(self._router)
             self.spyder.open()
 
     async def close(self) -> None:
         """Remove what we made in the kernel (subshell, comm) while it can still hear us."""
         kernel = self._kernel
-        reason = KernelDied(kernel.death or f"The connection to kernel {kernel.name} was closed.")
+        reason = kernel.died(f"The connection to kernel {kernel.name} was closed.")
         with contextlib.suppress(Exception):
             await self._delete_subshell()
         if self.spyder is not None:
@@ -125,7 +126,7 @@ class KernelInspector:
         subshell = None
         if self.has_subshells and (running is not None or not executes):
             if executes and (unsafe := self._unsafe_beside(running)):
-                raise _busy(running, what, why=unsafe)
+                raise _busy(running, what, why=unsafe, beside=True)
             subshell = await self._side_subshell()
         if running is not None and subshell is None:
             raise _busy(running, what, why=HELD if self.has_subshells else "")
@@ -288,7 +289,8 @@ class KernelInspector:
         if value.get("status") != "ok":
             raise KernelSideError(
                 f"Looking at the kernel failed ({value.get('ename', 'no result')}: "
-                f"{value.get('evalue', '')}). The kernel may not be a Python kernel."
+                f"{value.get('evalue', '')}).",
+                advice="maybe_not_python",
             )
         return json.loads(ast.literal_eval(value["data"]["text/plain"])), answer.during
 
@@ -320,12 +322,14 @@ class KernelInspector:
         )
 
 
-def _busy(running: Activity | None, what: str, *, why: str = "") -> KernelBusy:
+def _busy(running: Activity | None, what: str, *, why: str = "", beside: bool = False) -> KernelBusy:
+    """`beside`: only looks that run code are refused beside the cell; the others still answer."""
     # A cell that holds the interpreter from its first instant may not even have announced itself.
     doing = running.describe() if running else "a cell it has not announced (it holds the interpreter)"
     return KernelBusy(
         f"The kernel is busy running {doing}{f' ({why})' if why else ''}, so it cannot answer {what} now.",
         advice="busy_own_cell" if running is not None and running.ours else "busy_users_cell",
+        beside=beside,
     )
 
 

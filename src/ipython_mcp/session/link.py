@@ -120,10 +120,11 @@ class KernelLink:
     def recovery(self) -> Recovery:
         return self.controls.recovery()
 
-    def died(self) -> KernelDied:
-        """The error for a request to the kernel once it is gone: why, and how to get it back."""
+    def died(self, why: str = "") -> KernelDied:
+        """The error for a request to the kernel once it is gone: why (its death, else `why`),
+        and how to get it back."""
         recovery = self.recovery()
-        return KernelDied(self.death or "", advice=recovery.advice, server=recovery.server)
+        return KernelDied(self.death or why, advice=recovery.advice, server=recovery.server)
 
     def end(self, death: str) -> None:
         """No more requests: calls waiting on this kernel return at once, saying `death`."""

@@ -31,6 +31,16 @@ def reach_by_id(server: str) -> str:
     return f"connect_to_kernel takes a full kernel id with server={server!r}. {ENABLE_LISTING}"
 
 
+def _after_looks_beside(advice: str) -> Callable[..., str]:
+    """The advice about a busy kernel, after what it still answers where only looks that run code
+    were refused beside the running cell (the `beside` fact)."""
+
+    def words(beside: bool = False, **_: Any) -> str:
+        return ("History and completions still answer (get_history, complete). " if beside else "") + advice
+
+    return words
+
+
 def _after_unlisted(advice: str) -> Callable[..., str]:
     """The advice, after how to reach the kernels of the servers that do not list them (the
     `unlisted` fact: their names)."""
@@ -108,6 +118,7 @@ ADVICE: dict[str, Advice] = {
     "list_them": "Call list_kernels.",
     "server_kernel_silent": "Call kernel_status later or ask the user to check it in JupyterLab.",
     # a kernel gone (session.link.Recovery), or restarted elsewhere
+    "ask_the_new_kernel": "Ask again: the new kernel answers (its state from before the restart is gone).",
     "relaunch": "Call restart_kernel to start it again (its variables are lost), or start_kernel.",
     "restart_in_its_ide": "Ask the user to restart it in their IDE, then call connect_to_kernel; or call "
     "start_kernel for a new kernel.",
@@ -118,8 +129,8 @@ ADVICE: dict[str, Advice] = {
     # a kernel whose process is stopped (SIGSTOP, Ctrl+Z)
     "resume_process": "Ask the user to resume it (`kill -CONT {pid}`, or `fg` in its terminal).",
     # a kernel busy with a cell
-    "busy_users_cell": f"Ask again once it is idle (kernel_status tells). {USERS_CELL}",
-    "busy_own_cell": f"Ask again once it is idle (kernel_status tells). {OWN_CELL}",
+    "busy_users_cell": _after_looks_beside(f"Ask again once it is idle (kernel_status tells). {USERS_CELL}"),
+    "busy_own_cell": _after_looks_beside(f"Ask again once it is idle (kernel_status tells). {OWN_CELL}"),
     "run_after_busy": f"With if_busy='wait' it runs after that cell. {USERS_CELL}",
     "run_after_own": f"With if_busy='wait' it runs after that cell. {OWN_CELL}",
     # running code
@@ -129,6 +140,7 @@ ADVICE: dict[str, Advice] = {
     # looking at the kernel
     "other_language": "Use execute_code with {language}'s own commands instead.",
     "list_names": "list_variables shows the names there.",
+    "maybe_not_python": "The kernel may not be a Python kernel.",
 }
 
 
