@@ -98,3 +98,24 @@ def test_tool_names_are_written_in_the_server_layer_only() -> None:
             if isinstance(node, ast.Constant) and isinstance(node.value, str):
                 said = named.findall(node.value)
                 assert not said, f"{name}, line {node.lineno}: {said} in {node.value[:120]!r}"
+
+
+ADVISING = re.compile(
+    r"\b(?:Ask the user|[Tt]he user (?:should|can))\b|(?:^|[.:;]\s)(?:Call|Pass|Fix:|Prefer|Check|Run|Install) "
+)
+"""How what to do next is worded: `Ask the user …`, `The user should …`, `Call …`, `Fix: …`."""
+
+
+def test_what_to_do_is_advised_in_the_server_layer_only() -> None:
+    """Below the server, strings say what happened; what the model or the user can do about it
+    is an advice of server/words/advice.py. settings.py's start-up errors, read by a person at
+    a terminal before any model, may say what to do."""
+    for name, path in MODULES.items():
+        if layer(name) not in BELOW_SERVER or layer(name) == "settings":
+            continue
+        tree = ast.parse(path.read_text())
+        docstrings = {id(node.value) for node in ast.walk(tree) if isinstance(node, ast.Expr)}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
+                said = ADVISING.search(node.value)
+                assert not said, f"{name}, line {node.lineno}: {said[0]!r} in {node.value[:120]!r}"
