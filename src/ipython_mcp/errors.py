@@ -18,9 +18,9 @@
     ├── NoSuchExecution         no recent execution has the id a call named
     └── NotebookError           no code of the assistant to save, or the notebook cannot be written
 
-Each says what happened, in facts, and names by `advice` what can be done about it: the
-server layer (server/words/advice.py) words that advice for the model, with the tools that help, so
-the layers below know no tool. An exception raised by the *user's code* is not one of these:
+Each says what happened, in facts, and may name by `advice` what can be done about it: the
+server layer (server/words/advice.py) words that advice for the model, with the tools that
+help, so the layers below know no tool. An exception raised by the *user's code* is not one of these:
 it is output of the execution.
 """
 
