@@ -202,8 +202,12 @@ async def test_running_waiting_and_queued_results_are_not_errors(
     assert "interrupt it only if the user asks you to" in texts(queued)
     (tmp_path / "b").touch()
     await own_kernel.ide.outputs_of(cell)
+    _, ran = await own_kernel.ide.run("print(queued_ran)")  # after the queued code, which has ended
+    assert "True" in ran
+    # Ended before the model came back: waiting with no id still returns it, and its end.
     finished = await assistant.call("wait_for_execution", timeout=30)
-    assert "has finished (ok)" in texts(finished)
+    assert not finished.is_error and "has finished (ok)" in texts(finished)
+    assert "No execution" in await assistant.error("wait_for_execution")  # told once
 
 
 # -- save_notebook never replaces the user's own notebook unasked ----------------------------

@@ -48,6 +48,8 @@ IDLE_GRACE = 1.0
 """Seconds to wait for the iopub idle status after the reply (the last outputs may trail it)."""
 BIG_OUTPUT = 8 << 20
 """Bytes of output after which the memory freed while receiving it is handed back to the system."""
+_RUNS_ON = ("running", "input", "queued")
+"""The statuses of a result after which the execution goes on."""
 _NUMBERS = itertools.count(1)
 """Execution ids are unique within this server process: e1, e2, ..."""
 _RATE_LIMITED = re.compile(r"IOPub (data|message) rate exceeded")
@@ -121,6 +123,8 @@ class Execution:
         """What happened on the way (input answered for it), told with the next result."""
         self.lost: Restarted | None = None
         """The restart under it that took its end away, if so: that end will never come."""
+        self.end_untold = False
+        """A result said it runs on (running, queued, waiting for input) and none said it ended."""
         self.asked_exit = False
         """The code asked the kernel to exit (exit(), quit()): it ends after its reply."""
         self.restart_doubt = False
@@ -260,6 +264,7 @@ class Execution:
         assert status is not None
         # The whole output, within the budget; what it leaves out is readable by line.
         blocks = self._show((0, 0), told)
+        self.end_untold = status in _RUNS_ON
         return ExecutionResult(blocks, status, self.execution_count, told, self.id)
 
     def unread(
@@ -289,6 +294,7 @@ class Execution:
             self.execution_count = content.get("execution_count", self.execution_count)
             told.append(Finished(self.id, finished))
         assert status is not None
+        self.end_untold = status in _RUNS_ON
         return ExecutionResult(blocks, status, self.execution_count, told, self.id)
 
     def _show(self, start: tuple[int, int], told: list[Note]) -> list[Block]:

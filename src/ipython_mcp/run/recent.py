@@ -46,9 +46,10 @@ class RecentExecutions:
         return [ex for ex in self._by_id.values() if ex.finished is not None and not ex.finished.done()]
 
     def find(self, execution_id: str | None) -> Execution:
-        """One by id; by default the latest one still running."""
+        """One by id; by default the latest one still running, else the latest one that ended
+        after a result said it runs on (its end not told yet)."""
         if execution_id is None:
-            running = self.running()
+            running = self.running() or [ex for ex in self._by_id.values() if ex.end_untold]
             if not running:
                 raise NoSuchExecution(
                     f"No execution of the assistant is running in the background in kernel {self._kernel}.",

@@ -76,7 +76,7 @@ async def wait_for_execution(
     ctx: Context,
     execution_id: Annotated[
         str | None,
-        Field(description="Id from execute_code, e.g. 'e3'. Default: the latest still running."),
+        Field(description="Id from execute_code, e.g. 'e3'. Default: the latest running, or ended unseen."),
     ] = None,
     timeout: Annotated[
         float, Field(description="Seconds to wait for it to finish before returning.", gt=0)
