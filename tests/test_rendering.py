@@ -366,15 +366,28 @@ def test_error_is_kept_in_full_after_a_flood_of_output():
     assert text_chars(log) <= 1_000 + len(blocks[1]) + len(blocks[-1])
 
 
-def test_a_huge_traceback_keeps_its_head_and_tail():
+def test_a_recursion_in_the_users_cell_is_told_once_with_its_count():
     frames = ["RecursionError                            Traceback (most recent call last)"]
     frames += ["Cell In[1], line 2, in f(n)\n----> 2 return f(n + 1)\n"] * 3_000
+    frames += ["RecursionError: maximum recursion depth exceeded"]
+    log = log_of(error("RecursionError", "maximum recursion depth exceeded", frames))
+    assert log.error.traceback == (
+        "RecursionError                            Traceback (most recent call last)\n"
+        "Cell In[1], line 2, in f(n)\n----> 2 return f(n + 1)\n\n"
+        "[... the frame above repeated 2,999 more times ...]\n\n"
+        "RecursionError: maximum recursion depth exceeded"
+    )
+
+
+def test_a_huge_traceback_keeps_its_head_and_tail():
+    frames = ["RecursionError                            Traceback (most recent call last)"]
+    frames += [f"Cell In[1], line {i}, in f{i}(n)\n----> {i} return f{i + 1}(n + 1)\n" for i in range(3_000)]
     frames += ["RecursionError: maximum recursion depth exceeded"]
     recursion = error("RecursionError", "maximum recursion depth exceeded", frames)
     log = log_of(recursion, text_budget=2_000)
     head, notice, tail = re.split(r"\n(\[\.\.\. .* omitted \.\.\.\])\n", log.error.traceback)
     assert head.startswith("RecursionError                            Traceback")
-    assert tail.endswith("return f(n + 1)\n\nRecursionError: maximum recursion depth exceeded")
+    assert tail.endswith("return f3000(n + 1)\n\nRecursionError: maximum recursion depth exceeded")
     assert len(head) + len(tail) <= 2_000
     chars, lines = omitted(notice)
     assert chars > 100_000

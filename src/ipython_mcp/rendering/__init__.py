@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .ansi import strip_ansi
-from .blocks import Block, Image, Omitted, Text
+from .blocks import Block, Image, Omitted, Shortened, Text
 from .excerpt import excerpt
 from .log import OutputLog
 from .mime import image_of
@@ -19,6 +19,7 @@ __all__ = [
     "OutputLog",
     "Outputs",
     "ReadMark",
+    "Shortened",
     "Text",
     "excerpt",
     "image_of",

@@ -32,4 +32,14 @@ class Omitted:
     """Where in `first_line` it begins, when it lies within that one line."""
 
 
-Block = Text | Image | Omitted
+@dataclass(frozen=True, slots=True)
+class Shortened:
+    """A traceback shown in short (library frames and repeats folded, budget.shortened_text
+    words it): how much was left out, and the lines of the whole output that hold it whole."""
+
+    chars: int
+    first_line: int
+    lines: int
+
+
+Block = Text | Image | Omitted | Shortened

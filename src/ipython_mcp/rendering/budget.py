@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from itertools import groupby
 
-from .blocks import Block, Image, Omitted, Text
+from .blocks import Block, Image, Omitted, Shortened, Text
 
 STDERR = "[stderr]\n"
 """The line a stderr output begins with."""
@@ -96,6 +96,13 @@ def omitted_text(gap: Omitted, more: More | None = None) -> str:
     elif more is not None:
         hint = more(gap.first_line, gap.lines)
     return notice(gap.chars, gap.lines, hint)
+
+
+def shortened_text(short: Shortened, more: More | None = None) -> str:
+    """The line after a traceback shown in short, naming `more`'s call for the whole of it."""
+    whole = f"; {more(short.first_line, short.lines)} whole" if more is not None else ""
+    shortened = count(short.chars, "character")
+    return f"[traceback shortened by {shortened}: library frames and repeats folded{whole}]"
 
 
 def images_note(dropped: int) -> Text:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .blocks import Block, Omitted, Text
+from .blocks import Block, Omitted, Shortened, Text
 from .budget import SNAP, STDERR, Part, clip, images_note, render_parts
 
 if TYPE_CHECKING:
@@ -51,12 +51,15 @@ def excerpt(
         blocks.append(Text(f"[{view.dropped(first)}; the rest is below]"))
         first, char = view.kept
         left = view.chars_from(*view.kept_store())
-    end, error = view.lines, None
+    end, error, shortened = view.lines, None, None
     last = outputs.outputs[-1] if outputs.outputs else None
     if last is not None and last.kind == "error" and (view.output_line(last), 0) >= (first, char):
         end = view.output_line(last)
         error = "".join(f.text + "\n" * f.newline for f in _read(view, end, 0, view.lines, left))
         left -= len(error)
+        if last.lean is not None:  # the whole stays readable by line
+            shortened = Shortened(len(error) - len(last.lean), end, view.lines - end)
+            error = last.lean
         error = clip(error.removesuffix("\n"), budget)
     head_limit = budget // 2
     tail_limit = budget - head_limit - len(STDERR)  # room to mark a cut stderr output again
@@ -73,6 +76,8 @@ def excerpt(
         blocks += render_parts(shown.parts(tail))
     if error is not None:
         blocks.append(Text(error))
+        if shortened is not None:
+            blocks.append(shortened)
     dropped = _images(view, first, end) - shown.images
     if dropped:
         blocks.append(images_note(dropped))

@@ -18,7 +18,7 @@ from .blocks import Block, Image, Text
 from .budget import STDERR, Part, clip, head_cut, images_note, notice, render_parts, tail_cut
 from .lines import apply_carriage_returns
 from .mime import render_bundle
-from .tracebacks import KernelError, clean_traceback
+from .tracebacks import KernelError, clean_traceback, short_traceback
 
 
 @dataclass(eq=False, slots=True)
@@ -198,7 +198,8 @@ class OutputLog:
     def _add_error(self, content: dict) -> None:
         ename = str(content.get("ename", ""))
         evalue = str(content.get("evalue", ""))
-        traceback = clean_traceback(content.get("traceback") or [], ename, evalue)
+        frames = content.get("traceback") or []
+        traceback = short_traceback(frames, ename, evalue) or clean_traceback(frames, ename, evalue)
         traceback = clip(traceback, self._budget)
         self._begin_output()
         self._error = KernelError(ename, evalue, traceback)

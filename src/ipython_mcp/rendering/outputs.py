@@ -27,7 +27,7 @@ from .budget import STDERR
 from .lines import MemoryLines, apply_carriage_returns
 from .mime import render_bundle
 from .records import Changes, Lines, Output, ReadMark, Update
-from .tracebacks import clean_traceback
+from .tracebacks import clean_traceback, short_traceback
 from .view import View
 
 IMAGES_KEPT = 10
@@ -124,6 +124,7 @@ class Outputs:
         text = clean_traceback(frames, ename, evalue)
         out = self._begin("error")
         out.error, out.broken = (ename, evalue, frames), True
+        out.lean = short_traceback(frames, ename, evalue)
         self._write(text + "\n", printed=False)
         self.error_name = ename
 

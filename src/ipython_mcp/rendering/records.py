@@ -68,6 +68,8 @@ class Output:
     count: int | None = None
     error: tuple[str, str, list[str]] | None = None
     """An error's ename, evalue and traceback as the kernel sent them."""
+    lean: str | None = None
+    """An error's traceback in short, when that is much shorter than the whole in its lines."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,8 +6,8 @@ from collections.abc import Sequence
 
 from mcp_types import CallToolResult, ImageContent, TextContent
 
-from ...rendering import Image, Omitted
-from ...rendering.budget import More, omitted_text
+from ...rendering import Image, Omitted, Shortened
+from ...rendering.budget import More, omitted_text, shortened_text
 from ...rendering.lines import Piece
 from ...run import notes
 from ...run.execution import Execution, ExecutionResult
@@ -32,6 +32,8 @@ def execution_result(
             content.append(ImageContent(type="image", data=block.data, mime_type=block.mime_type))
         elif isinstance(block, Omitted):
             content.append(TextContent(type="text", text=omitted_text(block, more)))
+        elif isinstance(block, Shortened):
+            content.append(TextContent(type="text", text=shortened_text(block, more)))
         elif block.text:
             content.append(TextContent(type="text", text=block.text))
     if not content and result.status == "ok":
