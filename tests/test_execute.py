@@ -68,6 +68,22 @@ async def test_dataframe_is_readable_text(assistant: Assistant, shared_kernel: I
     assert "<table" not in text and "<td" not in text
 
 
+async def test_objects_shown_by_their_html_read_as_text(assistant: Assistant, shared_kernel: IdeKernel) -> None:
+    """An object with only `_repr_html_`, and a pandas Styler, as readable text, not their repr."""
+    await assistant.text("connect_to_kernel", connection_file=str(shared_kernel.path))
+    report = await assistant.text(
+        "execute_code",
+        code="class Report:\n    def _repr_html_(self):\n        return '<h3>Sales</h3><p>Total: <b>42</b></p>'\nReport()",
+    )
+    assert report == "Sales\nTotal: 42"
+    styled = await assistant.text(
+        "execute_code",
+        code="import pandas as pd\npd.DataFrame({'city': ['Oslo', 'Lima'], 'rain': [7.5, 0.5]}).style.format(precision=1)",
+    )
+    assert "Styler" not in styled and "0x" not in styled
+    assert "| city | rain" in styled and "0 | Oslo | 7.5" in styled and "1 | Lima | 0.5" in styled
+
+
 async def test_exception_is_a_clean_traceback_marked_as_error(
     assistant: Assistant, shared_kernel: IdeKernel
 ) -> None:

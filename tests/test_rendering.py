@@ -201,6 +201,13 @@ def test_default_object_repr_gives_way_to_html():
     assert log.blocks() == [Text("Hello world")]
 
 
+def test_ipythons_default_repr_gives_way_to_html_too():
+    for plain in ("<__main__.Report at 0x7fc44672d310>", "<pandas.io.formats.style.Styler at 0x7F00AB>"):
+        assert texts(log_of(display({"text/html": "<p>Total: 3</p>", "text/plain": plain}))) == ["Total: 3"]
+    # Text that only looks like markup is kept.
+    assert texts(log_of(display({"text/html": "<p>x</p>", "text/plain": "<Quantity 3 m>"}))) == ["<Quantity 3 m>"]
+
+
 def test_a_useful_plain_text_is_preferred_over_html():
     plain = "    name  score\n0  alice    1.5\n1    bob    2.0"
     data = {"text/html": DATAFRAME_HTML, "text/plain": plain}

@@ -12,7 +12,8 @@ from .ansi import strip_ansi
 from .blocks import Block, Image, Text
 
 _IMAGES = ("image/png", "image/jpeg")
-_DEFAULT_REPR = re.compile(r"<[\w.]+ object( at 0x[0-9a-f]+)?>")
+_DEFAULT_REPR = re.compile(r"<[\w.]+ object>|<[\w.]+(?: object)? at 0x[0-9a-fA-F]+>")
+"""Python's default repr, and IPython's (`<pandas.io.formats.style.Styler at 0x7f...>`)."""
 _RICHER_THAN_REPR = ("text/html", "text/latex", "application/json", "image/svg+xml")
 _LINE_TAGS = frozenset({"p", "div", "br", "tr", "li", "h1", "h2", "h3", "h4", "h5", "h6"})
 _HIDDEN_TAGS = frozenset({"script", "style"})
@@ -26,7 +27,8 @@ def render_bundle(data: dict) -> Block | None:
     if data.get("text/markdown"):
         return Text(data["text/markdown"])
     plain = strip_ansi(data.get("text/plain") or "")
-    # `<IPython.core.display.HTML object>` says nothing; any richer representation says more.
+    # `<IPython.core.display.HTML object>` or `<__main__.Report at 0x7f...>` says nothing; any
+    # richer representation says more.
     richer = any(mime in data for mime in _RICHER_THAN_REPR)
     says_nothing = richer and _DEFAULT_REPR.fullmatch(plain) is not None
     if plain and not says_nothing:
