@@ -84,6 +84,25 @@ async def test_objects_shown_by_their_html_read_as_text(assistant: Assistant, sh
     assert "| city | rain" in styled and "0 | Oslo | 7.5" in styled and "1 | Lima | 0.5" in styled
 
 
+async def test_a_plotly_figure_is_described(assistant: Assistant, shared_kernel: IdeKernel) -> None:
+    """Its title, axes and traces with their sizes and ranges, not a script or thousands of numbers."""
+    await assistant.text("connect_to_kernel", connection_file=str(shared_kernel.path))
+    code = (
+        "import numpy as np, plotly.graph_objects as go, plotly.io as pio\n"
+        "pio.renderers.default = 'plotly_mimetype'\n"
+        "fig = go.Figure([go.Scatter(x=np.arange(1000), y=np.linspace(-2.5, 40, 1000), name='loss', mode='lines'),\n"
+        "                 go.Bar(x=['a', 'b', 'c'], y=[3, 1, 2], name='counts')])\n"
+        "fig.update_layout(title='Training', xaxis_title='step', yaxis_title='value')\n"
+        "fig"
+    )
+    text = await assistant.text("execute_code", code=code)
+    assert text == (
+        '[plotly figure "Training"; x axis "step"; y axis "value": 2 traces]\n'
+        '- scatter "loss" (lines): 1,000 points, x 0 to 999, y -2.5 to 40\n'
+        '- bar "counts": 3 points, x a to c, y 1 to 3'
+    )
+
+
 async def test_exception_is_a_clean_traceback_marked_as_error(
     assistant: Assistant, shared_kernel: IdeKernel
 ) -> None:

@@ -557,3 +557,15 @@ def test_random_messages_keep_every_bound():
             budgeted.pop()
         assert sum(len(text) for text in budgeted) <= budget
         assert chars_held(log) < 4 * budget
+
+
+def test_a_plotly_bundle_of_any_shape_is_described_without_failing():
+    from ipython_mcp.rendering.charts import describe_plotly
+
+    for odd in (None, [], {"data": "x"}, {"data": [1, None, {"y": {"dtype": "f8", "bdata": "%%"}}]},
+                {"layout": {"title": ["x"], "xaxis": {"range": [1]}}, "data": [{"x": [[1, 2], [3]], "y": [None]}]}):
+        assert describe_plotly(odd).startswith("[plotly figure")
+    many = {"data": [{"type": "bar", "y": [i]} for i in range(20)]}
+    assert describe_plotly(many).endswith("- ... 8 more traces")
+    log = log_of(display({"application/vnd.plotly.v1+json": many, "text/html": "<script>Plotly.newPlot()</script>"}))
+    assert texts(log)[0].startswith("[plotly figure: 20 traces]")

@@ -10,6 +10,7 @@ from html.parser import HTMLParser
 
 from .ansi import strip_ansi
 from .blocks import Block, Image, Text
+from .charts import PLOTLY, describe_plotly
 
 _IMAGES = ("image/png", "image/jpeg")
 _DEFAULT_REPR = re.compile(r"<[\w.]+ object>|<[\w.]+(?: object)? at 0x[0-9a-fA-F]+>")
@@ -24,6 +25,8 @@ def render_bundle(data: dict) -> Block | None:
     for mime in _IMAGES:
         if mime in data:
             return _image(data[mime], mime)
+    if PLOTLY in data:  # described: its HTML is a script, its JSON thousands of numbers
+        return Text(describe_plotly(data[PLOTLY]))
     if data.get("text/markdown"):
         return Text(data["text/markdown"])
     plain = strip_ansi(data.get("text/plain") or "")
