@@ -84,6 +84,23 @@ async def test_objects_shown_by_their_html_read_as_text(assistant: Assistant, sh
     assert "| city | rain" in styled and "0 | Oslo | 7.5" in styled and "1 | Lima | 0.5" in styled
 
 
+async def test_an_svg_figure_comes_back_as_an_image(assistant: Assistant, shared_kernel: IdeKernel) -> None:
+    """With the inline backend drawing SVG only, the figure is rendered to PNG for the model."""
+    await assistant.text("connect_to_kernel", connection_file=str(shared_kernel.path))
+    code = (
+        "%config InlineBackend.figure_formats = ['svg']\n"
+        "import matplotlib.pyplot as plt\nplt.plot([1, 3, 2]); plt.title('svg only'); plt.show()\n"
+        "%config InlineBackend.figure_formats = ['png']"
+    )
+    result = await assistant.call("execute_code", code=code)
+    [image] = images(result)
+    assert image.mime_type == "image/png"
+    png = base64.b64decode(image.data)
+    assert png.startswith(b"\x89PNG") and len(png) > 5_000
+    width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+    assert 300 < width < 2_000 and 200 < height < 2_000
+
+
 async def test_a_plotly_figure_is_described(assistant: Assistant, shared_kernel: IdeKernel) -> None:
     """Its title, axes and traces with their sizes and ranges, not a script or thousands of numbers."""
     await assistant.text("connect_to_kernel", connection_file=str(shared_kernel.path))

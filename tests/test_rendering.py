@@ -224,11 +224,17 @@ def test_html_drops_scripts_and_styles_and_unescapes_entities():
     assert texts(log_of(display({"text/html": html}))) == ["Report\nTom & Jerry <3\nend"]
 
 
-def test_svg_is_described_unless_plain_text_says_more():
-    svg = "<svg xmlns='http://www.w3.org/2000/svg'>" + " " * 1_200 + "</svg>"
-    note = "[image/svg+xml output not shown: 1,246 characters]"
-    assert texts(log_of(display({"image/svg+xml": svg}))) == [note]
-    assert texts(log_of(display({"image/svg+xml": svg, "text/plain": FIGURE}))) == [FIGURE]
+def test_svg_is_rendered_to_an_image_or_says_why_not():
+    svg = "<svg xmlns='http://www.w3.org/2000/svg' width='40pt' height='20pt'><rect width='40' height='20'/></svg>"
+    [image] = log_of(display({"image/svg+xml": svg, "text/plain": FIGURE})).blocks()
+    assert isinstance(image, Image) and image.mime_type == "image/png"
+    assert base64.b64decode(image.data).startswith(b"\x89PNG")
+    [broken] = texts(log_of(display({"image/svg+xml": "<svg xmlns='http://www.w3.org/2000/svg'><rect"})))
+    assert broken.startswith("[image/svg+xml figure could not be rendered: ")
+    huge = svg.replace("<rect", " " * 2_000_000 + "<rect")
+    assert texts(log_of(display({"image/svg+xml": huge}))) == [
+        f"[image/svg+xml figure not shown: {len(huge):,} characters, over 2,000,000]"
+    ]
 
 
 def test_latex_and_json():

@@ -8,14 +8,18 @@ import json
 import re
 from html.parser import HTMLParser
 
+import resvg_py
+
 from .ansi import strip_ansi
 from .blocks import Block, Image, Text
 from .charts import PLOTLY, describe_plotly
 
 _IMAGES = ("image/png", "image/jpeg")
+SVG_LIMIT = 2_000_000
+"""Characters of SVG rendered to an image; a larger one would hold the server up too long."""
 _DEFAULT_REPR = re.compile(r"<[\w.]+ object>|<[\w.]+(?: object)? at 0x[0-9a-fA-F]+>")
 """Python's default repr, and IPython's (`<pandas.io.formats.style.Styler at 0x7f...>`)."""
-_RICHER_THAN_REPR = ("text/html", "text/latex", "application/json", "image/svg+xml")
+_RICHER_THAN_REPR = ("text/html", "text/latex", "application/json")
 _LINE_TAGS = frozenset({"p", "div", "br", "tr", "li", "h1", "h2", "h3", "h4", "h5", "h6"})
 _HIDDEN_TAGS = frozenset({"script", "style"})
 
@@ -25,6 +29,8 @@ def render_bundle(data: dict) -> Block | None:
     for mime in _IMAGES:
         if mime in data:
             return _image(data[mime], mime)
+    if isinstance(data.get("image/svg+xml"), str):
+        return _svg(data["image/svg+xml"])
     if PLOTLY in data:  # described: its HTML is a script, its JSON thousands of numbers
         return Text(describe_plotly(data[PLOTLY]))
     if data.get("text/markdown"):
@@ -42,8 +48,6 @@ def render_bundle(data: dict) -> Block | None:
         return Text(data["text/latex"])
     if "application/json" in data:
         return Text(json.dumps(data["application/json"], indent=1, ensure_ascii=False))
-    if data.get("image/svg+xml"):
-        return Text(f"[image/svg+xml output not shown: {len(data['image/svg+xml']):,} characters]")
     if plain:  # a default repr, still better than nothing
         return Text(plain)
     if data:
@@ -61,6 +65,17 @@ def _image(data: object, mime: str) -> Block:
         except (binascii.Error, ValueError):
             pass
     return Text(f"[{mime} output could not be decoded]")
+
+
+def _svg(svg: str) -> Block:
+    """An SVG figure as a PNG image, rendered here; or a note of why it is not shown."""
+    if len(svg) > SVG_LIMIT:
+        return Text(f"[image/svg+xml figure not shown: {len(svg):,} characters, over {SVG_LIMIT:,}]")
+    try:
+        png = resvg_py.svg_to_bytes(svg_string=svg, dpi=96.0)  # its units (pt) at 96 dpi
+    except (ValueError, RuntimeError) as exc:
+        return Text(f"[image/svg+xml figure could not be rendered: {exc}]")
+    return Image(base64.b64encode(bytes(png)).decode(), "image/png")
 
 
 def html_to_text(html: str) -> str:
