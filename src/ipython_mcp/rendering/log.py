@@ -199,7 +199,8 @@ class OutputLog:
         ename = str(content.get("ename", ""))
         evalue = str(content.get("evalue", ""))
         frames = content.get("traceback") or []
-        traceback = short_traceback(frames, ename, evalue) or clean_traceback(frames, ename, evalue)
+        whole = clean_traceback(frames, ename, evalue)
+        traceback = short_traceback(frames, ename, evalue, whole) or whole
         traceback = clip(traceback, self._budget)
         self._begin_output()
         self._error = KernelError(ename, evalue, traceback)

@@ -124,7 +124,7 @@ class Outputs:
         text = clean_traceback(frames, ename, evalue)
         out = self._begin("error")
         out.error, out.broken = (ename, evalue, frames), True
-        out.lean = short_traceback(frames, ename, evalue)
+        out.lean = short_traceback(frames, ename, evalue, text)
         self._write(text + "\n", printed=False)
         self.error_name = ename
 

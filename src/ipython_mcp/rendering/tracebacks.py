@@ -63,10 +63,10 @@ def lean_traceback(frames: list[str], ename: str, evalue: str) -> str:
     return _joined(_without_repeats(kept), ename, evalue)
 
 
-def short_traceback(frames: list[str], ename: str, evalue: str) -> str | None:
-    """The lean traceback, when it is shorter than the whole by LEAN_GAIN; else None."""
+def short_traceback(frames: list[str], ename: str, evalue: str, whole: str) -> str | None:
+    """The lean traceback, when it is shorter than the `whole` (clean) one by LEAN_GAIN."""
     lean = lean_traceback(frames, ename, evalue)
-    return lean if len(lean) < len(clean_traceback(frames, ename, evalue)) - LEAN_GAIN else None
+    return lean if len(lean) < len(whole) - LEAN_GAIN else None
 
 
 def _joined(parts: list[str], ename: str, evalue: str) -> str:

@@ -70,7 +70,7 @@ class ExecutionResult:
     def is_error(self) -> bool:
         """Whether the code failed or did not run. Code still running, waiting for input or
         queued behind another cell has not failed: calling again would run it twice."""
-        return self.status not in ("ok", "running", "input", "queued")
+        return self.status not in ("ok", *_RUNS_ON)
 
 
 @dataclass(frozen=True, slots=True)
