@@ -16,11 +16,14 @@ def test_environment_values_are_read_and_flags_win() -> None:
         "IPYTHON_MCP_TIMEOUT": "12.5",
         "IPYTHON_MCP_MAX_OUTPUT_CHARS": "5000",
         "IPYTHON_MCP_MAX_OUTPUT_DISK_MB": "64",
+        "IPYTHON_MCP_MAX_IMAGE_PX": "1000",
+        "IPYTHON_MCP_MAX_IMAGE_BYTES": "300000",
     }
     settings = Settings.from_env(env, runtime_dir="/tmp/x", max_output_chars=8000)
     assert settings.timeout == 12.5
     assert settings.max_output_chars == 8000
     assert settings.max_output_disk_mb == 64
+    assert (settings.max_image_px, settings.max_image_bytes) == (1000, 300_000)
     assert Settings.from_env(env, runtime_dir="/tmp/x", max_output_disk_mb=512).max_output_disk_mb == 512
     assert Settings.from_env({}, runtime_dir="/tmp/x").max_output_disk_mb == 256
 
@@ -32,6 +35,8 @@ def test_environment_values_are_read_and_flags_win() -> None:
         ({"IPYTHON_MCP_TIMEOUT": "0"}, "timeout must be a positive number of seconds"),
         ({"IPYTHON_MCP_MAX_OUTPUT_CHARS": "10"}, "max_output_chars must be at least 1000"),
         ({"IPYTHON_MCP_MAX_OUTPUT_DISK_MB": "0"}, "max_output_disk_mb must be at least 1 megabyte"),
+        ({"IPYTHON_MCP_MAX_IMAGE_PX": "10000"}, "max_image_px must be between 64 and 8000 pixels"),
+        ({"IPYTHON_MCP_MAX_IMAGE_BYTES": "100"}, "max_image_bytes must be between 10000 and 700000"),
         ({"IPYTHON_MCP_MAX_OUTPUT_DISK_MB": "1.5"}, "IPYTHON_MCP_MAX_OUTPUT_DISK_MB='1.5' is not valid"),
     ],
 )

@@ -29,6 +29,11 @@ SETTINGS_FLAGS = (
      "default execute_code timeout before the kernel is interrupted (60) [IPYTHON_MCP_TIMEOUT]"),
     ("--max-output-chars", "max_output_chars", "N", int,
      "text budget of one result; the head and tail are kept past it (20000) [IPYTHON_MCP_MAX_OUTPUT_CHARS]"),
+    ("--max-image-px", "max_image_px", "PX", int,
+     "longest edge of a figure in a result; larger ones are scaled down (1568) [IPYTHON_MCP_MAX_IMAGE_PX]"),
+    ("--max-image-bytes", "max_image_bytes", "N", int,
+     "bytes of figures one result holds, base64 as sent; past it figures are made smaller, then left out "
+     "and named (72000) [IPYTHON_MCP_MAX_IMAGE_BYTES]"),
     ("--max-output-disk-mb", "max_output_disk_mb", "MB", int,
      "disk the whole outputs of one kernel's executions may use, for read_output; the oldest output "
      "is dropped past it (256) [IPYTHON_MCP_MAX_OUTPUT_DISK_MB]"),

@@ -120,6 +120,10 @@ class NoSuchExecution(IPythonMCPError):
     """No recent execution has that id."""
 
 
+class NoSuchFigure(IPythonMCPError, LookupError):
+    """An execution has no figure of that number, or no longer keeps it."""
+
+
 class NotebookError(IPythonMCPError):
     """Raised when the assistant ran no code to save as a notebook, or the notebook cannot be
     written where it was asked to."""

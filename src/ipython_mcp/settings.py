@@ -22,6 +22,12 @@ class Settings:
     """Default limit for one run of the assistant's code before the kernel is interrupted."""
     max_output_chars: int = 20_000
     """Text budget of one result; past it the head and tail are kept."""
+    max_image_px: int = 1568
+    """Longest edge of a figure in a result: larger ones are scaled down (the Claude API
+    downscales past 1568 px anyway)."""
+    max_image_bytes: int = 72_000
+    """Bytes of figures one result holds, base64-encoded as sent: with a full text budget a
+    result stays under 25,000 tokens even for a client counting images as text."""
     max_output_disk_mb: int = 256
     """Megabytes the whole outputs of one kernel's executions keep, to read and search them;
     past it the oldest output is dropped."""
@@ -51,6 +57,10 @@ class Settings:
                 raise ValueError(f"{name} must be a positive number of seconds")
         if self.max_output_chars < 1000:
             raise ValueError("max_output_chars must be at least 1000")
+        if not 64 <= self.max_image_px <= 8000:
+            raise ValueError("max_image_px must be between 64 and 8000 pixels")
+        if not 10_000 <= self.max_image_bytes <= 700_000:
+            raise ValueError("max_image_bytes must be between 10000 and 700000")
         if self.max_output_disk_mb < 1:
             raise ValueError("max_output_disk_mb must be at least 1 megabyte")
 
@@ -159,6 +169,8 @@ def _flag(value: str) -> bool:
 _ENV_VARS = (
     ("timeout", "IPYTHON_MCP_TIMEOUT", float),
     ("max_output_chars", "IPYTHON_MCP_MAX_OUTPUT_CHARS", int),
+    ("max_image_px", "IPYTHON_MCP_MAX_IMAGE_PX", int),
+    ("max_image_bytes", "IPYTHON_MCP_MAX_IMAGE_BYTES", int),
     ("max_output_disk_mb", "IPYTHON_MCP_MAX_OUTPUT_DISK_MB", int),
     ("connect_timeout", "IPYTHON_MCP_CONNECT_TIMEOUT", float),
     ("reconnect_timeout", "IPYTHON_MCP_RECONNECT_TIMEOUT", float),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .ansi import strip_ansi
-from .blocks import Block, Image, Omitted, Shortened, Text
+from .blocks import Block, FigureLeftOut, Image, Omitted, Shortened, Text
 from .excerpt import excerpt
 from .log import OutputLog
 from .mime import image_of
@@ -13,6 +13,7 @@ from .tracebacks import KernelError
 
 __all__ = [
     "Block",
+    "FigureLeftOut",
     "Image",
     "KernelError",
     "Omitted",

@@ -14,10 +14,17 @@ class Text:
 
 @dataclass(frozen=True, slots=True)
 class Image:
-    """An image, base64-encoded as the kernel sent it."""
+    """An image, base64-encoded: as the kernel sent it, or fitted (figures.py)."""
 
     data: str
     mime_type: str
+    figure: int | None = None
+    """Its number among the images of a run, from 1; None outside a run."""
+    width: int = 0
+    height: int = 0
+    """Its pixels, once fitted (0 before)."""
+    drawn: tuple[int, int] | None = None
+    """Its pixels as drawn, when fitting scaled it down."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,4 +49,16 @@ class Shortened:
     lines: int
 
 
-Block = Text | Image | Omitted | Shortened
+@dataclass(frozen=True, slots=True)
+class FigureLeftOut:
+    """A figure a result leaves out: together with those before it, over its image budget."""
+
+    figure: int | None
+    width: int
+    height: int
+    """Its pixels as drawn."""
+    chars: int
+    """Its base64 characters once fitted to the result's long edge."""
+
+
+Block = Text | Image | Omitted | Shortened | FigureLeftOut

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from .blocks import Block, Omitted, Shortened, Text
 from .budget import SNAP, STDERR, Part, clip, images_note, render_parts
+from .outputs import IMAGES_KEPT
 
 if TYPE_CHECKING:
     from .outputs import Outputs
@@ -38,7 +39,7 @@ def excerpt(
     start: tuple[int, int] = (0, 0),
     *,
     budget: int,
-    max_images: int = 10,
+    max_images: int = 2 * IMAGES_KEPT,
 ) -> list[Block]:
     """The output from store position `start` (line, characters before it) to its end, within
     `budget` characters of text."""

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import itertools
 from collections import deque
+from dataclasses import replace
 from typing import Any
 
 from .ansi import strip_ansi
@@ -63,6 +64,8 @@ class Outputs:
         self._recent_images: deque[Output] = deque()
         self._drops = 0
         self._view: View | None = None
+        self.figures = 0
+        """Images shown so far, each numbered (Image.figure) in the order they came."""
 
     # -- applying messages -----------------------------------------------------------------
 
@@ -101,7 +104,7 @@ class Outputs:
     def _display(self, msg_type: str, content: dict[str, Any]) -> None:
         data = content.get("data")
         data = data if isinstance(data, dict) else {}
-        block = render_bundle(data)
+        block = self._numbered(render_bundle(data))
         out = self._begin("display")
         out.display_id = _display_id(content)
         out.result = msg_type == "execute_result"
@@ -134,13 +137,19 @@ class Outputs:
         if not outs or display_id is None:
             return
         data = content.get("data")
-        block = render_bundle(data if isinstance(data, dict) else {})
+        block = self._numbered(render_bundle(data if isinstance(data, dict) else {}))
         text, broken = _text_of(block)
         self.updates[display_id] = Update(next(self._seq), block, text, broken, _bundle(content))
         updated = self.changes.updated
         if updated is None or outs[0].seq < updated.seq:
             self.changes = Changes(self.changes.written, outs[0])
         self._view = None
+
+    def _numbered(self, block: Block | None) -> Block | None:
+        if not isinstance(block, Image):
+            return block
+        self.figures += 1
+        return replace(block, figure=self.figures)
 
     def _clear(self) -> None:
         """Empty the output, as clear_output does; its line numbers stay taken."""
@@ -225,6 +234,15 @@ class Outputs:
                 self.store, self.outputs, self.by_id, self.updates, self.cleared_lines, self.clear_store
             )
         return self._view
+
+    def figure(self, number: int) -> Image | None:
+        """Image number `number` of the run, while it is shown and kept in memory."""
+        view = self.view()
+        for out in self.outputs:
+            image = view.image(out)[1]
+            if image is not None and image.figure == number:
+                return image
+        return None
 
     @property
     def last_line(self) -> str:

@@ -4,15 +4,20 @@ client, and an execution's result with what the client is still to be told about
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Self
 
+import anyio
 from mcp.server.mcpserver import Context
 from mcp_types import CallToolResult
 from pydantic import Field
 from pydantic.fields import FieldInfo
 
+from ..rendering import Block, Image
+from ..rendering.figures import fit_figures
 from ..run.execution import ExecutionResult, Progress
 from ..session.base import KernelSession
 from ..session.clients import ClientView
@@ -75,10 +80,21 @@ def progress_to(ctx: Context) -> Progress:
     return report
 
 
-def result_for(
+async def result_for(
     view: ClientView, session: KernelSession, result: ExecutionResult, said: Sequence[str] = ()
 ) -> CallToolResult:
-    """An execution's result for this client, first with what it has not been told yet (that
-    the kernel restarted), then what the caller `said`."""
+    """An execution's result for this client, its figures fitted (in a thread: it is CPU work),
+    first with what it has not been told yet (that the kernel restarted), then what the caller
+    `said`."""
+    if any(isinstance(block, Image) for block in result.blocks):
+        settings = session.settings
+        blocks = await fitted(result.blocks, long_edge=settings.max_image_px, budget=settings.max_image_bytes)
+        result = dataclasses.replace(result, blocks=blocks)
     notices = [restart_notice(restart) for restart in view.untold_restarts(session)]
     return execution_result(result, session, before=[*notices, *said])
+
+
+async def fitted(blocks: Sequence[Block], *, long_edge: int, budget: int) -> list[Block]:
+    """The blocks with their figures fitted (rendering.figures), in a thread: it is CPU work."""
+    fit = functools.partial(fit_figures, blocks, long_edge=long_edge, budget=budget)
+    return await anyio.to_thread.run_sync(fit)

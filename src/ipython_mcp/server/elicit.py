@@ -95,10 +95,10 @@ async def answer_from_user(
     except NoSuchExecution:  # it stopped waiting first (deadline, interrupt): say so, go on
         result = await session.runner.wait_for(ctx.request_state, wait, progress_to(ctx))
         note = "The user's answer came after input() had stopped waiting; it was not used."
-    return reply(ctx, view, session, result, [note] if note else [])
+    return await reply(ctx, view, session, result, [note] if note else [])
 
 
-def reply(
+async def reply(
     ctx: Context,
     view: ClientView,
     session: KernelSession,
@@ -118,4 +118,4 @@ def reply(
             return InputRequiredResult(
                 input_requests={"input": ElicitRequest(params=form)}, request_state=result.execution_id
             )
-    return result_for(view, session, result, said or [])
+    return await result_for(view, session, result, said or [])

@@ -17,7 +17,7 @@ from pydantic import Field
 
 from ..errors import KernelBusy, KernelSideError
 from ..rendering import strip_ansi
-from .deps import Deps, KernelArg
+from .deps import Deps, KernelArg, fitted
 from .words.looks import completion_text, during_note, history_result, inspection_text, variables_text
 
 DOTTED_NAME = regex.compile(r"[^\W\d]\w*(\.[^\W\d]\w*)*")
@@ -45,9 +45,12 @@ async def get_history(
             last_error = await session.inspector.last_exception()
         except KernelBusy:
             last_error = None  # it needs code run, which a busy kernel may not allow
-    return history_result(
-        session, history, observed.cells(), last_error, observed.latest_image, deps.settings.max_output_chars
-    )
+    settings, figure = deps.settings, None
+    if observed.latest_image is not None:
+        cell, image = observed.latest_image
+        [shown] = await fitted([image], long_edge=settings.max_image_px, budget=settings.max_image_bytes)
+        figure = (cell, shown)
+    return history_result(session, history, observed.cells(), last_error, figure, settings.max_output_chars)
 
 
 async def list_variables(

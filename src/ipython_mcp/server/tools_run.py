@@ -15,11 +15,14 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult, InputRequiredResult
 from pydantic import Field
 
-from .deps import DefaultTimeout, Deps, KernelArg, progress_to, result_for
+from .deps import DefaultTimeout, Deps, KernelArg, fitted, progress_to, result_for
 from .elicit import answer_from_user, asker, reply
+from .fit import RESULT_BYTES
 from .notebooks import write_notebook
-from .words.runs import output_lines, output_matches
+from .words.runs import figure_result, no_such_figure, output_lines, output_matches
 
+FIGURE_NOTE_ROOM = 10_000
+"""Bytes of a figure's result left for the text beside it."""
 SEARCH_SECONDS = 3.0
 """Longest time search_output may take; a pathological pattern is stopped after it."""
 
@@ -68,7 +71,7 @@ async def execute_code(
         progress=progress_to(ctx),
         ask=asker(ctx),
     )
-    return reply(ctx, view, session, result)
+    return await reply(ctx, view, session, result)
 
 
 async def wait_for_execution(
@@ -91,7 +94,7 @@ async def wait_for_execution(
         return answered  # the client called again with the user's answer to an input()
     session = view.with_execution(execution_id, kernel)
     result = await session.runner.wait_for(execution_id, timeout, progress=progress_to(ctx), ask=asker(ctx))
-    return reply(ctx, view, session, result)
+    return await reply(ctx, view, session, result)
 
 
 async def send_input(
@@ -112,7 +115,7 @@ async def send_input(
     result = await session.runner.answer_input(
         text, execution_id, timeout or deps.settings.timeout, progress_to(ctx)
     )
-    return result_for(view, session, result)
+    return await result_for(view, session, result)
 
 
 async def read_output(
@@ -129,13 +132,26 @@ async def read_output(
             ge=0,
         ),
     ] = 0,
+    figure: Annotated[
+        int | None, Field(description="Return this figure of it (numbered from 1) instead of text.", ge=1)
+    ] = None,
+    max_px: Annotated[
+        int | None, Field(description="With figure: its longest edge, up to as drawn.", ge=64, le=8000)
+    ] = None,
     kernel: KernelArg = None,
-) -> str:
+) -> str | CallToolResult:
     """Read the whole output of one of the recent executions, by line: what a result left
     out of long output, as its notice says. Carriage returns are applied as a terminal
     shows them. Past the disk cap the oldest output is dropped, and the result says so."""
     session = deps.view(ctx).with_execution(execution_id, kernel)
     ex = session.runner.execution(execution_id)
+    if figure is not None:
+        image = ex.outputs.figure(figure)
+        if image is None:
+            raise no_such_figure(execution_id, figure, ex.outputs.figures)
+        edge = max_px or deps.settings.max_image_px
+        blocks = await fitted([image], long_edge=edge, budget=RESULT_BYTES - FIGURE_NOTE_ROOM)
+        return figure_result(blocks[0], execution_id)
     return output_lines(ex, offset, limit, deps.settings.max_output_chars, char_offset)
 
 

@@ -7,7 +7,7 @@ from typing import Any
 from mcp_types import CallToolResult, ImageContent, TextContent
 
 from ...look.observed import ObservedCell
-from ...rendering import Image, Text
+from ...rendering import Block, FigureLeftOut, Image, Text
 from ...session.base import KernelSession
 from ...transport.router import Activity
 
@@ -17,7 +17,7 @@ def history_result(
     history: list[tuple[int, str]],
     observed: list[ObservedCell],
     last_error: str | None,
-    figure: tuple[ObservedCell, Image] | None,
+    figure: tuple[ObservedCell, Block] | None,
     budget: int,
 ) -> CallToolResult:
     """The recent cells, with the user's outputs where we saw them, the last error, the figure."""
@@ -64,8 +64,18 @@ def history_result(
     if figure is not None:
         cell, image = figure
         where = f"In [{cell.execution_count}]" if cell.execution_count else "a cell of the user"
-        content.append(TextContent(type="text", text=f"The user's most recent figure, from {where}:"))
-        content.append(ImageContent(type="image", data=image.data, mime_type=image.mime_type))
+        if isinstance(image, Image):
+            scaled = ""
+            if image.drawn:
+                scaled = f" (drawn {image.drawn[0]}x{image.drawn[1]}, shown at {image.width}x{image.height})"
+            about = f"The user's most recent figure, from {where}{scaled}:"
+            content.append(TextContent(type="text", text=about))
+            content.append(ImageContent(type="image", data=image.data, mime_type=image.mime_type))
+        elif isinstance(image, FigureLeftOut):
+            content.append(TextContent(type="text", text=(
+                f"The user's most recent figure, from {where}, is too large to show here "
+                f"({image.width}x{image.height})."
+            )))  # fmt: skip
     return CallToolResult(content=content, is_error=False)
 
 

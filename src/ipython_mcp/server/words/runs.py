@@ -3,10 +3,12 @@ and the whole output by line and by search."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import groupby
 
 from mcp_types import CallToolResult, ImageContent, TextContent
 
-from ...rendering import Image, Omitted, Shortened
+from ...errors import NoSuchFigure
+from ...rendering import FigureLeftOut, Image, Omitted, Shortened, Text
 from ...rendering.budget import More, omitted_text, shortened_text
 from ...rendering.lines import Piece
 from ...run import notes
@@ -25,24 +27,98 @@ def execution_result(
 ) -> CallToolResult:
     """An execution's result: its output, then what happened besides, with `before` (what the
     server itself has to tell first) ahead of the notes."""
-    more = more_hint(result.execution_id)
+    more, execution_id = more_hint(result.execution_id), result.execution_id
     content: list[TextContent | ImageContent] = []
-    for block in result.blocks:
-        if isinstance(block, Image):
-            content.append(ImageContent(type="image", data=block.data, mime_type=block.mime_type))
-        elif isinstance(block, Omitted):
-            content.append(TextContent(type="text", text=omitted_text(block, more)))
-        elif isinstance(block, Shortened):
-            content.append(TextContent(type="text", text=shortened_text(block, more)))
-        elif block.text:
-            content.append(TextContent(type="text", text=block.text))
+    for left_out, group in groupby(result.blocks, key=lambda block: isinstance(block, FigureLeftOut)):
+        if left_out:
+            content.append(TextContent(type="text", text=left_out_text(list(group), execution_id, session)))
+            continue
+        for block in group:
+            if isinstance(block, Image):
+                content.append(ImageContent(type="image", data=block.data, mime_type=block.mime_type))
+            elif isinstance(block, Omitted):
+                content.append(TextContent(type="text", text=omitted_text(block, more)))
+            elif isinstance(block, Shortened):
+                content.append(TextContent(type="text", text=shortened_text(block, more)))
+            elif isinstance(block, Text) and block.text:
+                content.append(TextContent(type="text", text=block.text))
     if not content and result.status == "ok":
         content.append(TextContent(type="text", text="(no output)"))
+    scaled = [block for block in result.blocks if isinstance(block, Image) and block.drawn]
     notes = [*before, *(note_text(note, session) for note in result.notes)]
+    if scaled:
+        notes.insert(len(before), scaled_text(scaled, result.execution_id))
     if notes:
         content.append(TextContent(type="text", text="\n".join(notes)))
     whole = f"read_output('{result.execution_id}') returns the whole output" if result.execution_id else ""
     return fit_result(CallToolResult(content=content, is_error=result.is_error), whole)
+
+
+def scaled_text(images: Sequence[Image], execution_id: str) -> str:
+    """Which figures a result shows smaller than drawn, and the call that returns one whole."""
+    sizes = ", ".join(f"{pixels(image.drawn)} -> {image.width}x{image.height}" for image in images)
+    what = "1 figure" if len(images) == 1 else f"{len(images)} figures"
+    first = images[0]
+    call = f"read_output('{execution_id}', figure={first.figure}, max_px=N)" if first.figure else ""
+    return f"{what} scaled {sizes}" + (f"; {call} returns one at up to N px." if call else ".")
+
+
+def left_out_text(figures: Sequence[FigureLeftOut], execution_id: str, session: KernelSession) -> str:
+    """The figures a result left out: which, their sizes, and the call that returns one."""
+    budget = session.settings.max_image_bytes // 1000
+    sizes = sorted({(f.width * f.height, pixels((f.width, f.height))) for f in figures})
+    size = f"{sizes[0][1]} each" if len(sizes) == 1 else f"{sizes[0][1]} to {sizes[-1][1]}"
+    numbers = [f.figure for f in figures if f.figure]
+    if len(figures) == 1:
+        what = f"figure {numbers[0]}" if numbers else "1 figure"
+    else:
+        what = f"{len(figures)} figures" + (f" ({spans(numbers)})" if numbers else "")
+    call = f"; read_output('{execution_id}', figure=N) returns figure N" if numbers and execution_id else ""
+    return f"[{what}, {size}, left out: over this result's {budget} kB for images{call}]"
+
+
+def spans(numbers: Sequence[int]) -> str:
+    """`2-10, 12` for 2, 3, ..., 10, 12."""
+    runs: list[list[int]] = []
+    for number in numbers:
+        if runs and number == runs[-1][-1] + 1:
+            runs[-1].append(number)
+        else:
+            runs.append([number])
+    return ", ".join(f"{run[0]}-{run[-1]}" if len(run) > 1 else f"{run[0]}" for run in runs)
+
+
+def figure_result(block: Image | FigureLeftOut, execution_id: str) -> CallToolResult:
+    """One figure of an execution, as asked for (read_output with figure=)."""
+    if isinstance(block, FigureLeftOut):
+        return CallToolResult(
+            content=[TextContent(type="text", text=(
+                f"Figure {block.figure} of {execution_id} ({pixels((block.width, block.height))}) is too "
+                "large to send in one result even at 400 px: save it with savefig and look at parts of it."
+            ))],
+            is_error=True,
+        )  # fmt: skip
+    drawn = block.drawn or (block.width, block.height)
+    shown = f", shown at {block.width}x{block.height}" if block.drawn else ""
+    kind, kb = block.mime_type.removeprefix("image/").upper(), len(block.data) * 3 // 4 // 1000
+    about = f"Figure {block.figure} of {execution_id}: {pixels(drawn)} as drawn{shown} ({kind}, {kb} kB)."
+    image = ImageContent(type="image", data=block.data, mime_type=block.mime_type)
+    return CallToolResult(content=[TextContent(type="text", text=about), image])
+
+
+def no_such_figure(execution_id: str, number: int, count: int) -> NoSuchFigure:
+    """The error for a figure an execution does not have, or no longer keeps."""
+    if number > count:
+        has = "no figures" if not count else f"figures 1 to {count}"
+        return NoSuchFigure(f"Execution {execution_id} has {has}.")
+    return NoSuchFigure(
+        f"Figure {number} of {execution_id} is no longer kept: a run keeps its first and latest "
+        "10 figures (not those replaced by an update or cleared)."
+    )
+
+
+def pixels(size: tuple[int, int] | None) -> str:
+    return f"{size[0]}x{size[1]}" if size else "?"
 
 
 def more_hint(execution_id: str) -> More:
