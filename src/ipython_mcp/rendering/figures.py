@@ -7,7 +7,7 @@ token limit as text (25,000 tokens in Claude Code). A figure as drawn may be a 4
 PNG. Here each is scaled down (never up), encoded as a PNG of at most 256 colours (what a chart
 drawn with antialiasing needs, no visible loss) or, when the image is photo-like and it is
 smaller, a JPEG; the figures of one result then go in order while they fit its budget, a figure
-that does not fit made smaller down to SMALLEST_EDGE, and past that left out, named with a
+that does not fit made as large as fits down to SMALLEST_EDGE, and past that left out, named with a
 FigureLeftOut block. Fitting is CPU work: callers run it in a thread.
 """
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-import functools
+import contextlib
 import io
 import math
 from collections.abc import Iterable
@@ -33,6 +33,9 @@ _KEEP_AS_IS = 12_000
 _PHOTO_SHARE = 0.5
 """An image whose 32 commonest colours cover less than this share of it is photo-like."""
 _JPEG_QUALITY = 85
+_SEARCH_STEPS = 4
+_EDGE_PRECISION = 64
+"""Pixels of long edge a figure made smaller to fit its budget may lose to a quicker search."""
 _MAX_PIXELS = 100_000_000
 """Larger images are not decoded (Pillow's decompression-bomb guard is about this size)."""
 
@@ -46,11 +49,10 @@ def fit_figures(blocks: Iterable[Block], *, long_edge: int, budget: int) -> list
         if not isinstance(block, Image):
             fitted.append(block)
             continue
-        image = fit_image(block, long_edge)
-        edge = max(image.width, image.height)
-        while len(image.data) > room and edge > SMALLEST_EDGE:
-            edge = max(SMALLEST_EDGE, int(edge * math.sqrt(room / len(image.data)) * 0.9))
-            image = fit_image(block, edge)
+        drawing = _Drawing(block)
+        image = drawing.fit(long_edge)
+        if len(image.data) > room:
+            image = _largest_within(drawing, image, room)
         if len(image.data) > room:
             width, height = image.drawn or (image.width, image.height)
             fitted.append(FigureLeftOut(image.figure, width, height, len(image.data)))
@@ -60,32 +62,70 @@ def fit_figures(blocks: Iterable[Block], *, long_edge: int, budget: int) -> list
     return fitted
 
 
+def _largest_within(drawing: _Drawing, image: Image, room: int) -> Image:
+    """The figure at about the largest edge (not under SMALLEST_EDGE) at which it fits `room`:
+    a first guess from its area, then a few halvings of the interval (size is not proportional
+    to area: scaling down also smooths noise away)."""
+    too_big = max(image.width, image.height)
+    if too_big <= SMALLEST_EDGE:
+        return image
+    smallest = drawing.fit(SMALLEST_EDGE)
+    if len(smallest.data) > room:
+        return smallest
+    fits, best = SMALLEST_EDGE, smallest
+    guess = int(too_big * math.sqrt(room / len(image.data)))
+    for _ in range(_SEARCH_STEPS):
+        edge = guess if fits < guess < too_big else (fits + too_big) // 2
+        guess = 0
+        if too_big - fits <= _EDGE_PRECISION:
+            break
+        candidate = drawing.fit(edge)
+        if len(candidate.data) <= room:
+            fits, best = edge, candidate
+        else:
+            too_big = edge
+    return best
+
+
 def fit_image(image: Image, long_edge: int) -> Image:
     """The image scaled to at most `long_edge` pixels on its longer side and re-encoded where
     that makes it smaller, with its pixels (and those drawn, when scaled); as it came when it
     cannot be decoded."""
-    data, mime, width, height, drawn = _fit(image.data, image.mime_type, long_edge)
-    return replace(image, data=data, mime_type=mime, width=width, height=height, drawn=drawn)
+    return _Drawing(image).fit(long_edge)
 
 
-@functools.lru_cache(maxsize=64)
-def _fit(data: str, mime: str, long_edge: int) -> tuple[str, str, int, int, tuple[int, int] | None]:
-    try:
-        img = PILImage.open(io.BytesIO(base64.b64decode(data)))  # reads the header only
+class _Drawing:
+    """An image as drawn, decoded once however many sizes it is fitted to."""
+
+    def __init__(self, image: Image) -> None:
+        self.image = image
+        self._img: PILImage.Image | None = None
+        with contextlib.suppress(binascii.Error, ValueError, OSError, UnidentifiedImageError):
+            self._img = PILImage.open(io.BytesIO(base64.b64decode(image.data)))  # the header only
+
+    def fit(self, long_edge: int) -> Image:
+        image, img = self.image, self._img
+        if img is None:
+            return image
         drawn = (img.width, img.height)
         scale = long_edge / max(drawn)
-        if img.width * img.height > _MAX_PIXELS or (scale >= 1 and len(data) <= _KEEP_AS_IS):
-            return data, mime, *drawn, None
-        img.load()
-    except (binascii.Error, ValueError, OSError, UnidentifiedImageError, PILImage.DecompressionBombError):
-        return data, mime, 0, 0, None
-    if scale < 1:
-        size = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
-        img = _flat(img).resize(size, PILImage.Resampling.LANCZOS)
-    encoded, new_mime = _smallest(_flat(img))
-    if scale >= 1 and len(encoded) * 4 // 3 >= len(data) * 0.95:
-        return data, mime, *drawn, None  # re-encoding would not save enough to be worth a change
-    return base64.b64encode(encoded).decode(), new_mime, img.width, img.height, drawn if scale < 1 else None
+        if img.width * img.height > _MAX_PIXELS or (scale >= 1 and len(image.data) <= _KEEP_AS_IS):
+            return replace(image, width=img.width, height=img.height)
+        try:
+            img.load()
+            flat = _flat(img)
+        except (OSError, ValueError, PILImage.DecompressionBombError):
+            self._img = None
+            return image
+        if scale < 1:
+            size = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
+            flat = flat.resize(size, PILImage.Resampling.LANCZOS)
+        encoded, mime = _smallest(flat)
+        if scale >= 1 and len(encoded) * 4 // 3 >= len(image.data) * 0.95:
+            return replace(image, width=img.width, height=img.height)  # not worth a change
+        data, (width, height) = base64.b64encode(encoded).decode(), flat.size
+        scaled = drawn if scale < 1 else None
+        return replace(image, data=data, mime_type=mime, width=width, height=height, drawn=scaled)
 
 
 def _flat(img: PILImage.Image) -> PILImage.Image:
