@@ -154,10 +154,10 @@ def _with_settings(annotation: Any, settings: Settings) -> Any:
 
 
 def description(tool: Tool) -> str:
-    """The tool's docstring, as the model reads it. Python before 3.13 keeps a docstring's
-    indentation; these were written indented one level deeper (8 spaces) before the tools
-    had modules of their own, and are given so still, so that no description changed."""
-    return (tool.__doc__ or "").replace("\n    ", "\n        ")
+    """The tool's docstring, as the model reads it: without the indentation Python before 3.13
+    keeps in a docstring, each paragraph on one line."""
+    paragraphs = inspect.cleandoc(tool.__doc__ or "").split("\n\n")
+    return "\n\n".join(" ".join(paragraph.split()) for paragraph in paragraphs)
 
 
 def tool_errors(fn: Callable[..., Awaitable[R]]) -> Callable[..., Awaitable[R]]:
