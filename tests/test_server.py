@@ -160,7 +160,7 @@ async def test_the_tools_offered_are_the_tool_functions_as_written(runtime_dir: 
     timeouts = {tool.name: tool.input_schema["properties"].get("timeout") for tool in listed}
     assert timeouts["execute_code"]["description"] == "Seconds to wait for the code. Default: 7.5."
     assert timeouts["send_input"]["description"] == "Seconds to wait for the code after. Default: 7.5."
-    assert timeouts["send_input"]["anyOf"][0]["exclusiveMinimum"] == 0
+    assert timeouts["send_input"]["exclusiveMinimum"] == 0
 
 
 async def test_read_only_mode_offers_only_tools_that_cannot_change_a_kernel(

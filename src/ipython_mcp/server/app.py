@@ -20,6 +20,7 @@ import anyio
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult, ToolAnnotations
+from mcp_types import Tool as ListedTool
 
 from .. import __version__
 from ..errors import IPythonMCPError
@@ -28,6 +29,7 @@ from ..settings import Settings
 from .deps import DefaultTimeout, Deps
 from .fit import fit_result, fit_text
 from .http import HttpOptions, auth_settings
+from .schema import lean_schema
 from .tools_kernels import (
     connect_to_kernel,
     disconnect_kernel,
@@ -90,6 +92,18 @@ ATTACHING = {connect_to_kernel, disconnect_kernel}
 """Offered in read-only mode too: attaching changes nothing in the kernel."""
 
 
+class LeanToolList(MCPServer[Any]):
+    """The MCP server, listing each tool's arguments in a lean schema (see schema.py): every
+    conversation carries the tool list. The SDK's tools/list handler lists what this returns;
+    calls are still validated against each tool's signature."""
+
+    async def list_tools(self) -> list[ListedTool]:
+        return [
+            tool.model_copy(update={"input_schema": lean_schema(tool.input_schema)})
+            for tool in await super().list_tools()
+        ]
+
+
 def build_server(
     settings: Settings, registry: KernelRegistry | None = None, *, http: HttpOptions | None = None
 ) -> MCPServer[Any]:
@@ -105,7 +119,7 @@ def build_server(
             with anyio.CancelScope(shield=True):  # the server may be stopping by cancellation
                 await deps.registry.close_all()
 
-    server = MCPServer(
+    server = LeanToolList(
         "ipython-mcp",
         version=__version__,
         instructions=INSTRUCTIONS + (READ_ONLY_NOTE if settings.read_only else ""),
