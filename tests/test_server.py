@@ -37,7 +37,6 @@ TOOLS = {
     "inspect_variable",
     "wait_for_execution",
     "read_output",
-    "search_output",
     "send_input",
     "save_notebook",
 }
@@ -139,7 +138,6 @@ async def test_every_tool_and_argument_is_described_and_annotated(assistant: Ass
     assert tools["inspect_variable"].annotations.read_only_hint
     assert tools["wait_for_execution"].annotations.read_only_hint
     assert tools["read_output"].annotations.read_only_hint
-    assert tools["search_output"].annotations.read_only_hint
     assert tools["shutdown_kernel"].annotations.destructive_hint
     assert tools["restart_kernel"].annotations.destructive_hint
     assert not tools["execute_code"].annotations.read_only_hint
@@ -173,7 +171,6 @@ async def test_read_only_mode_offers_only_tools_that_cannot_change_a_kernel(
         assert set(tools) == {
             "connect_to_kernel", "disconnect_kernel", "kernel_status", "list_kernels", "get_history",
             "list_variables", "inspect_variable", "complete", "wait_for_execution", "read_output",
-            "search_output",
         }  # fmt: skip
         assert "read-only" in (client.instructions or "")
         await shared_kernel.ide.run("seen_read_only = [1, 2, 3]")

@@ -41,7 +41,7 @@ from .tools_kernels import (
     start_kernel,
 )
 from .tools_look import complete, get_history, inspect_variable, list_variables
-from .tools_run import execute_code, read_output, save_notebook, search_output, send_input, wait_for_execution
+from .tools_run import execute_code, read_output, save_notebook, send_input, wait_for_execution
 from .words.advice import error_text
 
 log = logging.getLogger(__name__)
@@ -73,7 +73,6 @@ TOOLS: tuple[tuple[Tool, ToolAnnotations], ...] = (
     (wait_for_execution, READ_ONLY),
     (send_input, CHANGES_STATE),
     (read_output, READ_ONLY),
-    (search_output, READ_ONLY),
     (kernel_status, READ_ONLY),
     (interrupt_kernel, DESTRUCTIVE),
     (list_kernels, READ_ONLY),

@@ -1,5 +1,5 @@
 """The tools that run the assistant's code and get its output: execute, wait, answer input(),
-read and search the whole output, save the executions as a notebook.
+read or search the whole output, save the executions as a notebook.
 
 Each tool is a plain function: `deps` first, then what the SDK reads from its signature (the
 typed arguments with their descriptions, and the client's Context); its docstring is the
@@ -15,13 +15,18 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult, InputRequiredResult
 from pydantic import Field
 
+from ..run.execution import Execution
 from .deps import DefaultTimeout, Deps, KernelArg, progress_to, result_for
 from .elicit import answer_from_user, asker, reply
 from .notebooks import write_notebook
 from .words.runs import output_lines, output_matches
 
+READ_LINES = 200
+"""How many lines read_output returns unless told."""
+SEARCH_MATCHES = 50
+"""How many matching lines a search of read_output returns unless told."""
 SEARCH_SECONDS = 3.0
-"""Longest time search_output may take; a pathological pattern is stopped after it."""
+"""Longest time a search of read_output may take; a pathological pattern is stopped after it."""
 
 
 async def execute_code(
@@ -119,8 +124,22 @@ async def read_output(
     deps: Deps,
     ctx: Context,
     execution_id: Annotated[str, Field(description="Id from execute_code, e.g. 'e3'.")],
-    offset: Annotated[int, Field(description="First line to return (0-based).", ge=0)] = 0,
-    limit: Annotated[int, Field(description="How many lines at most.", ge=1)] = 200,
+    offset: Annotated[
+        int,
+        Field(
+            description="First line to read or search (0-based); a search stopped by its time limit "
+            "says where to go on.",
+            ge=0,
+        ),
+    ] = 0,
+    limit: Annotated[
+        int | None,
+        Field(description="Lines at most: 200 read, or 50 matching lines with pattern.", ge=1),
+    ] = None,
+    pattern: Annotated[
+        str | None,
+        Field(description="Python regular expression: list the lines it matches instead, numbered."),
+    ] = None,
     char_offset: Annotated[
         int,
         Field(
@@ -133,43 +152,38 @@ async def read_output(
 ) -> str:
     """Read the whole output of one of the recent executions, by line: what a result left
     out of long output, as its notice says. Carriage returns are applied as a terminal
-    shows them. Past the disk cap the oldest output is dropped, and the result says so."""
+    shows them. Past the disk cap the oldest output is dropped, and the result says so.
+
+    With pattern, find the lines that match it, with their line numbers for reading. A
+    search runs for at most a few seconds: past them it returns what it found and the
+    offset to go on from."""
     session = deps.view(ctx).with_execution(execution_id, kernel)
     ex = session.runner.execution(execution_id)
-    return output_lines(ex, offset, limit, deps.settings.max_output_chars, char_offset)
+    if pattern is None:
+        return output_lines(ex, offset, limit or READ_LINES, deps.settings.max_output_chars, char_offset)
+    if char_offset:
+        raise ToolError("char_offset reads a long line in pieces; a search (with pattern) takes offset only.")
+    return await _search(deps, ctx, ex, _compiled(pattern), offset, limit or SEARCH_MATCHES)
 
 
-async def search_output(
-    deps: Deps,
-    ctx: Context,
-    execution_id: Annotated[str, Field(description="Id from execute_code, e.g. 'e3'.")],
-    pattern: Annotated[str, Field(description="Python regular expression, searched in each line.")],
-    limit: Annotated[int, Field(description="How many matching lines at most.", ge=1)] = 50,
-    offset: Annotated[
-        int,
-        Field(
-            description="First line to search (0-based): a search stopped by its time limit "
-            "says where to go on.",
-            ge=0,
-        ),
-    ] = 0,
-    kernel: KernelArg = None,
-) -> str:
-    """Find the lines of an execution's whole output that match a regular expression,
-    with their line numbers for read_output. A search runs for at most a few seconds:
-    past them it returns what it found and the offset to go on from."""
-    from ..run.search import search_in_thread
-
-    session = deps.view(ctx).with_execution(execution_id, kernel)
-    ex = session.runner.execution(execution_id)
+def _compiled(pattern: str) -> regex.Pattern[str]:
     try:
-        compiled = regex.compile(pattern)
+        return regex.compile(pattern)
     except regex.error as exc:
         raise ToolError(f"{pattern!r} is not a valid regular expression: {exc}.") from None
+
+
+async def _search(
+    deps: Deps, ctx: Context, ex: Execution, pattern: regex.Pattern[str], offset: int, limit: int
+) -> str:
+    """The lines of the execution's whole output that match, searched beside the event loop
+    for at most SEARCH_SECONDS."""
+    from ..run.search import search_in_thread
+
     try:
         found = await search_in_thread(
             ex.outputs,
-            compiled,
+            pattern,
             limit=limit,
             seconds=SEARCH_SECONDS,
             offset=offset,
@@ -177,7 +191,7 @@ async def search_output(
         )
     except TimeoutError:
         raise ToolError(
-            f"Searching for {pattern!r} took over {SEARCH_SECONDS:g} s and was stopped: the "
+            f"Searching for {pattern.pattern!r} took over {SEARCH_SECONDS:g} s and was stopped: the "
             "pattern backtracks too much. Use a simpler one."
         ) from None
     return output_matches(ex, found, offset, deps.settings.max_output_chars, SEARCH_SECONDS)
