@@ -57,14 +57,30 @@ start_kernel when the user has none. It is the user's session: don't overwrite t
 variables, and restart, shut down or interrupt it only when they ask. A cell another client \
 runs is almost always the user's own work: wait for it, never interrupt it unasked."""
 
-READ_ONLY_NOTE = """ This server is read-only: it can look at kernels (status, variables, \
-history) but not run code of its own in them or change them. Looking at a value calls its \
-repr and size methods, as a variable explorer does."""
+READ_ONLY_INSTRUCTIONS = """\
+This server is read-only: it looks at the user's live IPython/Jupyter kernel, the same one \
+their IDE (Spyder, JupyterLab, VS Code, jupyter console) uses (its status, variables, \
+history), but runs no code of its own in it and changes nothing. Start with \
+connect_to_kernel (or list_kernels when unsure which kernel). Looking at a value calls its \
+repr and size methods, as a variable explorer does. Where a result suggests a tool this \
+server does not offer (running code, starting or restarting a kernel), tell the user instead."""
 
-READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, open_world_hint=False)
-CHANGES_STATE = ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=False)
-WRITES_FILES = ToolAnnotations(read_only_hint=False, destructive_hint=True, open_world_hint=False)
-DESTRUCTIVE = ToolAnnotations(read_only_hint=False, destructive_hint=True, open_world_hint=False)
+
+def _hints(*, read_only: bool, destructive: bool) -> ToolAnnotations:
+    """A tool's annotations, each hint given only where it differs from the protocol's default
+    (readOnlyHint false, destructiveHint true, idempotentHint false, openWorldHint true): a
+    client reads a hint left out as its default. No tool reaches beyond the user's kernels and
+    files (openWorldHint false); destructiveHint means something only beside readOnlyHint false."""
+    given = {"read_only_hint": True} if read_only else {}
+    if not destructive:
+        given["destructive_hint"] = False
+    return ToolAnnotations(**given, open_world_hint=False)
+
+
+READ_ONLY = _hints(read_only=True, destructive=False)
+CHANGES_STATE = _hints(read_only=False, destructive=False)
+WRITES_FILES = _hints(read_only=False, destructive=True)
+DESTRUCTIVE = _hints(read_only=False, destructive=True)
 
 TOOLS: tuple[tuple[Tool, ToolAnnotations], ...] = (
     (start_kernel, CHANGES_STATE),
@@ -89,6 +105,21 @@ TOOLS: tuple[tuple[Tool, ToolAnnotations], ...] = (
 
 ATTACHING = {connect_to_kernel, disconnect_kernel}
 """Offered in read-only mode too: attaching changes nothing in the kernel."""
+OWN_RUNS = {wait_for_execution, read_output}
+"""Not offered in read-only mode though they change nothing: they follow the assistant's own
+executions, and a read-only server runs none."""
+
+
+def offered(settings: Settings) -> list[tuple[Tool, ToolAnnotations]]:
+    """The tools this server offers: in read-only mode, those that cannot change a kernel and
+    have something to look at."""
+    if not settings.read_only:
+        return list(TOOLS)
+    return [
+        (tool, hints)
+        for tool, hints in TOOLS
+        if (hints is READ_ONLY or tool in ATTACHING) and tool not in OWN_RUNS
+    ]
 
 
 class LeanToolList(MCPServer[Any]):
@@ -121,13 +152,11 @@ def build_server(
     server = LeanToolList(
         "ipython-mcp",
         version=__version__,
-        instructions=INSTRUCTIONS + (READ_ONLY_NOTE if settings.read_only else ""),
+        instructions=READ_ONLY_INSTRUCTIONS if settings.read_only else INSTRUCTIONS,
         lifespan=lifespan,
         **(auth_settings(http) if http is not None else {}),
     )
-    for tool, hints in TOOLS:
-        if settings.read_only and hints is not READ_ONLY and tool not in ATTACHING:
-            continue  # --read-only: tools that can change a kernel are not offered
+    for tool, hints in offered(settings):
         server.add_tool(
             tool_errors(with_deps(tool, deps)),
             name=tool.__name__,
