@@ -16,7 +16,7 @@ from mcp_types import CallToolResult, InputRequiredResult
 from pydantic import Field
 
 from ..run.execution import Execution
-from .deps import DefaultTimeout, Deps, KernelArg, progress_to, result_for
+from .deps import Deps, KernelArg, TimeoutArg, progress_to, result_for
 from .elicit import answer_from_user, asker, reply
 from .notebooks import write_notebook
 from .words.runs import output_lines, output_matches
@@ -33,7 +33,7 @@ async def execute_code(
     deps: Deps,
     code: Annotated[str, Field(description="Python code (or IPython magics) to run, as in a notebook cell.")],
     ctx: Context,
-    timeout: Annotated[float | None, DefaultTimeout("Seconds to wait for the code.")] = None,
+    timeout: TimeoutArg = None,
     on_timeout: Annotated[
         Literal["interrupt", "continue"],
         Field(
@@ -107,7 +107,7 @@ async def send_input(
         str | None,
         Field(description="Id of the execution waiting for input. Default: the latest one."),
     ] = None,
-    timeout: Annotated[float | None, DefaultTimeout("Seconds to wait for the code after.")] = None,
+    timeout: TimeoutArg = None,
     kernel: KernelArg = None,
 ) -> CallToolResult:
     """Answer the input() the assistant's code waits on (a result said "Waiting for
