@@ -68,13 +68,15 @@ server does not offer (running code, starting or restarting a kernel), tell the 
 
 def _hints(*, read_only: bool, destructive: bool) -> ToolAnnotations:
     """A tool's annotations, each hint given only where it differs from the protocol's default
-    (readOnlyHint false, destructiveHint true, idempotentHint false, openWorldHint true): a
-    client reads a hint left out as its default. No tool reaches beyond the user's kernels and
-    files (openWorldHint false); destructiveHint means something only beside readOnlyHint false."""
-    given = {"read_only_hint": True} if read_only else {}
-    if not destructive:
-        given["destructive_hint"] = False
-    return ToolAnnotations(**given, open_world_hint=False)
+    (readOnlyHint false, destructiveHint true, idempotentHint false, openWorldHint true), and
+    destructiveHint only beside readOnlyHint false, the only place the protocol gives it a
+    meaning: a client reads a hint left out as its default. No tool reaches beyond the user's
+    kernels and files (openWorldHint false)."""
+    if read_only:
+        return ToolAnnotations(read_only_hint=True, open_world_hint=False)
+    if destructive:
+        return ToolAnnotations(open_world_hint=False)
+    return ToolAnnotations(destructive_hint=False, open_world_hint=False)
 
 
 READ_ONLY = _hints(read_only=True, destructive=False)
