@@ -170,8 +170,8 @@ async def test_the_tools_offered_are_the_tool_functions_as_written(runtime_dir: 
         parameters = inspect.signature(function).parameters
         assert list(tool.input_schema["properties"]) == [name for name in parameters if name not in {"deps", "ctx"}]
     timeouts = {tool.name: tool.input_schema["properties"].get("timeout") for tool in listed}
-    assert timeouts["execute_code"]["description"] == "Seconds to wait; default 7.5."
-    assert timeouts["send_input"]["description"] == "Seconds to wait; default 7.5."
+    assert timeouts["execute_code"]["description"] == "Seconds to wait; default 7.5"
+    assert timeouts["send_input"]["description"] == "Seconds to wait; default 7.5"
     assert timeouts["send_input"]["exclusiveMinimum"] == 0
 
 

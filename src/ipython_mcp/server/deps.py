@@ -44,7 +44,7 @@ class Deps:
         return self.views.of(ctx)
 
 
-KernelArg = Annotated[str | None, Field(description="Kernel name; default: the last connected.")]
+KernelArg = Annotated[str | None, Field(description="Default: the last connected")]
 """The `kernel` argument of every tool that works on one kernel."""
 
 
@@ -56,7 +56,7 @@ class DefaultTimeout:
     description: str
 
     def field(self, settings: Settings) -> FieldInfo:
-        return Field(description=f"{self.description}; default {settings.timeout:g}.", gt=0)
+        return Field(description=f"{self.description}; default {settings.timeout:g}", gt=0)
 
 
 TimeoutArg = Annotated[float | None, DefaultTimeout("Seconds to wait")]

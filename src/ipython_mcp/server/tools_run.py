@@ -31,35 +31,24 @@ SEARCH_SECONDS = 3.0
 
 async def execute_code(
     deps: Deps,
-    code: Annotated[str, Field(description="Python code (or IPython magics) to run, as in a notebook cell.")],
+    code: Annotated[str, Field(description="Python code or IPython magics")],
     ctx: Context,
     timeout: TimeoutArg = None,
     on_timeout: Annotated[
         Literal["interrupt", "continue"],
-        Field(
-            description="Past the timeout: 'interrupt' the code, or let it 'continue' in the "
-            "background and collect it with wait_for_execution."
-        ),
+        Field(description="What to do at the timeout"),
     ] = "interrupt",
     if_busy: Annotated[
         Literal["wait", "fail"],
-        Field(
-            description="If the user's cell keeps the kernel busy: 'wait' for it (within the "
-            "timeout), or 'fail' at once without sending the code."
-        ),
+        Field(description="If another cell is running"),
     ] = "wait",
     kernel: KernelArg = None,
 ) -> CallToolResult | InputRequiredResult:
-    """Run code in the kernel, as a cell the user could have typed, and return its output.
-
-    Returns printed output (stderr marked), the value of the last expression, displayed
-    rich output (tables as text, plots as images) and, if the code raised, the
-    traceback with is_error set. Long output keeps its beginning and end; read_output
-    returns the rest. Past the timeout the code is interrupted with its partial output
-    returned, or with on_timeout='continue' keeps running and wait_for_execution
-    collects it. input() is asked of the user where the client can, else the result
-    says "Waiting for input" and send_input answers it. State persists between calls
-    and is shared with the user's IDE."""
+    """Run code in the kernel as a cell, sharing state with the user's IDE. Returns its
+    output (plots as images) and any traceback (is_error); read_output has what long output
+    leaves out. At the timeout the code is interrupted, or with on_timeout='continue'
+    runs on (wait_for_execution). input() goes to the user where the client can, else
+    answer it with send_input."""
     view = deps.view(ctx)
     timeout = timeout or deps.settings.timeout
     if (answered := await answer_from_user(ctx, deps.registry, view, timeout)) is not None:
@@ -81,16 +70,13 @@ async def wait_for_execution(
     ctx: Context,
     execution_id: Annotated[
         str | None,
-        Field(description="Id from execute_code, e.g. 'e3'. Default: the latest running, or ended unseen."),
+        Field(description="Default: the latest running or unread"),
     ] = None,
-    timeout: Annotated[
-        float, Field(description="Seconds to wait for it to finish before returning.", gt=0)
-    ] = 30,
+    timeout: Annotated[float, Field(description="Seconds to wait", gt=0)] = 30,
     kernel: KernelArg = None,
 ) -> CallToolResult | InputRequiredResult:
-    """Wait for code left running by execute_code(on_timeout='continue'): returns what it
-    printed since the last read, and its final status once it has finished. It is never
-    interrupted by this call; interrupt_kernel stops it."""
+    """Wait for code still running (on_timeout='continue', or queued): returns what it
+    printed since last read and, once done, its status. Never interrupts it."""
     view = deps.view(ctx)
     if (answered := await answer_from_user(ctx, deps.registry, view, timeout)) is not None:
         return answered  # the client called again with the user's answer to an input()
@@ -102,16 +88,15 @@ async def wait_for_execution(
 async def send_input(
     deps: Deps,
     ctx: Context,
-    text: Annotated[str, Field(description="The answer, without a trailing newline.")],
+    text: Annotated[str, Field(description="The answer (no newline)")],
     execution_id: Annotated[
-        str | None,
-        Field(description="Id of the execution waiting for input. Default: the latest one."),
+        str | None, Field(description="Default: the latest waiting")
     ] = None,
     timeout: TimeoutArg = None,
     kernel: KernelArg = None,
 ) -> CallToolResult:
-    """Answer the input() the assistant's code waits on (a result said "Waiting for
-    input"), then return what the code printed next, like wait_for_execution."""
+    """Answer the input() the code waits on; returns what it prints next, like
+    wait_for_execution."""
     view = deps.view(ctx)
     session = view.with_execution(execution_id, kernel)
     result = await session.runner.answer_input(
@@ -123,39 +108,22 @@ async def send_input(
 async def read_output(
     deps: Deps,
     ctx: Context,
-    execution_id: Annotated[str, Field(description="Id from execute_code, e.g. 'e3'.")],
-    offset: Annotated[
-        int,
-        Field(
-            description="First line to read or search (0-based); a search stopped by its time limit "
-            "says where to go on.",
-            ge=0,
-        ),
-    ] = 0,
+    execution_id: Annotated[str, Field(description="Id from execute_code")],
+    offset: Annotated[int, Field(description="First line (0-based)", ge=0)] = 0,
     limit: Annotated[
-        int | None,
-        Field(description="Lines at most: 200 read, or 50 matching lines with pattern.", ge=1),
+        int | None, Field(description="Default: 200 lines, or 50 matches with pattern", ge=1)
     ] = None,
-    pattern: Annotated[
-        str | None,
-        Field(description="Python regular expression: list the lines it matches instead, numbered."),
-    ] = None,
+    pattern: Annotated[str | None, Field(description="Python regex to search for")] = None,
     char_offset: Annotated[
         int,
         Field(
-            description="Character of the first line to start from: a line too long for one "
-            "result comes in pieces, and each names the char_offset of the next.",
-            ge=0,
+            description="Where to start in a long line; each piece names the next", ge=0
         ),
     ] = 0,
     kernel: KernelArg = None,
 ) -> str:
-    """Read the whole output of one of the recent executions, by line: what a result left
-    out of long output, as its notice says. Carriage returns are applied as a terminal
-    shows them. Past the disk cap the oldest output is dropped, and the result says so.
-
-    With pattern, find the lines that match it, with their line numbers for reading. A
-    search runs for at most a few seconds: past them it returns what it found and the
+    """A recent execution's whole output by line, e.g. what a result left out; with
+    pattern, the matching lines, numbered. A search stopped by its time limit gives the
     offset to go on from."""
     session = deps.view(ctx).with_execution(execution_id, kernel)
     ex = session.runner.execution(execution_id)
@@ -200,28 +168,18 @@ async def _search(
 async def save_notebook(
     deps: Deps,
     ctx: Context,
-    path: Annotated[
-        str,
-        Field(
-            description="Where to write the .ipynb; a relative path is taken from the kernel's "
-            "working directory when known."
-        ),
-    ],
+    path: Annotated[str, Field(description=".ipynb path, relative to the kernel's cwd")],
     overwrite: Annotated[
-        bool, Field(description="Replace a notebook this server saved there before (unchanged since).")
+        bool, Field(description="Replace a notebook this server saved (unedited since)")
     ] = False,
     replace_other_file: Annotated[
         bool,
-        Field(
-            description="With overwrite: also replace a file this server did not save (the "
-            "user's own notebook). Only when the user asked for exactly that."
-        ),
+        Field(description="With overwrite: replace even the user's file; only if they asked so"),
     ] = False,
     kernel: KernelArg = None,
 ) -> str:
-    """Save the assistant's executions in this kernel since connecting, code and outputs
-    (figures included), as a notebook the user can open in JupyterLab or VS Code to review
-    and rerun. The user's own cells are not in it."""
+    """Save the assistant's executions in this kernel (code and outputs) as a notebook the
+    user can review and rerun; the user's own cells are not in it."""
     session = await deps.view(ctx).use(kernel)
     target, count = await write_notebook(
         session, path, overwrite=overwrite, replace_other=overwrite and replace_other_file
