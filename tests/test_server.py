@@ -51,7 +51,9 @@ async def test_installed_script_serves_over_stdio(shared_kernel: IdeKernel, runt
     )
     async with stdio_client(params) as (read, write), mcp.ClientSession(read, write) as session:
         await session.initialize()
-        assert {t.name for t in (await session.list_tools()).tools} >= TOOLS
+        listed = (await session.list_tools()).tools
+        assert {t.name for t in listed} == TOOLS
+        assert not any("title" in t.input_schema for t in listed)  # the lean tool list
         assert not (await session.call_tool("connect_to_kernel", {})).is_error
         result = await session.call_tool("execute_code", {"code": "print('over stdio'); 2 ** 10"})
         assert [c.text for c in result.content] == ["over stdio\n", "1024"]

@@ -1,13 +1,28 @@
-"""The tool list as the model reads it in every conversation: lean schemas, the same validation."""
+"""The tool list as the model reads it in every conversation: within its budget, lean schemas,
+the same validation."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
+import mcp
 from conftest import Assistant
 
+from ipython_mcp.server import build_server
 from ipython_mcp.server.schema import lean_schema
+from ipython_mcp.settings import Settings
+
+BUDGET = 9_400
+"""Characters of the tool list (tools/list's JSON) in the default mode: every conversation
+carries it, about a quarter as many tokens."""
+
+
+async def tool_list(settings: Settings) -> list[dict[str, Any]]:
+    async with mcp.Client(build_server(settings)) as client:
+        tools = (await client.list_tools()).tools
+    return [tool.model_dump(mode="json", by_alias=True, exclude_none=True) for tool in tools]
 
 
 def titles(node: Any) -> list[str]:
@@ -23,6 +38,14 @@ def titles(node: Any) -> list[str]:
         elif key != "title":
             found += titles(value)
     return found
+
+
+async def test_the_tool_list_is_within_its_budget(runtime_dir: Path) -> None:
+    listed = await tool_list(Settings(runtime_dir=str(runtime_dir)))
+    size = len(json.dumps({"tools": listed}))
+    assert size <= BUDGET, {tool["name"]: len(json.dumps(tool)) for tool in listed}
+    read_only = await tool_list(Settings(runtime_dir=str(runtime_dir), read_only=True))
+    assert len(json.dumps({"tools": read_only})) < size / 2
 
 
 def test_a_lean_schema_has_no_titles_and_optional_arguments_of_their_plain_type() -> None:
