@@ -29,12 +29,8 @@ from .words.kernels import (
 async def start_kernel(
     deps: Deps,
     ctx: Context,
-    connection_file: Annotated[
-        str | None, Field(description="Path for its connection file")
-    ] = None,
-    python: Annotated[
-        str | None, Field(description="Python (with ipykernel) to run it in")
-    ] = None,
+    connection_file: Annotated[str | None, Field(description="Path for its connection file")] = None,
+    python: Annotated[str | None, Field(description="Python (with ipykernel) to run it in")] = None,
     cwd: Annotated[str | None, Field(description="Working directory")] = None,
     server: Annotated[str | None, Field(description="Jupyter Server (name or URL) to start it on")] = None,
     kernel_name: Annotated[str | None, Field(description="With server: kernel spec, e.g. 'python3'")] = None,

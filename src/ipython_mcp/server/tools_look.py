@@ -66,9 +66,7 @@ async def list_variables(
 async def inspect_variable(
     deps: Deps,
     ctx: Context,
-    name: Annotated[
-        str, Field(description="Variable or expression, e.g. 'df.columns'")
-    ],
+    name: Annotated[str, Field(description="Variable or expression, e.g. 'df.columns'")],
     kernel: KernelArg = None,
 ) -> str:
     """One value in detail: a DataFrame's dtypes, head and summary, an array's stats, a

@@ -89,9 +89,7 @@ async def send_input(
     deps: Deps,
     ctx: Context,
     text: Annotated[str, Field(description="The answer (no newline)")],
-    execution_id: Annotated[
-        str | None, Field(description="Default: the latest waiting")
-    ] = None,
+    execution_id: Annotated[str | None, Field(description="Default: the latest waiting")] = None,
     timeout: TimeoutArg = None,
     kernel: KernelArg = None,
 ) -> CallToolResult:
@@ -116,9 +114,7 @@ async def read_output(
     pattern: Annotated[str | None, Field(description="Python regex to search for")] = None,
     char_offset: Annotated[
         int,
-        Field(
-            description="Where to start in a long line; each piece names the next", ge=0
-        ),
+        Field(description="Where to start in a long line; each piece names the next", ge=0),
     ] = 0,
     kernel: KernelArg = None,
 ) -> str:
