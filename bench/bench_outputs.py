@@ -1,8 +1,8 @@
-"""Benchmark: whole outputs on disk, and search_output beside other calls, through the stdio server.
+"""Benchmark: whole outputs on disk, and read_output searching beside other calls, through the stdio server.
 
 Run by hand (`.venv/bin/python bench/bench_outputs.py`); the figures go into the README. Measures,
 on one kernel and one `ipython-mcp` server driven by the official MCP client over stdio:
-- search_output over a 3M-line output (about 100 MB), for a selective pattern, a frequent one
+- read_output with a pattern over a 3M-line output (about 100 MB), for a selective pattern, a frequent one
   and one with a lookahead (searched line by line), while a stream of tiny kernel_status calls
   runs beside it: the search's time and what it covered, and the latency of the status calls
   answered during the search, against their latency alone;
@@ -84,7 +84,7 @@ async def search_beside_status(session: ClientSession, execution_id: str, patter
     stream = asyncio.ensure_future(status_stream(session, stop))
     await asyncio.sleep(0.2)  # the stream is going
     began = time.perf_counter()
-    result = await session.call_tool("search_output", {"execution_id": execution_id, "pattern": pattern})
+    result = await session.call_tool("read_output", {"execution_id": execution_id, "pattern": pattern})
     ended = time.perf_counter()
     stop.set()
     calls = await stream
@@ -130,7 +130,7 @@ async def run(path: Path, runtime_dir: Path, lines: int, runaway_timeout: float)
         for name, pattern in PATTERNS.items():
             found = await search_beside_status(session, execution_id, pattern)
             print(
-                f"search_output {name} {pattern!r}: {found['seconds']:.2f} s, lines covered: "
+                f"read_output pattern {name} {pattern!r}: {found['seconds']:.2f} s, lines covered: "
                 f"{found['covered']}; {found['status_calls']} kernel_status calls meanwhile, "
                 f"median {found['status_median_ms']:.1f} ms, max {found['status_max_ms']:.1f} ms\n"
                 f"  -> {found['head']}"

@@ -154,6 +154,8 @@ async def test_a_4000_px_figure_comes_back_at_1568_px_and_whole_on_request(
     assert "as drawn, shown at" in texts(whole)
     missing = await assistant.error("read_output", execution_id=execution_id, figure=2)
     assert f"Execution {execution_id} has figures 1 to 1." in missing
+    both = await assistant.error("read_output", execution_id=execution_id, figure=1, pattern="x")
+    assert "pass one of them" in both
 
 
 async def test_twelve_figures_in_one_cell_stay_within_the_budget_and_the_rest_are_listed(

@@ -5,11 +5,12 @@ server layer only."""
 from __future__ import annotations
 
 import ast
+import inspect
 import re
 from pathlib import Path
 
 import ipython_mcp
-from ipython_mcp.server.app import TOOLS
+from ipython_mcp.server.app import INSTRUCTIONS, READ_ONLY_INSTRUCTIONS, TOOLS
 
 PACKAGE = Path(ipython_mcp.__file__).parent
 BELOW_SERVER = ("transport", "discovery", "session", "run", "look", "rendering", "errors", "settings")
@@ -88,7 +89,7 @@ def test_tool_names_are_written_in_the_server_layer_only() -> None:
     """Strings and docstrings below the server name no tool: what the model can do next is
     worded in server/ (words/, the tools' descriptions)."""
     names = [tool.__name__ for tool, _ in TOOLS]
-    assert len(names) == 18
+    assert len(names) == 17
     # `complete` is also an English word: only its call counts.
     named = re.compile("|".join(rf"\b{tool}\b" if tool != "complete" else r"\bcomplete\(" for tool in names))
     for name, path in MODULES.items():
@@ -98,6 +99,49 @@ def test_tool_names_are_written_in_the_server_layer_only() -> None:
             if isinstance(node, ast.Constant) and isinstance(node.value, str):
                 said = named.findall(node.value)
                 assert not said, f"{name}, line {node.lineno}: {said} in {node.value[:120]!r}"
+
+
+SNAKE_NAME = re.compile(r"(?<![\w.$%-])([a-z][a-z0-9]*(?:_[a-z0-9]+)+)\b")
+"""A name such as `read_output` in a sentence; not one inside a dotted, `$`, `%` or `--` name."""
+CALLED = re.compile(r"(?<![\w.])([a-z_][a-z0-9_]*)\(")
+"""A call such as `complete(` or `input(` in a sentence."""
+OUTSIDE_NAMES = {"clear_output", "iopub_msg_rate_limit", "token_env", "is_error"}
+"""Names the model reads that are not ours: IPython's clear_output, a Jupyter Server option, a
+key of the servers file, the protocol's error flag of a result."""
+
+
+def sentences_of_the_server() -> list[tuple[str, str]]:
+    """What the model may read, with where it is written: the sentences of server/ (a string
+    with a space, not a docstring: words/, the tools' results), the tools' descriptions and the
+    server's instructions."""
+    said = []
+    for path in (PACKAGE / "server").rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        docstrings = {id(node.value) for node in ast.walk(tree) if isinstance(node, ast.Expr)}
+        for node in ast.walk(tree):
+            sentence = isinstance(node, ast.Constant) and isinstance(node.value, str) and " " in node.value
+            if sentence and id(node) not in docstrings:
+                said.append((f"{path.relative_to(PACKAGE)}, line {node.lineno}", node.value))
+    said += [(f"{tool.__name__}'s description", tool.__doc__ or "") for tool, _ in TOOLS]
+    return [*said, ("instructions", INSTRUCTIONS), ("read-only instructions", READ_ONLY_INSTRUCTIONS)]
+
+
+def test_the_words_the_model_reads_name_only_tools_that_exist() -> None:
+    """A tool the model is told of, by name or as a call, is one the server offers; the other
+    names in its words are the tools' arguments or names from outside (IPython's, Jupyter's)."""
+    tools = {tool.__name__ for tool, _ in TOOLS}
+    arguments = {name for tool, _ in TOOLS for name in inspect.signature(tool).parameters} - {"deps", "ctx"}
+    known = tools | arguments | OUTSIDE_NAMES
+    assert SNAKE_NAME.findall("read_output('e3') and gone_tool read") == ["read_output", "gone_tool"]
+    assert CALLED.findall("complete('df.') or input() or os.getcwd()") == ["complete", "input"]
+    named: set[str] = set()
+    for where, words in sentences_of_the_server():
+        for name in SNAKE_NAME.findall(words):
+            assert name in known, f"{where}: no tool or argument {name!r} in {words[:160]!r}"
+            named.add(name)
+        for name in CALLED.findall(words):
+            assert name in tools | {"input", "exit", "quit"}, f"{where}: no tool {name!r} in {words[:160]!r}"
+    assert len(named & tools) > 12  # the scan reads the words that name tools
 
 
 ADVISING = re.compile(

@@ -112,17 +112,20 @@ async def test_read_and_search_the_whole_of_a_10_mb_output(
     last = await assistant.text("read_output", execution_id=execution_id, offset=9_998, limit=100)
     assert "line 09999 " in last and "more lines" not in last
 
-    found = await assistant.text("search_output", execution_id=execution_id, pattern=r"^line 0(4321|7777) ")
+    found = await assistant.text("read_output", execution_id=execution_id, pattern=r"^line 0(4321|7777) ")
     assert (
         found.startswith("2 lines of the output")
         and "4321: line 04321" in found
         and "7777: line 07777" in found
     )
     assert "not a valid regular expression" in await assistant.error(
-        "search_output", execution_id=execution_id, pattern="("
+        "read_output", execution_id=execution_id, pattern="("
     )
     assert "backtracks too much" in await assistant.error(
-        "search_output", execution_id=execution_id, pattern=r"(x|xx)+z"
+        "read_output", execution_id=execution_id, pattern=r"(x|xx)+z"
+    )
+    assert "a search (with pattern) takes offset only" in await assistant.error(
+        "read_output", execution_id=execution_id, pattern="line", char_offset=10
     )
     assert "only the last" in await assistant.error("read_output", execution_id="e999999")
 

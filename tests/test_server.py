@@ -6,6 +6,7 @@ import asyncio
 import inspect
 import json
 import os
+import re
 import signal
 import sys
 import time
@@ -37,7 +38,6 @@ TOOLS = {
     "inspect_variable",
     "wait_for_execution",
     "read_output",
-    "search_output",
     "send_input",
     "save_notebook",
 }
@@ -51,7 +51,9 @@ async def test_installed_script_serves_over_stdio(shared_kernel: IdeKernel, runt
     )
     async with stdio_client(params) as (read, write), mcp.ClientSession(read, write) as session:
         await session.initialize()
-        assert {t.name for t in (await session.list_tools()).tools} >= TOOLS
+        listed = (await session.list_tools()).tools
+        assert {t.name for t in listed} == TOOLS
+        assert not any("title" in t.input_schema for t in listed)  # the lean tool list
         assert not (await session.call_tool("connect_to_kernel", {})).is_error
         result = await session.call_tool("execute_code", {"code": "print('over stdio'); 2 ** 10"})
         assert [c.text for c in result.content] == ["over stdio\n", "1024"]
@@ -131,18 +133,30 @@ async def test_every_tool_and_argument_is_described_and_annotated(assistant: Ass
         for name, schema in tool.input_schema.get("properties", {}).items():
             assert schema.get("description"), f"{tool.name}.{name}"
         assert tool.output_schema is None, tool.name
-    assert tools["kernel_status"].annotations.read_only_hint
-    assert tools["list_kernels"].annotations.read_only_hint
-    assert tools["get_history"].annotations.read_only_hint
-    assert tools["complete"].annotations.read_only_hint
-    assert tools["list_variables"].annotations.read_only_hint
-    assert tools["inspect_variable"].annotations.read_only_hint
-    assert tools["wait_for_execution"].annotations.read_only_hint
-    assert tools["read_output"].annotations.read_only_hint
-    assert tools["search_output"].annotations.read_only_hint
-    assert tools["shutdown_kernel"].annotations.destructive_hint
-    assert tools["restart_kernel"].annotations.destructive_hint
-    assert not tools["execute_code"].annotations.read_only_hint
+    hints = {name: effective_hints(tool) for name, tool in tools.items()}
+    for name in ("kernel_status", "list_kernels", "get_history", "complete", "list_variables"):
+        assert hints[name]["read_only_hint"], name
+    for name in ("inspect_variable", "wait_for_execution", "read_output"):
+        assert hints[name]["read_only_hint"], name
+    for name in ("shutdown_kernel", "restart_kernel", "interrupt_kernel", "save_notebook"):
+        assert not hints[name]["read_only_hint"] and hints[name]["destructive_hint"], name
+    for name in ("execute_code", "start_kernel", "connect_to_kernel", "send_input", "disconnect_kernel"):
+        assert not hints[name]["read_only_hint"] and not hints[name]["destructive_hint"], name
+    assert not any(h["open_world_hint"] for h in hints.values())
+
+
+PROTOCOL_DEFAULTS = {
+    "read_only_hint": False,
+    "destructive_hint": True,
+    "idempotent_hint": False,
+    "open_world_hint": True,
+}
+"""What a client takes a hint left out for (the MCP specification's ToolAnnotations)."""
+
+
+def effective_hints(tool: mcp.types.Tool) -> dict[str, bool]:
+    given = tool.annotations.model_dump(exclude_none=True) if tool.annotations else {}
+    return {name: given.get(name, default) for name, default in PROTOCOL_DEFAULTS.items()}
 
 
 async def test_the_tools_offered_are_the_tool_functions_as_written(runtime_dir: Path) -> None:
@@ -158,9 +172,9 @@ async def test_the_tools_offered_are_the_tool_functions_as_written(runtime_dir: 
         parameters = inspect.signature(function).parameters
         assert list(tool.input_schema["properties"]) == [name for name in parameters if name not in {"deps", "ctx"}]
     timeouts = {tool.name: tool.input_schema["properties"].get("timeout") for tool in listed}
-    assert timeouts["execute_code"]["description"] == "Seconds to wait for the code. Default: 7.5."
-    assert timeouts["send_input"]["description"] == "Seconds to wait for the code after. Default: 7.5."
-    assert timeouts["send_input"]["anyOf"][0]["exclusiveMinimum"] == 0
+    assert timeouts["execute_code"]["description"] == "Seconds to wait; default 7.5"
+    assert timeouts["send_input"]["description"] == "Seconds to wait; default 7.5"
+    assert timeouts["send_input"]["exclusiveMinimum"] == 0
 
 
 async def test_read_only_mode_offers_only_tools_that_cannot_change_a_kernel(
@@ -172,10 +186,16 @@ async def test_read_only_mode_offers_only_tools_that_cannot_change_a_kernel(
         tools = {t.name: t for t in (await client.list_tools()).tools}
         assert set(tools) == {
             "connect_to_kernel", "disconnect_kernel", "kernel_status", "list_kernels", "get_history",
-            "list_variables", "inspect_variable", "complete", "wait_for_execution", "read_output",
-            "search_output",
+            "list_variables", "inspect_variable", "complete",
         }  # fmt: skip
         assert "read-only" in (client.instructions or "")
+        # Nothing the model reads of the tools points at one this server does not offer.
+        absent = re.compile("|".join(rf"\b{name}\b" for name in TOOLS - set(tools)))
+        said = [client.instructions or ""]
+        for tool in tools.values():
+            said.append(tool.description or "")
+            said += [p.get("description", "") for p in tool.input_schema.get("properties", {}).values()]
+        assert not [absent.findall(words) for words in said if absent.search(words)]
         await shared_kernel.ide.run("seen_read_only = [1, 2, 3]")
         await cautious.text("connect_to_kernel", connection_file=str(shared_kernel.path))
         assert "seen_read_only" in await cautious.text("list_variables")

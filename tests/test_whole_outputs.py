@@ -81,7 +81,7 @@ async def test_whole_outputs_stay_under_the_cap_and_say_what_was_dropped(
         last
         == f"Lines 40000-40000 of 40,001 of the output of execution {eid} (finished):\n039999 " + "x" * 100
     )
-    found = await capped.text("search_output", execution_id=eid, pattern=r"^0(00123|39998) ")
+    found = await capped.text("read_output", execution_id=eid, pattern=r"^0(00123|39998) ")
     assert found.startswith(f"1 line of lines {kept:,}-40,000 of the output of execution {eid} matches:")
     assert "39999: 039998 " in found
     assert f"Lines 0-{kept - 1:,} were dropped to keep disk use under the cap of 1 MB: not searched." in found
@@ -144,7 +144,7 @@ async def test_the_server_answers_other_calls_while_a_long_search_runs(
 
     # A lookahead is searched line by line: five million lines take longer than a search may.
     search = asyncio.ensure_future(
-        assistant.call("search_output", progress=progress, execution_id=eid, pattern=r"(?=\d)\d+")
+        assistant.call("read_output", progress=progress, execution_id=eid, pattern=r"(?=\d)\d+")
     )
     search.add_done_callback(lambda _: order.append("search"))
     await asyncio.wait_for(searching.wait(), 60)  # the search reports progress: it runs beside
@@ -165,6 +165,6 @@ async def test_the_server_answers_other_calls_while_a_long_search_runs(
     assert found.startswith(
         f"{end:,} lines of lines 0-{end - 1:,} of the output of execution {eid} match (the first 50 shown):\n0: 0\n1: 1\n"
     )
-    rest = await assistant.text("search_output", execution_id=eid, pattern=r"^499999\d$", offset=end)
+    rest = await assistant.text("read_output", execution_id=eid, pattern=r"^499999\d$", offset=end)
     assert rest.startswith(f"10 lines of lines {end:,}-4,999,999 of the output of execution {eid} match:")
     assert rest.endswith("4999999: 4999999")

@@ -20,6 +20,7 @@ import anyio
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult, ToolAnnotations
+from mcp_types import Tool as ListedTool
 
 from .. import __version__
 from ..errors import IPythonMCPError
@@ -28,6 +29,7 @@ from ..settings import Settings
 from .deps import DefaultTimeout, Deps
 from .fit import fit_result, fit_text
 from .http import HttpOptions, auth_settings
+from .schema import lean_schema
 from .tools_kernels import (
     connect_to_kernel,
     disconnect_kernel,
@@ -39,7 +41,7 @@ from .tools_kernels import (
     start_kernel,
 )
 from .tools_look import complete, get_history, inspect_variable, list_variables
-from .tools_run import execute_code, read_output, save_notebook, search_output, send_input, wait_for_execution
+from .tools_run import execute_code, read_output, save_notebook, send_input, wait_for_execution
 from .words.advice import error_text
 
 log = logging.getLogger(__name__)
@@ -55,14 +57,32 @@ start_kernel when the user has none. It is the user's session: don't overwrite t
 variables, and restart, shut down or interrupt it only when they ask. A cell another client \
 runs is almost always the user's own work: wait for it, never interrupt it unasked."""
 
-READ_ONLY_NOTE = """ This server is read-only: it can look at kernels (status, variables, \
-history) but not run code of its own in them or change them. Looking at a value calls its \
-repr and size methods, as a variable explorer does."""
+READ_ONLY_INSTRUCTIONS = """\
+This server is read-only: it looks at the user's live IPython/Jupyter kernel, the same one \
+their IDE (Spyder, JupyterLab, VS Code, jupyter console) uses (its status, variables, \
+history), but runs no code of its own in it and changes nothing. Start with \
+connect_to_kernel (or list_kernels when unsure which kernel). Looking at a value calls its \
+repr and size methods, as a variable explorer does. Where a result suggests a tool this \
+server does not offer (running code, starting or restarting a kernel), tell the user instead."""
 
-READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, open_world_hint=False)
-CHANGES_STATE = ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=False)
-WRITES_FILES = ToolAnnotations(read_only_hint=False, destructive_hint=True, open_world_hint=False)
-DESTRUCTIVE = ToolAnnotations(read_only_hint=False, destructive_hint=True, open_world_hint=False)
+
+def _hints(*, read_only: bool, destructive: bool) -> ToolAnnotations:
+    """A tool's annotations, each hint given only where it differs from the protocol's default
+    (readOnlyHint false, destructiveHint true, idempotentHint false, openWorldHint true), and
+    destructiveHint only beside readOnlyHint false, the only place the protocol gives it a
+    meaning: a client reads a hint left out as its default. No tool reaches beyond the user's
+    kernels and files (openWorldHint false)."""
+    if read_only:
+        return ToolAnnotations(read_only_hint=True, open_world_hint=False)
+    if destructive:
+        return ToolAnnotations(open_world_hint=False)
+    return ToolAnnotations(destructive_hint=False, open_world_hint=False)
+
+
+READ_ONLY = _hints(read_only=True, destructive=False)
+CHANGES_STATE = _hints(read_only=False, destructive=False)
+WRITES_FILES = _hints(read_only=False, destructive=True)
+DESTRUCTIVE = _hints(read_only=False, destructive=True)
 
 TOOLS: tuple[tuple[Tool, ToolAnnotations], ...] = (
     (start_kernel, CHANGES_STATE),
@@ -71,7 +91,6 @@ TOOLS: tuple[tuple[Tool, ToolAnnotations], ...] = (
     (wait_for_execution, READ_ONLY),
     (send_input, CHANGES_STATE),
     (read_output, READ_ONLY),
-    (search_output, READ_ONLY),
     (kernel_status, READ_ONLY),
     (interrupt_kernel, DESTRUCTIVE),
     (list_kernels, READ_ONLY),
@@ -88,6 +107,33 @@ TOOLS: tuple[tuple[Tool, ToolAnnotations], ...] = (
 
 ATTACHING = {connect_to_kernel, disconnect_kernel}
 """Offered in read-only mode too: attaching changes nothing in the kernel."""
+OWN_RUNS = {wait_for_execution, read_output}
+"""Not offered in read-only mode though they change nothing: they follow the assistant's own
+executions, and a read-only server runs none."""
+
+
+def offered(settings: Settings) -> list[tuple[Tool, ToolAnnotations]]:
+    """The tools this server offers: in read-only mode, those that cannot change a kernel and
+    have something to look at."""
+    if not settings.read_only:
+        return list(TOOLS)
+    return [
+        (tool, hints)
+        for tool, hints in TOOLS
+        if (hints is READ_ONLY or tool in ATTACHING) and tool not in OWN_RUNS
+    ]
+
+
+class LeanToolList(MCPServer[Any]):
+    """The MCP server, listing each tool's arguments in a lean schema (see schema.py): every
+    conversation carries the tool list. The SDK's tools/list handler lists what this returns;
+    calls are still validated against each tool's signature."""
+
+    async def list_tools(self) -> list[ListedTool]:
+        return [
+            tool.model_copy(update={"input_schema": lean_schema(tool.input_schema)})
+            for tool in await super().list_tools()
+        ]
 
 
 def build_server(
@@ -105,16 +151,14 @@ def build_server(
             with anyio.CancelScope(shield=True):  # the server may be stopping by cancellation
                 await deps.registry.close_all()
 
-    server = MCPServer(
+    server = LeanToolList(
         "ipython-mcp",
         version=__version__,
-        instructions=INSTRUCTIONS + (READ_ONLY_NOTE if settings.read_only else ""),
+        instructions=READ_ONLY_INSTRUCTIONS if settings.read_only else INSTRUCTIONS,
         lifespan=lifespan,
         **(auth_settings(http) if http is not None else {}),
     )
-    for tool, hints in TOOLS:
-        if settings.read_only and hints is not READ_ONLY and tool not in ATTACHING:
-            continue  # --read-only: tools that can change a kernel are not offered
+    for tool, hints in offered(settings):
         server.add_tool(
             tool_errors(with_deps(tool, deps)),
             name=tool.__name__,
@@ -154,10 +198,10 @@ def _with_settings(annotation: Any, settings: Settings) -> Any:
 
 
 def description(tool: Tool) -> str:
-    """The tool's docstring, as the model reads it. Python before 3.13 keeps a docstring's
-    indentation; these were written indented one level deeper (8 spaces) before the tools
-    had modules of their own, and are given so still, so that no description changed."""
-    return (tool.__doc__ or "").replace("\n    ", "\n        ")
+    """The tool's docstring, as the model reads it: without the indentation Python before 3.13
+    keeps in a docstring, each paragraph on one line."""
+    paragraphs = inspect.cleandoc(tool.__doc__ or "").split("\n\n")
+    return "\n\n".join(" ".join(paragraph.split()) for paragraph in paragraphs)
 
 
 def tool_errors(fn: Callable[..., Awaitable[R]]) -> Callable[..., Awaitable[R]]:

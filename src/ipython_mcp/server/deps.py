@@ -49,13 +49,8 @@ class Deps:
         return self.views.of(ctx)
 
 
-KernelArg = Annotated[
-    str | None,
-    Field(
-        description="Name of a connected kernel (from connect/start/list_kernels). "
-        "Default: the most recently connected one."
-    ),
-]
+KernelArg = Annotated[str | None, Field(description="Default: the last connected")]
+"""The `kernel` argument of every tool that works on one kernel."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +61,11 @@ class DefaultTimeout:
     description: str
 
     def field(self, settings: Settings) -> FieldInfo:
-        return Field(description=f"{self.description} Default: {settings.timeout:g}.", gt=0)
+        return Field(description=f"{self.description}; default {settings.timeout:g}", gt=0)
+
+
+TimeoutArg = Annotated[float | None, DefaultTimeout("Seconds to wait")]
+"""The `timeout` of the tools that run code: the settings' timeout unless given."""
 
 
 def progress_to(ctx: Context) -> Progress:

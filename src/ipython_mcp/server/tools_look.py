@@ -27,14 +27,11 @@ DOTTED_NAME = regex.compile(r"[^\W\d]\w*(\.[^\W\d]\w*)*")
 async def get_history(
     deps: Deps,
     ctx: Context,
-    n: Annotated[int, Field(description="How many of the most recent cells to return.", ge=1, le=200)] = 20,
+    n: Annotated[int, Field(description="How many recent cells", ge=1, le=200)] = 20,
     kernel: KernelArg = None,
 ) -> CallToolResult:
-    """Show the last cells run in the kernel by anyone (the user's IDE included), with
-    their execution numbers; the outputs the user saw for cells they ran while this
-    server was connected; the most recent exception (so "why did my last cell fail?"
-    needs one call); and the user's most recent figure as an image. Leaves no trace in
-    the kernel."""
+    """The last cells anyone ran in the kernel, the outputs the user saw while this server
+    was connected, the latest exception and figure. Leaves no trace."""
     session = await deps.view(ctx).use(kernel)
     history = await session.inspector.history(n)
     observed = session.observed
@@ -57,14 +54,11 @@ async def list_variables(
     deps: Deps,
     ctx: Context,
     kernel: KernelArg = None,
-    include_private: Annotated[bool, Field(description="Also names starting with _.")] = False,
-    include_callables: Annotated[bool, Field(description="Also functions and classes.")] = False,
+    include_private: Annotated[bool, Field(description="Also names starting with _")] = False,
+    include_callables: Annotated[bool, Field(description="Also functions and classes")] = False,
 ) -> str:
-    """List the user's variables as a compact table, largest first: name, type, shape or
-    length, dtype, approximate memory and a short preview. Cheap even for huge data (no
-    full reprs) and leaves no trace in the kernel. Modules, IPython internals and, by
-    default, functions and classes are left out. Works while the user's cell runs where
-    the kernel allows it (ipykernel 7, Spyder); elsewhere says at once that it is busy."""
+    """The user's variables, largest first: type, shape, dtype, memory, preview. Cheap even
+    for huge data; leaves no trace; may answer while a cell runs."""
     session = await deps.view(ctx).use(kernel)
     options = {"include_private": include_private, "include_callables": include_callables}
     found, during = await session.inspector.look("namespace", options, "a variable listing")
@@ -75,16 +69,12 @@ async def list_variables(
 async def inspect_variable(
     deps: Deps,
     ctx: Context,
-    name: Annotated[
-        str, Field(description="A variable or expression, e.g. 'df', 'df.columns', 'model.coef_'.")
-    ],
+    name: Annotated[str, Field(description="Variable or expression, e.g. 'df.columns'")],
     kernel: KernelArg = None,
 ) -> str:
-    """Look closely at one value: DataFrame/Series shape, dtypes, head and numeric summary;
-    array shape, dtype, min/max/mean/NaN count and a slice; length and first items of
-    containers and strings; signature and docstring of functions, classes and modules;
-    type and public attributes otherwise. Huge data is sampled (and says so). Nothing
-    beyond evaluating the expression happens in the kernel; no trace is left."""
+    """One value in detail: a DataFrame's dtypes, head and summary, an array's stats, a
+    callable's signature and docs... Samples huge data; only evaluates the expression;
+    leaves no trace."""
     if deps.settings.read_only and not DOTTED_NAME.fullmatch(name.strip()):
         raise ToolError(
             f"{name!r} is an expression; this read-only server inspects names and their "
@@ -107,15 +97,14 @@ async def inspect_variable(
 async def complete(
     deps: Deps,
     ctx: Context,
-    code: Annotated[str, Field(description="Code to complete, e.g. 'df.gr' or 'import num'.")],
+    code: Annotated[str, Field(description="Code to complete, e.g. 'df.gr'")],
     cursor_pos: Annotated[
-        int | None, Field(description="Cursor position in code. Default: the end.", ge=0)
+        int | None, Field(description="Cursor index; default: the end of code", ge=0)
     ] = None,
     kernel: KernelArg = None,
 ) -> str:
-    """Ask the kernel for completions at the cursor: names, attributes, keys, paths,
-    from the live objects in the user's namespace. Runs no cell (completing an attribute
-    may evaluate the object's properties, as in an IDE)."""
+    """Completions at the cursor from the kernel's live objects. Runs no cell (as in an
+    IDE, properties may be evaluated)."""
     session = await deps.view(ctx).use(kernel)
     position = len(code) if cursor_pos is None else min(cursor_pos, len(code))
     return completion_text(code, await session.inspector.complete(code, position))

@@ -1,5 +1,5 @@
 """The tools that run the assistant's code and get its output: execute, wait, answer input(),
-read and search the whole output, save the executions as a notebook.
+read or search the whole output, save the executions as a notebook.
 
 Each tool is a plain function: `deps` first, then what the SDK reads from its signature (the
 typed arguments with their descriptions, and the client's Context); its docstring is the
@@ -15,7 +15,8 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult, InputRequiredResult
 from pydantic import Field
 
-from .deps import DefaultTimeout, Deps, KernelArg, fitted, progress_to, result_for
+from ..run.execution import Execution
+from .deps import Deps, KernelArg, TimeoutArg, fitted, progress_to, result_for
 from .elicit import answer_from_user, asker, reply
 from .fit import RESULT_BYTES
 from .notebooks import write_notebook
@@ -23,41 +24,34 @@ from .words.runs import figure_result, no_such_figure, output_lines, output_matc
 
 FIGURE_NOTE_ROOM = 10_000
 """Bytes of a figure's result left for the text beside it."""
+READ_LINES = 200
+"""How many lines read_output returns unless told."""
+SEARCH_MATCHES = 50
+"""How many matching lines a search of read_output returns unless told."""
 SEARCH_SECONDS = 3.0
-"""Longest time search_output may take; a pathological pattern is stopped after it."""
+"""Longest time a search of read_output may take; a pathological pattern is stopped after it."""
 
 
 async def execute_code(
     deps: Deps,
-    code: Annotated[str, Field(description="Python code (or IPython magics) to run, as in a notebook cell.")],
+    code: Annotated[str, Field(description="Python code or IPython magics")],
     ctx: Context,
-    timeout: Annotated[float | None, DefaultTimeout("Seconds to wait for the code.")] = None,
+    timeout: TimeoutArg = None,
     on_timeout: Annotated[
         Literal["interrupt", "continue"],
-        Field(
-            description="Past the timeout: 'interrupt' the code, or let it 'continue' in the "
-            "background and collect it with wait_for_execution."
-        ),
+        Field(description="What to do at the timeout"),
     ] = "interrupt",
     if_busy: Annotated[
         Literal["wait", "fail"],
-        Field(
-            description="If the user's cell keeps the kernel busy: 'wait' for it (within the "
-            "timeout), or 'fail' at once without sending the code."
-        ),
+        Field(description="If another cell is running"),
     ] = "wait",
     kernel: KernelArg = None,
 ) -> CallToolResult | InputRequiredResult:
-    """Run code in the kernel, as a cell the user could have typed, and return its output.
-
-    Returns printed output (stderr marked), the value of the last expression, displayed
-    rich output (tables as text, plots as images) and, if the code raised, the
-    traceback with is_error set. Long output keeps its beginning and end; read_output
-    returns the rest. Past the timeout the code is interrupted with its partial output
-    returned, or with on_timeout='continue' keeps running and wait_for_execution
-    collects it. input() is asked of the user where the client can, else the result
-    says "Waiting for input" and send_input answers it. State persists between calls
-    and is shared with the user's IDE."""
+    """Run code in the kernel as a cell, sharing state with the user's IDE. Returns its
+    output (plots as images) and any traceback (is_error); read_output has what long output
+    leaves out. At the timeout the code is interrupted, or with on_timeout='continue'
+    runs on (wait_for_execution). input() goes to the user where the client can, else
+    answer it with send_input."""
     view = deps.view(ctx)
     timeout = timeout or deps.settings.timeout
     if (answered := await answer_from_user(ctx, deps.registry, view, timeout)) is not None:
@@ -79,16 +73,13 @@ async def wait_for_execution(
     ctx: Context,
     execution_id: Annotated[
         str | None,
-        Field(description="Id from execute_code, e.g. 'e3'. Default: the latest running, or ended unseen."),
+        Field(description="Default: the latest running or unread"),
     ] = None,
-    timeout: Annotated[
-        float, Field(description="Seconds to wait for it to finish before returning.", gt=0)
-    ] = 30,
+    timeout: Annotated[float, Field(description="Seconds to wait", gt=0)] = 30,
     kernel: KernelArg = None,
 ) -> CallToolResult | InputRequiredResult:
-    """Wait for code left running by execute_code(on_timeout='continue'): returns what it
-    printed since the last read, and its final status once it has finished. It is never
-    interrupted by this call; interrupt_kernel stops it."""
+    """Wait for code still running (on_timeout='continue', or queued): returns what it
+    printed since last read and, once done, its status. Never interrupts it."""
     view = deps.view(ctx)
     if (answered := await answer_from_user(ctx, deps.registry, view, timeout)) is not None:
         return answered  # the client called again with the user's answer to an input()
@@ -100,16 +91,13 @@ async def wait_for_execution(
 async def send_input(
     deps: Deps,
     ctx: Context,
-    text: Annotated[str, Field(description="The answer, without a trailing newline.")],
-    execution_id: Annotated[
-        str | None,
-        Field(description="Id of the execution waiting for input. Default: the latest one."),
-    ] = None,
-    timeout: Annotated[float | None, DefaultTimeout("Seconds to wait for the code after.")] = None,
+    text: Annotated[str, Field(description="The answer (no newline)")],
+    execution_id: Annotated[str | None, Field(description="Default: the latest waiting")] = None,
+    timeout: TimeoutArg = None,
     kernel: KernelArg = None,
 ) -> CallToolResult:
-    """Answer the input() the assistant's code waits on (a result said "Waiting for
-    input"), then return what the code printed next, like wait_for_execution."""
+    """Answer the input() the code waits on; returns what it prints next, like
+    wait_for_execution."""
     view = deps.view(ctx)
     session = view.with_execution(execution_id, kernel)
     result = await session.runner.answer_input(
@@ -121,71 +109,63 @@ async def send_input(
 async def read_output(
     deps: Deps,
     ctx: Context,
-    execution_id: Annotated[str, Field(description="Id from execute_code, e.g. 'e3'.")],
-    offset: Annotated[int, Field(description="First line to return (0-based).", ge=0)] = 0,
-    limit: Annotated[int, Field(description="How many lines at most.", ge=1)] = 200,
+    execution_id: Annotated[str, Field(description="Id from execute_code")],
+    offset: Annotated[int, Field(description="First line (0-based)", ge=0)] = 0,
+    limit: Annotated[
+        int | None, Field(description="Default: 200 lines, or 50 matches with pattern", ge=1)
+    ] = None,
+    pattern: Annotated[str | None, Field(description="Python regex to search for")] = None,
     char_offset: Annotated[
         int,
-        Field(
-            description="Character of the first line to start from: a line too long for one "
-            "result comes in pieces, and each names the char_offset of the next.",
-            ge=0,
-        ),
+        Field(description="Where to start in a long line; each piece names the next", ge=0),
     ] = 0,
     figure: Annotated[
-        int | None, Field(description="Return this figure of it (numbered from 1) instead of text.", ge=1)
+        int | None, Field(description="Return this figure of it (from 1) instead", ge=1)
     ] = None,
     max_px: Annotated[
-        int | None, Field(description="With figure: its longest edge, up to as drawn.", ge=64, le=8000)
+        int | None, Field(description="With figure: its longest edge, up to as drawn", ge=64, le=8000)
     ] = None,
     kernel: KernelArg = None,
 ) -> str | CallToolResult:
-    """Read the whole output of one of the recent executions, by line: what a result left
-    out of long output, as its notice says. Carriage returns are applied as a terminal
-    shows them. Past the disk cap the oldest output is dropped, and the result says so."""
+    """A recent execution's whole output by line, e.g. what a result left out; with
+    pattern, the matching lines, numbered. A search stopped by its time limit gives the
+    offset to go on from."""
     session = deps.view(ctx).with_execution(execution_id, kernel)
     ex = session.runner.execution(execution_id)
     if figure is not None:
+        if pattern is not None:
+            raise ToolError("figure returns one figure, pattern searches the text: pass one of them.")
         image = ex.outputs.figure(figure)
         if image is None:
             raise no_such_figure(execution_id, figure, ex.outputs.figures)
         edge = max_px or deps.settings.max_image_px
         blocks = await fitted([image], long_edge=edge, budget=RESULT_BYTES - FIGURE_NOTE_ROOM)
         return figure_result(blocks[0], execution_id)
-    return output_lines(ex, offset, limit, deps.settings.max_output_chars, char_offset)
+    if pattern is None:
+        return output_lines(ex, offset, limit or READ_LINES, deps.settings.max_output_chars, char_offset)
+    if char_offset:
+        raise ToolError("char_offset reads a long line in pieces; a search (with pattern) takes offset only.")
+    return await _search(deps, ctx, ex, _compiled(pattern), offset, limit or SEARCH_MATCHES)
 
 
-async def search_output(
-    deps: Deps,
-    ctx: Context,
-    execution_id: Annotated[str, Field(description="Id from execute_code, e.g. 'e3'.")],
-    pattern: Annotated[str, Field(description="Python regular expression, searched in each line.")],
-    limit: Annotated[int, Field(description="How many matching lines at most.", ge=1)] = 50,
-    offset: Annotated[
-        int,
-        Field(
-            description="First line to search (0-based): a search stopped by its time limit "
-            "says where to go on.",
-            ge=0,
-        ),
-    ] = 0,
-    kernel: KernelArg = None,
-) -> str:
-    """Find the lines of an execution's whole output that match a regular expression,
-    with their line numbers for read_output. A search runs for at most a few seconds:
-    past them it returns what it found and the offset to go on from."""
-    from ..run.search import search_in_thread
-
-    session = deps.view(ctx).with_execution(execution_id, kernel)
-    ex = session.runner.execution(execution_id)
+def _compiled(pattern: str) -> regex.Pattern[str]:
     try:
-        compiled = regex.compile(pattern)
+        return regex.compile(pattern)
     except regex.error as exc:
         raise ToolError(f"{pattern!r} is not a valid regular expression: {exc}.") from None
+
+
+async def _search(
+    deps: Deps, ctx: Context, ex: Execution, pattern: regex.Pattern[str], offset: int, limit: int
+) -> str:
+    """The lines of the execution's whole output that match, searched beside the event loop
+    for at most SEARCH_SECONDS."""
+    from ..run.search import search_in_thread
+
     try:
         found = await search_in_thread(
             ex.outputs,
-            compiled,
+            pattern,
             limit=limit,
             seconds=SEARCH_SECONDS,
             offset=offset,
@@ -193,7 +173,7 @@ async def search_output(
         )
     except TimeoutError:
         raise ToolError(
-            f"Searching for {pattern!r} took over {SEARCH_SECONDS:g} s and was stopped: the "
+            f"Searching for {pattern.pattern!r} took over {SEARCH_SECONDS:g} s and was stopped: the "
             "pattern backtracks too much. Use a simpler one."
         ) from None
     return output_matches(ex, found, offset, deps.settings.max_output_chars, SEARCH_SECONDS)
@@ -202,28 +182,18 @@ async def search_output(
 async def save_notebook(
     deps: Deps,
     ctx: Context,
-    path: Annotated[
-        str,
-        Field(
-            description="Where to write the .ipynb; a relative path is taken from the kernel's "
-            "working directory when known."
-        ),
-    ],
+    path: Annotated[str, Field(description=".ipynb path, relative to the kernel's cwd")],
     overwrite: Annotated[
-        bool, Field(description="Replace a notebook this server saved there before (unchanged since).")
+        bool, Field(description="Replace a notebook this server saved (unedited since)")
     ] = False,
     replace_other_file: Annotated[
         bool,
-        Field(
-            description="With overwrite: also replace a file this server did not save (the "
-            "user's own notebook). Only when the user asked for exactly that."
-        ),
+        Field(description="With overwrite: replace even the user's file; only if they asked so"),
     ] = False,
     kernel: KernelArg = None,
 ) -> str:
-    """Save the assistant's executions in this kernel since connecting, code and outputs
-    (figures included), as a notebook the user can open in JupyterLab or VS Code to review
-    and rerun. The user's own cells are not in it."""
+    """Save the assistant's executions in this kernel (code and outputs) as a notebook the
+    user can review and rerun; the user's own cells are not in it."""
     session = await deps.view(ctx).use(kernel)
     target, count = await write_notebook(
         session, path, overwrite=overwrite, replace_other=overwrite and replace_other_file

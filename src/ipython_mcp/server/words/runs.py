@@ -191,8 +191,8 @@ def note_text(note: Note, session: KernelSession) -> str:
                 what = f"Still running after {timeout:g} s (on_timeout='continue')"
             return (
                 f"{what} as execution {execution_id}. wait_for_execution('{execution_id}') returns what "
-                "it prints next and its end; interrupt_kernel stops it; read_output and search_output "
-                "read all its output."
+                "it prints next and its end; interrupt_kernel stops it; read_output reads or searches "
+                "all its output."
             )
         case notes.Queued(execution_id, timeout, running):
             whose = running.describe() if running else "another request"
