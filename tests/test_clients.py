@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import secrets
 import socket
 from collections.abc import AsyncIterator, Callable
@@ -174,14 +175,14 @@ async def test_a_result_fits_the_official_clients_event_limit_whatever_was_drawn
         assert not many.is_error, texts(many)
         assert serialized_size(many) < 900_000
         shown = len(images(many))
-        assert 0 < shown < 10
-        assert f"[{10 - shown} images (the last {10 - shown} of 10)" in texts(many)
-        assert "left out of this result" in texts(many)
+        assert 0 < shown < 10 and sum(len(image.data) for image in images(many)) <= 72_000
+        assert f"[{10 - shown} figures ({shown + 1}-10), " in texts(many)
+        assert "left out: over this result's 72 kB for images" in texts(many)
 
         noise = "plt.figure(figsize=(16, 16)); plt.imshow(rng.random((1200, 1200, 3))); plt.show()"
         detailed = await ada.call("execute_code", code=noise, kernel=own_kernel.name)
-        assert serialized_size(detailed) < 900_000
-        assert not images(detailed) and "[1 image, " in texts(detailed)
+        assert serialized_size(detailed) < 10_000 and not images(detailed)  # noise: no size fits
+        assert re.search(r"\[figure 1 \(1\d{3}x1\d{3}\) left out: over this result's 72 kB for images; ", texts(detailed))
 
 
 UNICODE_FLOOD: Callable[[int], str] = lambda n: f"print('😀' * {n})"  # noqa: E731

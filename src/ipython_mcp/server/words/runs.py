@@ -65,16 +65,18 @@ def scaled_text(images: Sequence[Image], execution_id: str) -> str:
 
 def left_out_text(figures: Sequence[FigureLeftOut], execution_id: str, session: KernelSession) -> str:
     """The figures a result left out: which, their sizes, and the call that returns one."""
-    budget = session.settings.max_image_bytes // 1000
-    sizes = sorted({(f.width * f.height, pixels((f.width, f.height))) for f in figures})
-    size = f"{sizes[0][1]} each" if len(sizes) == 1 else f"{sizes[0][1]} to {sizes[-1][1]}"
+    budget = f"over this result's {session.settings.max_image_bytes // 1000} kB for images"
     numbers = [f.figure for f in figures if f.figure]
     if len(figures) == 1:
-        what = f"figure {numbers[0]}" if numbers else "1 figure"
-    else:
-        what = f"{len(figures)} figures" + (f" ({spans(numbers)})" if numbers else "")
+        [figure] = figures
+        what = f"figure {figure.figure}" if figure.figure else "1 figure"
+        call = f"; read_output('{execution_id}', figure={figure.figure}) returns it" if numbers else ""
+        return f"[{what} ({pixels((figure.width, figure.height))}) left out: {budget}{call}]"
+    sizes = sorted({(f.width * f.height, pixels((f.width, f.height))) for f in figures})
+    size = f"{sizes[0][1]} each" if len(sizes) == 1 else f"{sizes[0][1]} to {sizes[-1][1]}"
+    what = f"{len(figures)} figures" + (f" ({spans(numbers)})" if numbers else "")
     call = f"; read_output('{execution_id}', figure=N) returns figure N" if numbers and execution_id else ""
-    return f"[{what}, {size}, left out: over this result's {budget} kB for images{call}]"
+    return f"[{what}, {size}, left out: {budget}{call}]"
 
 
 def spans(numbers: Sequence[int]) -> str:
