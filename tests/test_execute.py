@@ -120,6 +120,25 @@ async def test_a_plotly_figure_is_described(assistant: Assistant, shared_kernel:
     )
 
 
+async def test_an_altair_chart_comes_back_as_an_image_under_a_line_saying_what_it_shows(
+    assistant: Assistant, shared_kernel: IdeKernel
+) -> None:
+    """Altair's default renderer gives HTML and a script; the chart is drawn here, without the network."""
+    pytest.importorskip("altair")
+    pytest.importorskip("vl_convert")
+    await connect(assistant, shared_kernel)
+    code = (
+        "import altair as alt\n"
+        "rows = [{'city': 'Oslo', 'rain': 7.5}, {'city': 'Lima', 'rain': 0.5}]\n"
+        "alt.Chart(alt.Data(values=rows), title='Rain').mark_bar().encode(x='city:N', y='rain:Q')"
+    )
+    result = await assistant.call("execute_code", code=code)
+    assert texts(result) == '[Vega-Lite chart "Rain": bar mark; x city (nominal), y rain (quantitative); 2 rows]'
+    [image] = images(result)
+    assert image.mime_type == "image/png" and base64.b64decode(image.data).startswith(b"\x89PNG")
+    assert [c.type for c in result.content] == ["text", "image"]
+
+
 async def test_exception_is_a_clean_traceback_marked_as_error(
     assistant: Assistant, shared_kernel: IdeKernel
 ) -> None:

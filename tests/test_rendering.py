@@ -8,6 +8,8 @@ import random
 import re
 import types
 
+import pytest
+
 from ipython_mcp.rendering import Image, KernelError, OutputLog, Outputs, Text, strip_ansi
 
 PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n" + bytes(range(64))).decode()
@@ -575,3 +577,95 @@ def test_a_plotly_bundle_of_any_shape_is_described_without_failing():
     assert describe_plotly(many).endswith("- ... 8 more traces")
     log = log_of(display({"application/vnd.plotly.v1+json": many, "text/html": "<script>Plotly.newPlot()</script>"}))
     assert texts(log)[0].startswith("[plotly figure: 20 traces]")
+
+
+# Charts drawn or described, plots and widgets of the user's frontend
+
+
+def altair_chart(title: str = "Sales") -> object:
+    alt = pytest.importorskip("altair")
+    rows = [{"city": "Oslo", "rain": 7.5}, {"city": "Lima", "rain": 0.5}, {"city": "Pune", "rain": 3.0}]
+    return alt.Chart(alt.Data(values=rows), title=title).mark_bar().encode(x="city:N", y="rain:Q")
+
+
+SALES = '[Vega-Lite chart "Sales": bar mark; x city (nominal), y rain (quantitative); 3 rows]'
+
+
+def test_an_altair_chart_is_drawn_with_a_line_saying_what_it_shows():
+    """Altair's default renderer gives HTML with the spec in a script; its mimetype renderer the spec."""
+    pytest.importorskip("vl_convert")
+    alt = pytest.importorskip("altair")
+    chart = altair_chart()
+    html = chart._repr_mimebundle_()
+    with alt.renderers.enable("mimetype"):
+        spec_bundle, _ = chart._repr_mimebundle_()
+    assert "text/html" in html and any(mime.startswith("application/vnd.vegalite.") for mime in spec_bundle)
+    for data in (html, spec_bundle):
+        [said, image] = log_of(display(data, msg_type="execute_result")).blocks()
+        assert said == Text(SALES)
+        assert isinstance(image, Image) and image.mime_type == "image/png" and image.alt == SALES
+        png = base64.b64decode(image.data)
+        assert png.startswith(b"\x89PNG") and 400 < int.from_bytes(png[20:24], "big") < 2_000  # its height
+
+
+def test_a_chart_is_described_alone_without_vl_convert_or_its_data(monkeypatch: pytest.MonkeyPatch):
+    from ipython_mcp.rendering import vega
+
+    spec = altair_chart().to_dict()
+    monkeypatch.setattr(vega, "vl_convert", None)
+    assert texts(log_of(display({"application/vnd.vegalite.v5+json": spec}))) == [
+        SALES[:-1] + "; not drawn: vl-convert-python is not installed where the server runs (the `charts` extra)]"
+    ]
+    monkeypatch.undo()
+    pytest.importorskip("vl_convert")
+    at_url = {"$schema": "https://vega.github.io/schema/vega-lite/v4.json", "data": {"url": "https://example.com/cars.csv"},
+              "mark": {"type": "point"}, "encoding": {"x": {"field": "hp", "type": "quantitative"}}}
+    assert texts(log_of(display({"application/vnd.vegalite.v4+json": at_url}))) == [
+        "[Vega-Lite chart: point mark; x hp (quantitative); data from https://example.com/cars.csv; "
+        "not drawn: data at a URL is not fetched here]"
+    ]
+    huge = {**spec, "data": {"values": spec["data"]["values"] * 40_000}}
+    [said] = texts(log_of(display({"application/vnd.vegalite.v6+json": huge})))
+    assert said.startswith(SALES[:-len("3 rows]")] + "120,000 rows; not drawn: its spec is ")
+    assert said.endswith(" characters, over 2,000,000]")
+
+
+def test_a_vega_spec_is_drawn_and_a_broken_one_says_why_not():
+    pytest.importorskip("vl_convert")
+    spec = {
+        "$schema": "https://vega.github.io/schema/vega/v5.json", "width": 200, "height": 100, "title": "Raw",
+        "data": [{"name": "table", "values": [{"c": "A", "v": 28}, {"c": "B", "v": 55}]}],
+        "scales": [{"name": "x", "type": "band", "domain": {"data": "table", "field": "c"}, "range": "width"},
+                   {"name": "y", "domain": {"data": "table", "field": "v"}, "range": "height"}],
+        "marks": [{"type": "rect", "from": {"data": "table"}, "encode": {"enter": {
+            "x": {"scale": "x", "field": "c"}, "width": {"scale": "x", "band": 1},
+            "y": {"scale": "y", "field": "v"}, "y2": {"scale": "y", "value": 0}}}}],
+    }
+    [said, image] = log_of(display({"application/vnd.vega.v5+json": spec})).blocks()
+    assert said == Text('[Vega chart "Raw": rect mark; data table (2 rows)]') and isinstance(image, Image)
+    [broken] = texts(log_of(display({"application/vnd.vegalite.v5+json": {"mark": 3}})))
+    assert broken.startswith("[Vega-Lite chart; not drawn: ") and "\n" not in broken and len(broken) < 300
+
+
+def test_a_described_image_says_what_it_shows_where_the_image_is_left_out(monkeypatch: pytest.MonkeyPatch):
+    """Past max_images, and in the whole output read by line, the chart's line stays."""
+    from ipython_mcp.rendering import excerpt, vega
+
+    monkeypatch.setattr(vega, "vl_convert", types.SimpleNamespace(
+        vegalite_to_png=lambda *args, **kwargs: base64.b64decode(PNG), get_vegalite_versions=lambda: []))
+    spec = altair_chart().to_dict()
+    outputs = Outputs()
+    for _ in range(3):
+        outputs.add(*display({"application/vnd.vegalite.v5+json": spec}))
+    outputs.add(*stdout("done\n"))
+
+    def said(blocks: list) -> list[str]:
+        return [f"<image {b.alt}>" if isinstance(b, Image) and b.data == PNG else b.text for b in blocks]
+
+    assert said(excerpt(outputs, budget=10_000, max_images=2)) == [
+        SALES, f"<image {SALES}>", SALES, f"<image {SALES}>", SALES, "done\n", "[1 more image not shown]"
+    ]
+    view = outputs.view()
+    assert [piece.text for piece in view.pieces(0, 0, view.lines, max_chars=10_000)] == [SALES] * 3 + ["done"]
+    log = log_of(*[display({"application/vnd.vegalite.v5+json": spec})] * 2, max_images=1)
+    assert said(log.blocks()) == [SALES, f"<image {SALES}>", SALES, "[1 more image not shown]"]

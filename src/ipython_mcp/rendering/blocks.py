@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True, slots=True)
@@ -14,10 +14,13 @@ class Text:
 
 @dataclass(frozen=True, slots=True)
 class Image:
-    """An image, base64-encoded as the kernel sent it."""
+    """An image, base64-encoded as the kernel sent it (or as drawn here)."""
 
     data: str
     mime_type: str
+    alt: str = field(default="", kw_only=True)
+    """What it shows, in one line (a chart's title, marks and fields): its line in the output's
+    text, said beside the image, and in its place where the image is left out."""
 
 
 @dataclass(frozen=True, slots=True)

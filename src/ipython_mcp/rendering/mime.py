@@ -13,6 +13,7 @@ import resvg_py
 from .ansi import strip_ansi
 from .blocks import Block, Image, Text
 from .charts import PLOTLY, describe_plotly
+from .vega import chart_block, chart_of
 
 _IMAGES = ("image/png", "image/jpeg")
 SVG_LIMIT = 2_000_000
@@ -31,6 +32,8 @@ def render_bundle(data: dict) -> Block | None:
             return _image(data[mime], mime)
     if isinstance(data.get("image/svg+xml"), str):
         return _svg(data["image/svg+xml"])
+    if (chart := chart_of(data)) is not None:  # Altair's, Vega-Lite's and Vega's
+        return chart_block(*chart)
     if PLOTLY in data:  # described: its HTML is a script, its JSON thousands of numbers
         return Text(describe_plotly(data[PLOTLY]))
     if data.get("text/markdown"):

@@ -111,7 +111,7 @@ class Outputs:
             out.bundle = _bundle(content)
         text, out.broken = _text_of(block)
         if isinstance(block, Image):
-            out.shows_image = True
+            out.shows_image, out.described = True, bool(block.alt)
             self._keep_image(out, block)
         self._write(text, printed=False)
         if out.display_id is not None:
@@ -272,11 +272,12 @@ class Outputs:
 
 
 def _text_of(block: Block | None) -> tuple[str, bool]:
-    """A display's lines: its text, or a line naming its image; and whether a newline was added."""
+    """A display's lines: its text, or a line saying what its image shows (else naming it); and
+    whether a newline was added."""
     if block is None:
         return "", False
     if isinstance(block, Image):
-        return f"[{block.mime_type} image]\n", False
+        return (block.alt + "\n", True) if block.alt else (f"[{block.mime_type} image]\n", False)
     text = apply_carriage_returns(block.text)[0] if "\r" in block.text else block.text
     if not text or text.endswith("\n"):
         return text, False
