@@ -139,6 +139,20 @@ async def test_an_altair_chart_comes_back_as_an_image_under_a_line_saying_what_i
     assert [c.type for c in result.content] == ["text", "image"]
 
 
+async def test_a_bokeh_plot_is_one_line_without_its_script(assistant: Assistant, shared_kernel: IdeKernel) -> None:
+    pytest.importorskip("bokeh")
+    await connect(assistant, shared_kernel)
+    code = (
+        "from bokeh.io import output_notebook\nfrom bokeh.plotting import figure, show\noutput_notebook()\n"
+        "p = figure(title='Growth')\np.line([1, 2, 3], [4, 5, 6]); p.scatter([1, 2, 3], [4, 5, 6])\nshow(p)"
+    )
+    text = await assistant.text("execute_code", code=code)
+    assert text == (
+        "[BokehJS loaded into the user's notebook, where Bokeh plots are drawn]\n"
+        "[Bokeh figure \"Growth\": 2 renderers (line, scatter); interactive, shown in the user's notebook only]"
+    )
+
+
 async def test_exception_is_a_clean_traceback_marked_as_error(
     assistant: Assistant, shared_kernel: IdeKernel
 ) -> None:

@@ -669,3 +669,31 @@ def test_a_described_image_says_what_it_shows_where_the_image_is_left_out(monkey
     assert [piece.text for piece in view.pieces(0, 0, view.lines, max_chars=10_000)] == [SALES] * 3 + ["done"]
     log = log_of(*[display({"application/vnd.vegalite.v5+json": spec})] * 2, max_images=1)
     assert said(log.blocks()) == [SALES, f"<image {SALES}>", SALES, "[1 more image not shown]"]
+
+
+def test_a_bokeh_plot_is_one_line_without_its_script():
+    pytest.importorskip("bokeh")
+    from bokeh.embed.notebook import notebook_content
+    from bokeh.layouts import row
+    from bokeh.plotting import figure
+
+    growth = figure(title="Growth")
+    growth.line([1, 2, 3], [4, 5, 6])
+    growth.scatter([1, 2, 3], [4, 5, 6])
+    script, div, _ = notebook_content(growth)
+    exec_bundle = {"application/javascript": script, "application/vnd.bokehjs_exec.v0+json": ""}
+    assert texts(log_of(display({"text/html": div}), display(exec_bundle))) == [
+        "[Bokeh figure \"Growth\": 2 renderers (line, scatter); interactive, shown in the user's notebook only]"
+    ]
+    other = figure()
+    other.vbar(x=[1, 2], top=[3, 4])
+    script, _, _ = notebook_content(row(figure(title="A"), other))
+    assert texts(log_of(display({**exec_bundle, "application/javascript": script}))) == [
+        "[Bokeh row of 2 figures: figure \"A\": 0 renderers; figure: 1 renderer (vbar); "
+        "interactive, shown in the user's notebook only]"
+    ]
+    loaded = {"application/javascript": "...", "application/vnd.bokehjs_load.v0+json": "..."}
+    banner = "<div><a href='https://bokeh.org' class='bk-notebook-logo'></a><span>Loading BokehJS ...</span></div>"
+    assert texts(log_of(display({"text/html": banner}), display(loaded))) == [
+        "[BokehJS loaded into the user's notebook, where Bokeh plots are drawn]"
+    ]

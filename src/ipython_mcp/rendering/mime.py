@@ -12,7 +12,15 @@ import resvg_py
 
 from .ansi import strip_ansi
 from .blocks import Block, Image, Text
-from .charts import PLOTLY, describe_plotly
+from .charts import (
+    BOKEH_EXEC,
+    BOKEH_LOAD,
+    BOKEH_LOADED,
+    PLOTLY,
+    bokeh_placeholder,
+    describe_bokeh,
+    describe_plotly,
+)
 from .vega import chart_block, chart_of
 
 _IMAGES = ("image/png", "image/jpeg")
@@ -36,6 +44,13 @@ def render_bundle(data: dict) -> Block | None:
         return chart_block(*chart)
     if PLOTLY in data:  # described: its HTML is a script, its JSON thousands of numbers
         return Text(describe_plotly(data[PLOTLY]))
+    if BOKEH_EXEC in data:
+        return Text(describe_bokeh(data.get("application/javascript")))
+    if BOKEH_LOAD in data:
+        return Text(BOKEH_LOADED)
+    html = data.get("text/html")
+    if isinstance(html, str) and bokeh_placeholder(html):  # the script's own output says it
+        return Text(describe_bokeh(html)) if "docs_json" in html else None
     if data.get("text/markdown"):
         return Text(data["text/markdown"])
     plain = strip_ansi(data.get("text/plain") or "")
