@@ -153,6 +153,21 @@ async def test_a_bokeh_plot_is_one_line_without_its_script(assistant: Assistant,
     )
 
 
+async def test_a_widget_and_a_tqdm_notebook_bar_are_a_line_each(assistant: Assistant, shared_kernel: IdeKernel) -> None:
+    """A widget reads as its repr; tqdm.notebook's bar as its last state, which comm messages bring."""
+    pytest.importorskip("ipywidgets")
+    pytest.importorskip("tqdm")
+    await connect(assistant, shared_kernel)
+    slider = await assistant.text("execute_code", code="import ipywidgets as w\nw.IntSlider(value=3, description='n')")
+    assert slider == "[widget IntSlider(value=3, description='n'), as first shown; interactive in the user's frontend only]"
+    done = await assistant.text("execute_code", code="from tqdm.notebook import tqdm\nfor i in tqdm(range(100)): pass")
+    assert re.fullmatch(r"100% 100/100 \[00:00<00:00, [\d.]+it/s\]", done), done
+    stopped = await assistant.text(
+        "execute_code", code="for i in tqdm(range(100), desc='train'):\n    if i == 40: break"
+    )
+    assert re.fullmatch(r"train: 40% 40/100 \[00:00<00:00, [\d.]+it/s\]", stopped), stopped
+
+
 async def test_exception_is_a_clean_traceback_marked_as_error(
     assistant: Assistant, shared_kernel: IdeKernel
 ) -> None:

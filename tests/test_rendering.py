@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import base64
 import gc
+import json
 import random
 import re
 import types
+import uuid
 
 import pytest
 
@@ -697,3 +699,73 @@ def test_a_bokeh_plot_is_one_line_without_its_script():
     assert texts(log_of(display({"text/html": banner}), display(loaded))) == [
         "[BokehJS loaded into the user's notebook, where Bokeh plots are drawn]"
     ]
+
+
+def test_a_widget_is_its_repr_and_where_it_works():
+    widgets = pytest.importorskip("ipywidgets")
+    data = widgets.IntSlider(value=3, description="n")._repr_mimebundle_()
+    assert texts(log_of(display(data, msg_type="execute_result"))) == [
+        "[widget IntSlider(value=3, description='n'), as first shown; interactive in the user's frontend only]"
+    ]
+    view_only = {"application/vnd.jupyter.widget-view+json": {"model_id": "abc"}}
+    assert texts(log_of(display(view_only))) == ["[a widget, interactive in the user's frontend only]"]
+
+
+def tqdm_messages(monkeypatch: pytest.MonkeyPatch, steps: int, *, leave: bool = True) -> list[tuple[str, dict]]:
+    """The comm messages and the display of a tqdm.notebook bar of 100 steps stopped after `steps`,
+    as a kernel publishes them."""
+    comm = pytest.importorskip("comm")
+    notebook = pytest.importorskip("tqdm.notebook")
+    pytest.importorskip("ipywidgets")
+    sent: list[tuple[str, dict]] = []
+
+    class Recorder:
+        kernel = True
+
+        def __init__(self, data: dict | None = None, comm_id: str | None = None, **_: object) -> None:
+            self.comm_id = comm_id or uuid.uuid4().hex
+            sent.append(("comm_open", {"comm_id": self.comm_id, "target_name": "jupyter.widget", "data": data}))
+
+        def send(self, data: dict | None = None, **_: object) -> None:
+            sent.append(("comm_msg", {"comm_id": self.comm_id, "data": data}))
+
+        def close(self, *_: object, **__: object) -> None:
+            sent.append(("comm_close", {"comm_id": self.comm_id, "data": {}}))
+
+        def on_msg(self, callback: object) -> None:
+            pass
+
+        on_close = on_msg
+
+    monkeypatch.setattr(comm, "create_comm", lambda **kwargs: Recorder(**kwargs))
+    bar = notebook.tqdm(total=100, desc="train", display=False, mininterval=0, leave=leave)
+    sent.append(display(bar.container._repr_mimebundle_()))
+    for _ in range(steps):
+        bar.update(1)
+    bar.close()
+    return json.loads(json.dumps(sent))  # as JSON carries them: tuples become lists
+
+
+def test_a_tqdm_notebook_bar_reads_as_its_latest_state(monkeypatch: pytest.MonkeyPatch):
+    """Its display holds the bar as it began; comm messages bring its state since."""
+    from ipython_mcp.rendering import excerpt
+
+    messages = tqdm_messages(monkeypatch, 40)
+    outputs = Outputs()
+    for msg_type, content in messages:
+        outputs.add(msg_type, content)
+    [line] = excerpt(outputs, budget=1_000)
+    assert isinstance(line, Text) and re.fullmatch(r"train: 40% 40/100 \[00:00<00:00, [\d.]+it/s\]", line.text)
+    # Seen in passing (the user's cell), only the display is known: it says so.
+    assert texts(log_of(*messages)) == [
+        "[widget train: 0%| | 0/100 [00:00<?, ?it/s], as first shown; interactive in the user's frontend only]"
+    ]
+    # A bar whose models the run did not make keeps its first state, said as such.
+    outputs = Outputs()
+    outputs.add(*next(m for m in messages if m[0] == "display_data"))
+    assert excerpt(outputs, budget=1_000) == [Text(text) for text in texts(log_of(*messages))]
+    # tqdm(leave=False) closes its widget, which then shows no more, its labels maybe not written again.
+    outputs = Outputs()
+    for msg_type, content in tqdm_messages(monkeypatch, 100, leave=False):
+        outputs.add(msg_type, content)
+    assert excerpt(outputs, budget=1_000) == [Text("[progress bar, closed: 100% (100/100)]")]

@@ -22,6 +22,7 @@ from .charts import (
     describe_plotly,
 )
 from .vega import chart_block, chart_of
+from .widgets import WIDGET_VIEW, widget_line
 
 _IMAGES = ("image/png", "image/jpeg")
 SVG_LIMIT = 2_000_000
@@ -51,6 +52,8 @@ def render_bundle(data: dict) -> Block | None:
     html = data.get("text/html")
     if isinstance(html, str) and bokeh_placeholder(html):  # the script's own output says it
         return Text(describe_bokeh(html)) if "docs_json" in html else None
+    if WIDGET_VIEW in data:
+        return Text(widget_line(strip_ansi(str(data.get("text/plain") or ""))))
     if data.get("text/markdown"):
         return Text(data["text/markdown"])
     plain = strip_ansi(data.get("text/plain") or "")
