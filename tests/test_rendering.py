@@ -247,9 +247,17 @@ def test_latex_and_json():
     assert texts(log_of(display({"application/json": {"a": [1, 2]}}))) == [json_text]
 
 
-def test_unknown_mime_types_are_named():
+def test_unknown_mime_types_are_named_with_what_can_be_done():
     log = log_of(display({"application/x-foo": "...", "application/vnd.bar+json": {}}))
-    assert texts(log) == ["[output of type application/x-foo, application/vnd.bar+json not shown]"]
+    assert texts(log) == [
+        "[output of type application/x-foo, application/vnd.bar+json not shown: it has no text or image "
+        "form; the object behind it can be read in code instead]"
+    ]
+    scripted = log_of(display({"text/html": "<div id='x'></div><script>draw()</script>"}), display({"application/javascript": "f()"}))
+    assert texts(scripted) == [
+        f"[output of type {kind} not shown: a script, or HTML without text, that only the user's frontend shows]"
+        for kind in ("text/html", "application/javascript")
+    ]
 
 
 def test_execute_result_renders_like_display_data():

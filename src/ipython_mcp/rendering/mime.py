@@ -72,8 +72,14 @@ def render_bundle(data: dict) -> Block | None:
     if plain:  # a default repr, still better than nothing
         return Text(plain)
     if data:
-        return Text(f"[output of type {', '.join(data)} not shown]")
+        return Text(f"[output of type {', '.join(data)} not shown: {_why_not_shown(data)}]")
     return None
+
+
+def _why_not_shown(data: dict) -> str:
+    if "text/html" in data or "application/javascript" in data:
+        return "a script, or HTML without text, that only the user's frontend shows"
+    return "it has no text or image form; the object behind it can be read in code instead"
 
 
 def _image(data: object, mime: str) -> Block:
