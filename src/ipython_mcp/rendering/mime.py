@@ -153,11 +153,10 @@ class _TextParser(HTMLParser):
 
 
 def image_of(msg_type: str, content: dict) -> Image | None:
-    """The image an output message shows, if it shows one."""
+    """The image an output message shows, if it shows one: as render_bundle gives it (an SVG
+    figure or a chart drawn to PNG)."""
     if msg_type not in ("display_data", "execute_result", "update_display_data"):
         return None
-    data = content.get("data") or {}
-    for mime in ("image/png", "image/jpeg"):
-        if isinstance(data.get(mime), str):
-            return Image("".join(data[mime].split()), mime)
-    return None
+    data = content.get("data")
+    block = render_bundle(data if isinstance(data, dict) else {})
+    return block if isinstance(block, Image) else None
