@@ -120,6 +120,54 @@ async def test_a_plotly_figure_is_described(assistant: Assistant, shared_kernel:
     )
 
 
+async def test_an_altair_chart_comes_back_as_an_image_under_a_line_saying_what_it_shows(
+    assistant: Assistant, shared_kernel: IdeKernel
+) -> None:
+    """Altair's default renderer gives HTML and a script; the chart is drawn here, without the network."""
+    pytest.importorskip("altair")
+    pytest.importorskip("vl_convert")
+    await connect(assistant, shared_kernel)
+    code = (
+        "import altair as alt\n"
+        "rows = [{'city': 'Oslo', 'rain': 7.5}, {'city': 'Lima', 'rain': 0.5}]\n"
+        "alt.Chart(alt.Data(values=rows), title='Rain').mark_bar().encode(x='city:N', y='rain:Q')"
+    )
+    result = await assistant.call("execute_code", code=code)
+    assert texts(result) == '[Vega-Lite chart "Rain": bar mark; x city (nominal), y rain (quantitative); 2 rows]'
+    [image] = images(result)
+    assert image.mime_type == "image/png" and base64.b64decode(image.data).startswith(b"\x89PNG")
+    assert [c.type for c in result.content] == ["text", "image"]
+
+
+async def test_a_bokeh_plot_is_one_line_without_its_script(assistant: Assistant, shared_kernel: IdeKernel) -> None:
+    pytest.importorskip("bokeh")
+    await connect(assistant, shared_kernel)
+    code = (
+        "from bokeh.io import output_notebook\nfrom bokeh.plotting import figure, show\noutput_notebook()\n"
+        "p = figure(title='Growth')\np.line([1, 2, 3], [4, 5, 6]); p.scatter([1, 2, 3], [4, 5, 6])\nshow(p)"
+    )
+    text = await assistant.text("execute_code", code=code)
+    assert text == (
+        "[BokehJS loaded into the user's notebook, where Bokeh plots are drawn]\n"
+        "[Bokeh figure \"Growth\": 2 renderers (line, scatter); interactive, shown in the user's notebook only]"
+    )
+
+
+async def test_a_widget_and_a_tqdm_notebook_bar_are_a_line_each(assistant: Assistant, shared_kernel: IdeKernel) -> None:
+    """A widget reads as its repr; tqdm.notebook's bar as its last state, which comm messages bring."""
+    pytest.importorskip("ipywidgets")
+    pytest.importorskip("tqdm")
+    await connect(assistant, shared_kernel)
+    slider = await assistant.text("execute_code", code="import ipywidgets as w\nw.IntSlider(value=3, description='n')")
+    assert slider == "[widget IntSlider(value=3, description='n'), as first shown; interactive in the user's frontend only]"
+    done = await assistant.text("execute_code", code="from tqdm.notebook import tqdm\nfor i in tqdm(range(100)): pass")
+    assert re.fullmatch(r"100% 100/100 \[00:00<00:00, [\d.]+it/s\]", done), done
+    stopped = await assistant.text(
+        "execute_code", code="for i in tqdm(range(100), desc='train'):\n    if i == 40: break"
+    )
+    assert re.fullmatch(r"train: 40% 40/100 \[00:00<00:00, [\d.]+it/s\]", stopped), stopped
+
+
 async def test_exception_is_a_clean_traceback_marked_as_error(
     assistant: Assistant, shared_kernel: IdeKernel
 ) -> None:

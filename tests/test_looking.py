@@ -35,6 +35,23 @@ async def test_history_shows_every_cell_with_the_users_outputs_error_and_figure(
     assert base64.b64decode(figure.data).startswith(b"\x89PNG")
 
 
+async def test_the_users_svg_figure_comes_back_in_history_as_an_image(
+    assistant: Assistant, shared_kernel: IdeKernel
+) -> None:
+    """Drawn as SVG only in the user's IDE, it is rendered to PNG as the assistant's own figures are."""
+    await assistant.text("connect_to_kernel", connection_file=str(shared_kernel.path))
+    await shared_kernel.ide.run(
+        "%config InlineBackend.figure_formats = ['svg']\n"
+        "import matplotlib.pyplot as plt\nplt.plot([1, 3, 2]); plt.title('svg only'); plt.show()\n"
+        "%config InlineBackend.figure_formats = ['png']"
+    )
+    await assistant.text("execute_code", code="pass")  # after the user's outputs on iopub
+    result = await assistant.call("get_history", n=3)
+    assert "most recent figure, from In [" in texts(result)
+    [figure] = images(result)
+    assert figure.mime_type == "image/png" and base64.b64decode(figure.data).startswith(b"\x89PNG")
+
+
 async def test_history_leaves_no_trace_in_the_users_namespace(
     assistant: Assistant, own_kernel: IdeKernel
 ) -> None:

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import base64
 import gc
+import json
 import random
 import re
 import types
+import uuid
+
+import pytest
 
 from ipython_mcp.rendering import Image, KernelError, OutputLog, Outputs, Text, strip_ansi
 
@@ -243,9 +247,17 @@ def test_latex_and_json():
     assert texts(log_of(display({"application/json": {"a": [1, 2]}}))) == [json_text]
 
 
-def test_unknown_mime_types_are_named():
+def test_unknown_mime_types_are_named_with_what_can_be_done():
     log = log_of(display({"application/x-foo": "...", "application/vnd.bar+json": {}}))
-    assert texts(log) == ["[output of type application/x-foo, application/vnd.bar+json not shown]"]
+    assert texts(log) == [
+        "[output of type application/x-foo, application/vnd.bar+json not shown: it has no text or image "
+        "form; the object behind it can be read in code instead]"
+    ]
+    scripted = log_of(display({"text/html": "<div id='x'></div><script>draw()</script>"}), display({"application/javascript": "f()"}))
+    assert texts(scripted) == [
+        f"[output of type {kind} not shown: a script, or HTML without text, that only the user's frontend shows]"
+        for kind in ("text/html", "application/javascript")
+    ]
 
 
 def test_execute_result_renders_like_display_data():
@@ -575,3 +587,193 @@ def test_a_plotly_bundle_of_any_shape_is_described_without_failing():
     assert describe_plotly(many).endswith("- ... 8 more traces")
     log = log_of(display({"application/vnd.plotly.v1+json": many, "text/html": "<script>Plotly.newPlot()</script>"}))
     assert texts(log)[0].startswith("[plotly figure: 20 traces]")
+
+
+# Charts drawn or described, plots and widgets of the user's frontend
+
+
+def altair_chart(title: str = "Sales") -> object:
+    alt = pytest.importorskip("altair")
+    rows = [{"city": "Oslo", "rain": 7.5}, {"city": "Lima", "rain": 0.5}, {"city": "Pune", "rain": 3.0}]
+    return alt.Chart(alt.Data(values=rows), title=title).mark_bar().encode(x="city:N", y="rain:Q")
+
+
+SALES = '[Vega-Lite chart "Sales": bar mark; x city (nominal), y rain (quantitative); 3 rows]'
+
+
+def test_an_altair_chart_is_drawn_with_a_line_saying_what_it_shows():
+    """Altair's default renderer gives HTML with the spec in a script; its mimetype renderer the spec."""
+    pytest.importorskip("vl_convert")
+    alt = pytest.importorskip("altair")
+    chart = altair_chart()
+    html = chart._repr_mimebundle_()
+    with alt.renderers.enable("mimetype"):
+        spec_bundle, _ = chart._repr_mimebundle_()
+    assert "text/html" in html and any(mime.startswith("application/vnd.vegalite.") for mime in spec_bundle)
+    for data in (html, spec_bundle):
+        [said, image] = log_of(display(data, msg_type="execute_result")).blocks()
+        assert said == Text(SALES)
+        assert isinstance(image, Image) and image.mime_type == "image/png" and image.alt == SALES
+        png = base64.b64decode(image.data)
+        assert png.startswith(b"\x89PNG") and 400 < int.from_bytes(png[20:24], "big") < 2_000  # its height
+
+
+def test_a_chart_is_described_alone_without_vl_convert_or_its_data(monkeypatch: pytest.MonkeyPatch):
+    from ipython_mcp.rendering import vega
+
+    spec = altair_chart().to_dict()
+    monkeypatch.setattr(vega, "vl_convert", None)
+    assert texts(log_of(display({"application/vnd.vegalite.v5+json": spec}))) == [
+        SALES[:-1] + "; not drawn: vl-convert-python is not installed where the server runs (the `charts` extra)]"
+    ]
+    monkeypatch.undo()
+    pytest.importorskip("vl_convert")
+    at_url = {"$schema": "https://vega.github.io/schema/vega-lite/v4.json", "data": {"url": "https://example.com/cars.csv"},
+              "mark": {"type": "point"}, "encoding": {"x": {"field": "hp", "type": "quantitative"}}}
+    assert texts(log_of(display({"application/vnd.vegalite.v4+json": at_url}))) == [
+        "[Vega-Lite chart: point mark; x hp (quantitative); data from https://example.com/cars.csv; "
+        "not drawn: data at a URL is not fetched here]"
+    ]
+    huge = {**spec, "data": {"values": spec["data"]["values"] * 40_000}}
+    [said] = texts(log_of(display({"application/vnd.vegalite.v6+json": huge})))
+    assert said.startswith(SALES[:-len("3 rows]")] + "120,000 rows; not drawn: its spec is ")
+    assert said.endswith(" characters, over 2,000,000]")
+
+
+def test_a_vega_spec_is_drawn_and_a_broken_one_says_why_not():
+    pytest.importorskip("vl_convert")
+    spec = {
+        "$schema": "https://vega.github.io/schema/vega/v5.json", "width": 200, "height": 100, "title": "Raw",
+        "data": [{"name": "table", "values": [{"c": "A", "v": 28}, {"c": "B", "v": 55}]}],
+        "scales": [{"name": "x", "type": "band", "domain": {"data": "table", "field": "c"}, "range": "width"},
+                   {"name": "y", "domain": {"data": "table", "field": "v"}, "range": "height"}],
+        "marks": [{"type": "rect", "from": {"data": "table"}, "encode": {"enter": {
+            "x": {"scale": "x", "field": "c"}, "width": {"scale": "x", "band": 1},
+            "y": {"scale": "y", "field": "v"}, "y2": {"scale": "y", "value": 0}}}}],
+    }
+    [said, image] = log_of(display({"application/vnd.vega.v5+json": spec})).blocks()
+    assert said == Text('[Vega chart "Raw": rect mark; data table (2 rows)]') and isinstance(image, Image)
+    [broken] = texts(log_of(display({"application/vnd.vegalite.v5+json": {"mark": 3}})))
+    assert broken.startswith("[Vega-Lite chart; not drawn: ") and "\n" not in broken and len(broken) < 300
+
+
+def test_a_described_image_says_what_it_shows_where_the_image_is_left_out(monkeypatch: pytest.MonkeyPatch):
+    """Past max_images, and in the whole output read by line, the chart's line stays."""
+    from ipython_mcp.rendering import excerpt, vega
+
+    monkeypatch.setattr(vega, "vl_convert", types.SimpleNamespace(
+        vegalite_to_png=lambda *args, **kwargs: base64.b64decode(PNG), get_vegalite_versions=lambda: []))
+    spec = altair_chart().to_dict()
+    outputs = Outputs()
+    for _ in range(3):
+        outputs.add(*display({"application/vnd.vegalite.v5+json": spec}))
+    outputs.add(*stdout("done\n"))
+
+    def said(blocks: list) -> list[str]:
+        return [f"<image {b.alt}>" if isinstance(b, Image) and b.data == PNG else b.text for b in blocks]
+
+    assert said(excerpt(outputs, budget=10_000, max_images=2)) == [
+        SALES, f"<image {SALES}>", SALES, f"<image {SALES}>", SALES, "done\n", "[1 more image not shown]"
+    ]
+    view = outputs.view()
+    assert [piece.text for piece in view.pieces(0, 0, view.lines, max_chars=10_000)] == [SALES] * 3 + ["done"]
+    log = log_of(*[display({"application/vnd.vegalite.v5+json": spec})] * 2, max_images=1)
+    assert said(log.blocks()) == [SALES, f"<image {SALES}>", SALES, "[1 more image not shown]"]
+
+
+def test_a_bokeh_plot_is_one_line_without_its_script():
+    pytest.importorskip("bokeh")
+    from bokeh.embed.notebook import notebook_content
+    from bokeh.layouts import row
+    from bokeh.plotting import figure
+
+    growth = figure(title="Growth")
+    growth.line([1, 2, 3], [4, 5, 6])
+    growth.scatter([1, 2, 3], [4, 5, 6])
+    script, div, _ = notebook_content(growth)
+    exec_bundle = {"application/javascript": script, "application/vnd.bokehjs_exec.v0+json": ""}
+    assert texts(log_of(display({"text/html": div}), display(exec_bundle))) == [
+        "[Bokeh figure \"Growth\": 2 renderers (line, scatter); interactive, shown in the user's notebook only]"
+    ]
+    other = figure()
+    other.vbar(x=[1, 2], top=[3, 4])
+    script, _, _ = notebook_content(row(figure(title="A"), other))
+    assert texts(log_of(display({**exec_bundle, "application/javascript": script}))) == [
+        "[Bokeh row of 2 figures: figure \"A\": 0 renderers; figure: 1 renderer (vbar); "
+        "interactive, shown in the user's notebook only]"
+    ]
+    loaded = {"application/javascript": "...", "application/vnd.bokehjs_load.v0+json": "..."}
+    banner = "<div><a href='https://bokeh.org' class='bk-notebook-logo'></a><span>Loading BokehJS ...</span></div>"
+    assert texts(log_of(display({"text/html": banner}), display(loaded))) == [
+        "[BokehJS loaded into the user's notebook, where Bokeh plots are drawn]"
+    ]
+
+
+def test_a_widget_is_its_repr_and_where_it_works():
+    widgets = pytest.importorskip("ipywidgets")
+    data = widgets.IntSlider(value=3, description="n")._repr_mimebundle_()
+    assert texts(log_of(display(data, msg_type="execute_result"))) == [
+        "[widget IntSlider(value=3, description='n'), as first shown; interactive in the user's frontend only]"
+    ]
+    view_only = {"application/vnd.jupyter.widget-view+json": {"model_id": "abc"}}
+    assert texts(log_of(display(view_only))) == ["[a widget, interactive in the user's frontend only]"]
+
+
+def tqdm_messages(monkeypatch: pytest.MonkeyPatch, steps: int, *, leave: bool = True) -> list[tuple[str, dict]]:
+    """The comm messages and the display of a tqdm.notebook bar of 100 steps stopped after `steps`,
+    as a kernel publishes them."""
+    comm = pytest.importorskip("comm")
+    notebook = pytest.importorskip("tqdm.notebook")
+    pytest.importorskip("ipywidgets")
+    sent: list[tuple[str, dict]] = []
+
+    class Recorder:
+        kernel = True
+
+        def __init__(self, data: dict | None = None, comm_id: str | None = None, **_: object) -> None:
+            self.comm_id = comm_id or uuid.uuid4().hex
+            sent.append(("comm_open", {"comm_id": self.comm_id, "target_name": "jupyter.widget", "data": data}))
+
+        def send(self, data: dict | None = None, **_: object) -> None:
+            sent.append(("comm_msg", {"comm_id": self.comm_id, "data": data}))
+
+        def close(self, *_: object, **__: object) -> None:
+            sent.append(("comm_close", {"comm_id": self.comm_id, "data": {}}))
+
+        def on_msg(self, callback: object) -> None:
+            pass
+
+        on_close = on_msg
+
+    monkeypatch.setattr(comm, "create_comm", lambda **kwargs: Recorder(**kwargs))
+    bar = notebook.tqdm(total=100, desc="train", display=False, mininterval=0, leave=leave)
+    sent.append(display(bar.container._repr_mimebundle_()))
+    for _ in range(steps):
+        bar.update(1)
+    bar.close()
+    return json.loads(json.dumps(sent))  # as JSON carries them: tuples become lists
+
+
+def test_a_tqdm_notebook_bar_reads_as_its_latest_state(monkeypatch: pytest.MonkeyPatch):
+    """Its display holds the bar as it began; comm messages bring its state since."""
+    from ipython_mcp.rendering import excerpt
+
+    messages = tqdm_messages(monkeypatch, 40)
+    outputs = Outputs()
+    for msg_type, content in messages:
+        outputs.add(msg_type, content)
+    [line] = excerpt(outputs, budget=1_000)
+    assert isinstance(line, Text) and re.fullmatch(r"train: 40% 40/100 \[00:00<00:00, [\d.]+it/s\]", line.text)
+    # Seen in passing (the user's cell), only the display is known: it says so.
+    assert texts(log_of(*messages)) == [
+        "[widget train: 0%| | 0/100 [00:00<?, ?it/s], as first shown; interactive in the user's frontend only]"
+    ]
+    # A bar whose models the run did not make keeps its first state, said as such.
+    outputs = Outputs()
+    outputs.add(*next(m for m in messages if m[0] == "display_data"))
+    assert excerpt(outputs, budget=1_000) == [Text(text) for text in texts(log_of(*messages))]
+    # tqdm(leave=False) closes its widget, which then shows no more, its labels maybe not written again.
+    outputs = Outputs()
+    for msg_type, content in tqdm_messages(monkeypatch, 100, leave=False):
+        outputs.add(msg_type, content)
+    assert excerpt(outputs, budget=1_000) == [Text("[progress bar, closed: 100% (100/100)]")]

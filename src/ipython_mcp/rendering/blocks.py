@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True, slots=True)
@@ -14,7 +14,7 @@ class Text:
 
 @dataclass(frozen=True, slots=True)
 class Image:
-    """An image, base64-encoded: as the kernel sent it, or fitted (figures.py)."""
+    """An image, base64-encoded: as the kernel sent it (or as drawn here), or fitted (figures.py)."""
 
     data: str
     mime_type: str
@@ -25,6 +25,9 @@ class Image:
     """Its pixels, once fitted (0 before)."""
     drawn: tuple[int, int] | None = None
     """Its pixels as drawn, when fitting scaled it down."""
+    alt: str = field(default="", kw_only=True)
+    """What it shows, in one line (a chart's title, marks and fields): its line in the output's
+    text, said beside the image, and in its place where the image is left out."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,8 @@ SNAP = 200
 
 @dataclass(slots=True)
 class Part:
-    """A stretch of one output (`key` tells outputs apart): some of its text, or its image."""
+    """A stretch of one output (`key` tells outputs apart): some of its text, or its image (with
+    the text saying what it shows, if any)."""
 
     key: object
     kind: str  # "stdout", "stderr", "display" or "error"
@@ -30,22 +31,28 @@ class Part:
 
 
 def render_parts(parts: Iterable[Part]) -> list[Block]:
-    """One block per output (one per image), however many parts hold it; a stderr output whose
-    beginning is not among them is marked again."""
+    """One block per output (one per image, after the text before it), however many parts hold
+    it; a stderr output whose beginning is not among them is marked again."""
     blocks: list[Block] = []
     for (_, kind), group in groupby(parts, key=lambda part: (part.key, part.kind)):
-        texts = []
+        texts: list[str] = []
         for part in group:
-            if part.image:
-                blocks.append(part.image)
-            elif part.text:
+            if part.text:
                 texts.append(part.text)
-        if texts:
-            text = "".join(texts)
-            if kind == "stderr" and not text.startswith(STDERR):  # its beginning was dropped
-                text = STDERR + text
-            blocks.append(Text(text))
+            if part.image:
+                _add_text(blocks, texts, kind)
+                texts = []
+                blocks.append(part.image)
+        _add_text(blocks, texts, kind)
     return blocks
+
+
+def _add_text(blocks: list[Block], texts: list[str], kind: str) -> None:
+    if texts:
+        text = "".join(texts)
+        if kind == "stderr" and not text.startswith(STDERR):  # its beginning was dropped
+            text = STDERR + text
+        blocks.append(Text(text))
 
 
 def head_cut(text: str, limit: int) -> int:

@@ -196,14 +196,18 @@ class _Shown:
             if out is None:
                 parts.append(Part(None, "stdout", f.text + "\n" * f.newline))
                 continue
+            # A newline added after an output's text shows only between outputs.
+            added = f.number == next_line - 1 and view.broken(out)
             shows_image, image = view.image(out)
             if shows_image:
+                # A described image's line says what it shows, whether or not the image is shown.
+                described = bool(image.alt) if image is not None else out.described
+                if described:
+                    parts.append(Part(out, out.kind, f.text + "\n" * (f.newline and not added)))
                 if f.start == 0 and f.newline and image is not None and self.images < self._max_images:
                     self.images += 1
                     parts.append(Part(out, out.kind, image=image))
                 continue
-            # A newline added after an output's text shows only between outputs.
-            added = f.number == next_line - 1 and view.broken(out)
             parts.append(Part(out, out.kind, f.text + "\n" * (f.newline and not added)))
         return parts
 

@@ -32,7 +32,8 @@ class _Output:
 
 @dataclass(eq=False, slots=True)
 class _Part:
-    """A stretch of one output: some of its text, or its image."""
+    """A stretch of one output: some of its text, or its image (with the text saying what it
+    shows, if any)."""
 
     out: _Output
     text: str = ""
@@ -44,7 +45,7 @@ class _Part:
     def size(self) -> int:
         # Images are bounded by count, not by the text budget. An empty part still costs a
         # character, so that placeholders for later updates cannot pile up without bound.
-        return 0 if self.image else len(self.text) or 1
+        return len(self.text) or (0 if self.image else 1)
 
 
 class OutputLog:
@@ -239,6 +240,7 @@ class OutputLog:
     def _fill(self, part: _Part, block: Block | None) -> None:
         """Give an empty part its content, counting images against max_images."""
         if isinstance(block, Image):
+            part.text = block.alt  # what it shows, said even when the image is left out
             if self._images < self._max_images:
                 part.image = block
                 self._images += 1

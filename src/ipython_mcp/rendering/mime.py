@@ -12,7 +12,17 @@ import resvg_py
 
 from .ansi import strip_ansi
 from .blocks import Block, Image, Text
-from .charts import PLOTLY, describe_plotly
+from .charts import (
+    BOKEH_EXEC,
+    BOKEH_LOAD,
+    BOKEH_LOADED,
+    PLOTLY,
+    bokeh_placeholder,
+    describe_bokeh,
+    describe_plotly,
+)
+from .vega import chart_block, chart_of
+from .widgets import WIDGET_VIEW, widget_line
 
 _IMAGES = ("image/png", "image/jpeg")
 SVG_LIMIT = 2_000_000
@@ -31,8 +41,19 @@ def render_bundle(data: dict) -> Block | None:
             return _image(data[mime], mime)
     if isinstance(data.get("image/svg+xml"), str):
         return _svg(data["image/svg+xml"])
+    if (chart := chart_of(data)) is not None:  # Altair's, Vega-Lite's and Vega's
+        return chart_block(*chart)
     if PLOTLY in data:  # described: its HTML is a script, its JSON thousands of numbers
         return Text(describe_plotly(data[PLOTLY]))
+    if BOKEH_EXEC in data:
+        return Text(describe_bokeh(data.get("application/javascript")))
+    if BOKEH_LOAD in data:
+        return Text(BOKEH_LOADED)
+    html = data.get("text/html")
+    if isinstance(html, str) and bokeh_placeholder(html):  # the script's own output says it
+        return Text(describe_bokeh(html)) if "docs_json" in html else None
+    if WIDGET_VIEW in data:
+        return Text(widget_line(strip_ansi(str(data.get("text/plain") or ""))))
     if data.get("text/markdown"):
         return Text(data["text/markdown"])
     plain = strip_ansi(data.get("text/plain") or "")
@@ -51,8 +72,14 @@ def render_bundle(data: dict) -> Block | None:
     if plain:  # a default repr, still better than nothing
         return Text(plain)
     if data:
-        return Text(f"[output of type {', '.join(data)} not shown]")
+        return Text(f"[output of type {', '.join(data)} not shown: {_why_not_shown(data)}]")
     return None
+
+
+def _why_not_shown(data: dict) -> str:
+    if "text/html" in data or "application/javascript" in data:
+        return "a script, or HTML without text, that only the user's frontend shows"
+    return "it has no text or image form; the object behind it can be read in code instead"
 
 
 def _image(data: object, mime: str) -> Block:
@@ -126,11 +153,10 @@ class _TextParser(HTMLParser):
 
 
 def image_of(msg_type: str, content: dict) -> Image | None:
-    """The image an output message shows, if it shows one."""
+    """The image an output message shows, if it shows one: as render_bundle gives it (an SVG
+    figure or a chart drawn to PNG)."""
     if msg_type not in ("display_data", "execute_result", "update_display_data"):
         return None
-    data = content.get("data") or {}
-    for mime in ("image/png", "image/jpeg"):
-        if isinstance(data.get(mime), str):
-            return Image("".join(data[mime].split()), mime)
-    return None
+    data = content.get("data")
+    block = render_bundle(data if isinstance(data, dict) else {})
+    return block if isinstance(block, Image) else None

@@ -3,9 +3,10 @@
 One structure for every reading of a run's output. `Outputs` applies each iopub message as a
 notebook frontend does: consecutive stream text of one name joins, a carriage return rewrites
 the line, clear_output empties the output (at the next output, with wait=True) and
-update_display_data replaces what every output with that display id shows. The text goes to a
-store of lines (`Lines`): in memory (lines.MemoryLines), or in segment files within the
-session's disk cap (run.transcript.Transcript). Beside it the model keeps what lines do not
+update_display_data replaces what every output with that display id shows (as the comm
+messages of a progress bar widget replace its line). The text goes to a store of lines
+(`Lines`): in memory (lines.MemoryLines), or in segment files within the session's disk cap
+(run.transcript.Transcript). Beside it the model keeps what lines do not
 say: where each output begins and what it is (`Output`), the display updates, the first and
 last images, the data a notebook needs, and where the output changed since it was last read.
 
@@ -23,13 +24,14 @@ from dataclasses import replace
 from typing import Any
 
 from .ansi import strip_ansi
-from .blocks import Block, Image
+from .blocks import Block, Image, Text
 from .budget import STDERR
 from .lines import MemoryLines, apply_carriage_returns
 from .mime import render_bundle
 from .records import Changes, Lines, Output, ReadMark, Update
 from .tracebacks import clean_traceback, short_traceback
 from .view import View
+from .widgets import Widgets, model_id
 
 IMAGES_KEPT = 10
 """Images kept in memory at each end of the output (the first ones and the latest ones)."""
@@ -66,6 +68,8 @@ class Outputs:
         self._view: View | None = None
         self.figures = 0
         """Images shown so far, each numbered (Image.figure) in the order they came."""
+        self._widgets = Widgets()
+        self._widget_lines: dict[str, str] = {}  # a progress bar's display key: its line now
 
     # -- applying messages -----------------------------------------------------------------
 
@@ -88,6 +92,8 @@ class Outputs:
                 self._clear_pending = True
             else:
                 self._clear()
+        elif msg_type in ("comm_open", "comm_msg", "comm_close"):
+            self._comm(msg_type, content)
 
     def _stream(self, name: str, text: object) -> None:
         text = strip_ansi(text if isinstance(text, str) else "")
@@ -105,8 +111,15 @@ class Outputs:
         data = content.get("data")
         data = data if isinstance(data, dict) else {}
         block = self._numbered(render_bundle(data))
+        widget = model_id(data)
+        line = self._widgets.progress_line(widget) if widget is not None else None
+        if line is not None:
+            block = Text(line)
         out = self._begin("display")
         out.display_id = _display_id(content)
+        if widget is not None and line is not None and out.display_id is None:  # comm updates update it
+            out.display_id = _widget_key(widget)
+            self._widget_lines[out.display_id] = line
         out.result = msg_type == "execute_result"
         out.count = content.get("execution_count") if out.result else None
         if self._bundles < BUNDLES_KEPT:
@@ -114,7 +127,7 @@ class Outputs:
             out.bundle = _bundle(content)
         text, out.broken = _text_of(block)
         if isinstance(block, Image):
-            out.shows_image = True
+            out.shows_image, out.described = True, bool(block.alt)
             self._keep_image(out, block)
         self._write(text, printed=False)
         if out.display_id is not None:
@@ -151,6 +164,15 @@ class Outputs:
         self.figures += 1
         return replace(block, figure=self.figures)
 
+    def _comm(self, msg_type: str, content: dict[str, Any]) -> None:
+        """A widget's state changed: a progress bar shown shows its new state."""
+        for model in self._widgets.add(msg_type, content):
+            key = _widget_key(model)
+            line = self._widgets.progress_line(model) if key in self.by_id else None
+            if line is not None and line != self._widget_lines.get(key):
+                self._widget_lines[key] = line
+                self._update({"data": {"text/plain": line}, "transient": {"display_id": key}})
+
     def _clear(self) -> None:
         """Empty the output, as clear_output does; its line numbers stay taken."""
         self._clear_pending = False
@@ -159,7 +181,7 @@ class Outputs:
         self._open = None
         self.clear_store, self.clear_chars = self.store.lines, self.store.chars
         self.store.release(self.clear_store)
-        self.outputs, self.by_id, self.updates = [], {}, {}
+        self.outputs, self.by_id, self.updates, self._widget_lines = [], {}, {}, {}
         self._head_images = self._bundles = 0
         self._recent_images.clear()
         self.changes = Changes()
@@ -221,6 +243,7 @@ class Outputs:
                 if not outs:
                     del self.by_id[out.display_id]
                     self.updates.pop(out.display_id, None)
+                    self._widget_lines.pop(out.display_id, None)
         del self.outputs[:gone]
         self._view = None
 
@@ -290,11 +313,12 @@ class Outputs:
 
 
 def _text_of(block: Block | None) -> tuple[str, bool]:
-    """A display's lines: its text, or a line naming its image; and whether a newline was added."""
+    """A display's lines: its text, or a line saying what its image shows (else naming it); and
+    whether a newline was added."""
     if block is None:
         return "", False
     if isinstance(block, Image):
-        return f"[{block.mime_type} image]\n", False
+        return (block.alt + "\n", True) if block.alt else (f"[{block.mime_type} image]\n", False)
     text = apply_carriage_returns(block.text)[0] if "\r" in block.text else block.text
     if not text or text.endswith("\n"):
         return text, False
@@ -310,3 +334,8 @@ def _display_id(content: dict[str, Any]) -> str | None:
     transient = content.get("transient")
     display_id = transient.get("display_id") if isinstance(transient, dict) else None
     return display_id if isinstance(display_id, str) else None
+
+
+def _widget_key(model: str) -> str:
+    """The display id a progress bar's comm updates go by (no kernel makes one with a space)."""
+    return f"widget {model}"

@@ -61,6 +61,8 @@ class Output:
     shows_image: bool = False
     image: Image | None = None
     """The image it shows, while kept in memory."""
+    described: bool = False
+    """Its line says what its image shows (the image's alt), so it outlives the image."""
     bundle: tuple[dict[str, Any], dict[str, Any]] | None = None
     """Its data and metadata as the kernel sent them, for a notebook."""
     result: bool = False
