@@ -89,7 +89,7 @@ def test_tool_names_are_written_in_the_server_layer_only() -> None:
     """Strings and docstrings below the server name no tool: what the model can do next is
     worded in server/ (words/, the tools' descriptions)."""
     names = [tool.__name__ for tool, _ in TOOLS]
-    assert len(names) == 17
+    assert len(names) == 18
     # `complete` is also an English word: only its call counts.
     named = re.compile("|".join(rf"\b{tool}\b" if tool != "complete" else r"\bcomplete\(" for tool in names))
     for name, path in MODULES.items():

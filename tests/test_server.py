@@ -36,6 +36,7 @@ TOOLS = {
     "complete",
     "list_variables",
     "inspect_variable",
+    "debug_error",
     "wait_for_execution",
     "read_output",
     "send_input",
@@ -186,7 +187,7 @@ async def test_read_only_mode_offers_only_tools_that_cannot_change_a_kernel(
         tools = {t.name: t for t in (await client.list_tools()).tools}
         assert set(tools) == {
             "connect_to_kernel", "disconnect_kernel", "kernel_status", "list_kernels", "get_history",
-            "list_variables", "inspect_variable", "complete",
+            "list_variables", "inspect_variable", "debug_error", "complete",
         }  # fmt: skip
         assert "read-only" in (client.instructions or "")
         # Nothing the model reads of the tools points at one this server does not offer.

@@ -14,10 +14,9 @@ from ipython_mcp.server import build_server
 from ipython_mcp.server.schema import lean_schema
 from ipython_mcp.settings import Settings
 
-BUDGET = 9_400 + 300
+BUDGET = 10_000
 """Characters of the tool list (tools/list's JSON) in the default mode: every conversation
-carries it, about a quarter as many tokens. 9,400 for the tools, and 300 for read_output's
-figure and max_px."""
+carries it, about a quarter as many tokens (2,500)."""
 
 
 async def tool_list(settings: Settings) -> list[dict[str, Any]]:

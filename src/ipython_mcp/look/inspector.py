@@ -255,10 +255,12 @@ class KernelInspector:
         return (await self._ask(msg_type, content, what)).content
 
     async def run_kernel_side(
-        self, module: str, options: dict[str, Any], what: str
+        self, module: str, options: dict[str, Any], what: str, *, in_stack: bool = False
     ) -> tuple[Any, Activity | None]:
         """Run a module of kernel_side in a fresh globals dict through a silent user
         expression: no history, no `_`, no execution count, no names left behind.
+        `in_stack`: stack.py runs first, giving it the last exception's stack, and with
+        options["frame"] that frame's namespace for NS (or the reason there is none).
         Returns its result and the cell that ran meanwhile (then values may be changing)."""
         if not self.is_python:
             language = self._kernel.kernel_info.get("language_info", {}).get("name", "another language")
@@ -268,9 +270,10 @@ class KernelInspector:
                 language=language,
             )
         source = kernel_side.source(module)
-        expression = (
-            f"(lambda g: (exec({source!r}, g), g['RESULT'])[1])({{'NS': globals(), 'OPTIONS': {options!r}}})"
-        )
+        run = f"exec({source!r}, g)"
+        if in_stack:  # stack.py may have said why there is no frame: then the module is not run
+            run = f"exec({kernel_side.source('stack')!r}, g), 'RESULT' in g or {run}"
+        expression = f"(lambda g: ({run}, g['RESULT'])[-1])({{'NS': globals(), 'OPTIONS': {options!r}}})"
         answer = await self._ask(
             "execute_request",
             {

@@ -40,7 +40,7 @@ from .tools_kernels import (
     shutdown_kernel,
     start_kernel,
 )
-from .tools_look import complete, get_history, inspect_variable, list_variables
+from .tools_look import complete, debug_error, get_history, inspect_variable, list_variables
 from .tools_run import execute_code, read_output, save_notebook, send_input, wait_for_execution
 from .words.advice import error_text
 
@@ -97,6 +97,7 @@ TOOLS: tuple[tuple[Tool, ToolAnnotations], ...] = (
     (get_history, READ_ONLY),
     (list_variables, READ_ONLY),
     (inspect_variable, READ_ONLY),
+    (debug_error, READ_ONLY),
     (complete, READ_ONLY),
     (save_notebook, WRITES_FILES),
     (disconnect_kernel, CHANGES_STATE),

@@ -49,7 +49,7 @@ class Deps:
         return self.views.of(ctx)
 
 
-KernelArg = Annotated[str | None, Field(description="Default: the last connected")]
+KernelArg = Annotated[str | None, Field(description="Default: last connected")]
 """The `kernel` argument of every tool that works on one kernel."""
 
 

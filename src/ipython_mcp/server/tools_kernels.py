@@ -35,8 +35,8 @@ async def start_kernel(
     server: Annotated[str | None, Field(description="Jupyter Server (name or URL) to start it on")] = None,
     kernel_name: Annotated[str | None, Field(description="With server: kernel spec, e.g. 'python3'")] = None,
 ) -> str:
-    """Start and connect to a new IPython kernel, when the user has none or wants a fresh
-    one. It outlives this server; the result says how the user attaches."""
+    """Start and connect a new IPython kernel when the user has none or wants one. It
+    outlives this server; the result says how the user attaches."""
     view = deps.view(ctx)
     if server is not None:
         session = await view.start_on_server(server, kernel_name)
@@ -55,14 +55,14 @@ async def connect_to_kernel(
     connection_file: Annotated[
         str | None,
         Field(
-            description="Connection file (path or part of its name), notebook on a Jupyter Server, "
-            "or kernel id; default: the only one running"
+            description="Connection file (path or name part), server notebook or kernel id; "
+            "default: the only one running"
         ),
     ] = None,
     server: Annotated[str | None, Field(description="Jupyter Server (name or URL) it is on")] = None,
 ) -> str:
     """Attach to a running kernel as the default: the user's (Spyder, Jupyter, VS Code...)
-    or a notebook's on a Jupyter Server. Its state is shared with the user."""
+    or a server notebook's. Its state is shared with the user."""
     kernel_ref = connection_file  # (named so in the tool's contract) or a notebook, or a kernel id
     view = deps.view(ctx)
     session, already = await view.connect(kernel_ref, server)
@@ -85,8 +85,8 @@ async def kernel_status(deps: Deps, ctx: Context, kernel: KernelArg = None) -> s
 
 
 async def interrupt_kernel(deps: Deps, ctx: Context, kernel: KernelArg = None) -> str:
-    """Interrupt the running code (Ctrl+C). Variables are kept, the cell's work is lost:
-    interrupt another client's (the user's) cell only when asked."""
+    """Interrupt the running code (Ctrl+C): variables stay, the cell's work is lost.
+    Another client's (the user's) cell only when asked."""
     session = await deps.view(ctx).use(kernel)
     return interrupt_text(session, await session.interrupt())
 

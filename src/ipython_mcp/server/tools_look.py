@@ -7,7 +7,7 @@ description the model reads. app.py registers them. No `from __future__ import a
 the SDK evaluates these signatures.
 """
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import regex
 from mcp.server.mcpserver import Context
@@ -17,8 +17,22 @@ from pydantic import Field
 
 from ..errors import KernelBusy, KernelSideError
 from ..rendering import strip_ansi
+from ..rendering.budget import clip
+from ..rendering.mime import render_bundle
+from ..session.base import KernelSession
 from .deps import Deps, KernelArg, fitted
-from .words.looks import completion_text, during_note, history_result, inspection_text, variables_text
+from .words.looks import (
+    completion_text,
+    during_note,
+    evaluation_result,
+    history_result,
+    inspection_text,
+    module_frame_text,
+    no_exception_text,
+    post_mortem_text,
+    variables_text,
+    whose_error,
+)
 
 DOTTED_NAME = regex.compile(r"[^\W\d]\w*(\.[^\W\d]\w*)*")
 """A name and its attributes (`df.columns`): all a read-only server inspects."""
@@ -30,8 +44,8 @@ async def get_history(
     n: Annotated[int, Field(description="How many recent cells", ge=1, le=200)] = 20,
     kernel: KernelArg = None,
 ) -> CallToolResult:
-    """The last cells anyone ran in the kernel, the outputs the user saw while this server
-    was connected, the latest exception and figure. Leaves no trace."""
+    """The last cells anyone ran, the outputs the user saw while this server listened, the
+    latest exception and figure. Leaves no trace."""
     session = await deps.view(ctx).use(kernel)
     history = await session.inspector.history(n)
     observed = session.observed
@@ -73,8 +87,7 @@ async def inspect_variable(
     kernel: KernelArg = None,
 ) -> str:
     """One value in detail: a DataFrame's dtypes, head and summary, an array's stats, a
-    callable's signature and docs... Samples huge data; only evaluates the expression;
-    leaves no trace."""
+    callable's signature and docs... Samples huge data; leaves no trace."""
     if deps.settings.read_only and not DOTTED_NAME.fullmatch(name.strip()):
         raise ToolError(
             f"{name!r} is an expression; this read-only server inspects names and their "
@@ -103,8 +116,69 @@ async def complete(
     ] = None,
     kernel: KernelArg = None,
 ) -> str:
-    """Completions at the cursor from the kernel's live objects. Runs no cell (as in an
-    IDE, properties may be evaluated)."""
+    """Completions at the cursor from the kernel's live objects; runs no cell."""
     session = await deps.view(ctx).use(kernel)
     position = len(code) if cursor_pos is None else min(cursor_pos, len(code))
     return completion_text(code, await session.inspector.complete(code, position))
+
+
+async def debug_error(
+    deps: Deps,
+    ctx: Context,
+    frame: Annotated[
+        int | None, Field(description="Default: the deepest in the user's code", ge=0)
+    ] = None,
+    expression: Annotated[
+        str | None, Field(description="A name to inspect or expression to evaluate there")
+    ] = None,
+    kernel: KernelArg = None,
+) -> str | CallToolResult:
+    """Post-mortem of the kernel's last exception (the user's or the assistant's): its stack
+    with source and a frame's locals; with expression, a value there. Leaves no trace."""
+    session = await deps.view(ctx).use(kernel)
+    found = await in_frame(session, "post_mortem", {})
+    if found.get("error") is None:
+        return no_exception_text(session)
+    frames = {f["index"]: f for f in found["frames"]}
+    depth = found.get("depth", len(frames))
+    chosen = found["user_frame"] if frame is None else frame
+    if not 0 <= chosen < depth:
+        raise KernelSideError(f"The stack has frames 0 to {depth - 1}.", advice="pick_a_frame")
+    budget, at = deps.settings.max_output_chars, {"frame": chosen}
+    if expression is None:
+        stack = clip(post_mortem_text(found, chosen, whose_error(session, found["frames"])), budget // 2)
+        if chosen in frames and frames[chosen]["function"] == "<module>":
+            return f"{stack}\n{module_frame_text(chosen)}"
+        options = {**at, "locals_only": True, "include_private": False, "include_callables": False}
+        scope = f"frame #{chosen}" + (f" ({frames[chosen]['function']})" if chosen in frames else "")
+        local = await in_frame(session, "namespace", options)
+        return f"{stack}\n{variables_text(session, local, budget - len(stack), scope=scope)}"
+    if DOTTED_NAME.fullmatch(expression):
+        found = await in_frame(session, "inspect_value", {**at, "expression": expression})
+        return inspection_text(found, "", budget)
+    if deps.settings.read_only:
+        raise KernelSideError(
+            f"{expression!r} is an expression; this read-only server inspects names and their attributes "
+            "only (e.g. 'df' or 'df.columns'), since an expression could call code."
+        )
+    value = await in_frame(session, "evaluate", {**at, "expression": expression})
+    blocks = [block for block in [render_bundle(value.get("data") or {})] if block is not None]
+    settings = deps.settings
+    fitted_blocks = await fitted(blocks, long_edge=settings.max_image_px, budget=settings.max_image_bytes)
+    return evaluation_result(fitted_blocks, budget)
+
+
+async def in_frame(session: KernelSession, module: str, options: dict[str, Any]) -> dict[str, Any]:
+    """A kernel_side module run with the last exception's stack (in a frame, with options'
+    "frame"); an error the model reads when the frame is gone or the module failed there."""
+    found, _ = await session.inspector.run_kernel_side(module, options, "a post-mortem", in_stack=True)
+    if "frame_error" in found:
+        raise KernelSideError("The last exception changed since its stack was read.", advice="ask_again")
+    if "frame" in options and "error" in found:
+        where = f"frame #{options['frame']}"
+        raise KernelSideError(
+            f"{options.get('expression')} could not be evaluated in {where}: {found['error']}.",
+            advice="see_the_frame",
+            frame=options["frame"],
+        )
+    return found

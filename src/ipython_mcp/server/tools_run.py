@@ -48,8 +48,7 @@ async def execute_code(
     kernel: KernelArg = None,
 ) -> CallToolResult | InputRequiredResult:
     """Run code in the kernel as a cell, sharing state with the user's IDE. Returns its
-    output (plots as images) and any traceback (is_error); read_output has what long output
-    leaves out. At the timeout the code is interrupted, or with on_timeout='continue'
+    output (figures as images) and any traceback (is_error); read_output has the rest. At the timeout the code is interrupted, or with on_timeout='continue'
     runs on (wait_for_execution). input() goes to the user where the client can, else
     answer it with send_input."""
     view = deps.view(ctx)
@@ -112,24 +111,23 @@ async def read_output(
     execution_id: Annotated[str, Field(description="Id from execute_code")],
     offset: Annotated[int, Field(description="First line (0-based)", ge=0)] = 0,
     limit: Annotated[
-        int | None, Field(description="Default: 200 lines, or 50 matches with pattern", ge=1)
+        int | None, Field(description="Default: 200; 50 with pattern", ge=1)
     ] = None,
     pattern: Annotated[str | None, Field(description="Python regex to search for")] = None,
     char_offset: Annotated[
         int,
-        Field(description="Where to start in a long line; each piece names the next", ge=0),
+        Field(description="Start in a long line; each piece names the next", ge=0),
     ] = 0,
     figure: Annotated[
-        int | None, Field(description="Return this figure of it (from 1) instead", ge=1)
+        int | None, Field(description="This figure of it (from 1) instead", ge=1)
     ] = None,
     max_px: Annotated[
-        int | None, Field(description="With figure: its longest edge, up to as drawn", ge=64, le=8000)
+        int | None, Field(description="With figure: its longest edge", ge=64, le=8000)
     ] = None,
     kernel: KernelArg = None,
 ) -> str | CallToolResult:
-    """A recent execution's whole output by line, e.g. what a result left out; with
-    pattern, the matching lines, numbered. A search stopped by its time limit gives the
-    offset to go on from."""
+    """A recent execution's whole output by line (what a result left out); with pattern,
+    the matching lines. A search past its time limit gives the offset to go on from."""
     session = deps.view(ctx).with_execution(execution_id, kernel)
     ex = session.runner.execution(execution_id)
     if figure is not None:
@@ -184,16 +182,16 @@ async def save_notebook(
     ctx: Context,
     path: Annotated[str, Field(description=".ipynb path, relative to the kernel's cwd")],
     overwrite: Annotated[
-        bool, Field(description="Replace a notebook this server saved (unedited since)")
+        bool, Field(description="Replace a notebook saved here, unedited since")
     ] = False,
     replace_other_file: Annotated[
         bool,
-        Field(description="With overwrite: replace even the user's file; only if they asked so"),
+        Field(description="With overwrite: even the user's file, if they asked"),
     ] = False,
     kernel: KernelArg = None,
 ) -> str:
-    """Save the assistant's executions in this kernel (code and outputs) as a notebook the
-    user can review and rerun; the user's own cells are not in it."""
+    """Save the assistant's executions here (code and outputs) as a notebook for the user
+    to review and rerun; not the user's own cells."""
     session = await deps.view(ctx).use(kernel)
     target, count = await write_notebook(
         session, path, overwrite=overwrite, replace_other=overwrite and replace_other_file

@@ -141,6 +141,9 @@ ADVICE: dict[str, Advice] = {
     "other_language": "Use execute_code with {language}'s own commands instead.",
     "list_names": "list_variables shows the names there.",
     "maybe_not_python": "The kernel may not be a Python kernel.",
+    "pick_a_frame": "Pass one of them as frame, or none for the deepest in the user's code.",
+    "ask_again": "Call debug_error again to read the new one.",
+    "see_the_frame": "debug_error(frame={frame}) lists the variables there.",
 }
 
 

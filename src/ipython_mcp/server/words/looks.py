@@ -8,6 +8,7 @@ from mcp_types import CallToolResult, ImageContent, TextContent
 
 from ...look.observed import ObservedCell
 from ...rendering import Block, FigureLeftOut, Image, Text
+from ...rendering.budget import clip
 from ...session.base import KernelSession
 from ...transport.router import Activity
 
@@ -105,12 +106,14 @@ def completion_text(code: str, reply: dict[str, Any], limit: int = 50) -> str:
     )
 
 
-def variables_text(session: KernelSession, found: dict[str, Any], budget: int) -> str:
+def variables_text(session: KernelSession, found: dict[str, Any], budget: int, *, scope: str = "") -> str:
+    """The variables as a table, largest first; `scope`: where they are, if not the namespace."""
+    scope = scope or f"kernel {session.name}"
     rows = sorted(found.get("rows") or [], key=lambda r: r.get("size") or 0, reverse=True)
     hidden = found.get("hidden", 0)
     left_out = f"; {hidden} left out (modules, callables, internals)" if hidden else ""
     if not rows:
-        return f"No variables in kernel {session.name}{left_out}."
+        return f"No variables in {scope}{left_out}."
     header = ("name", "type", "shape", "dtype", "size", "preview")
     table = [header] + [
         (
@@ -137,7 +140,7 @@ def variables_text(session: KernelSession, found: dict[str, Any], budget: int) -
         text += "\n" + line
         shown += 1
     more = f"\n[{len(rows) - shown} smaller variables not shown]" if shown < len(rows) else ""
-    title = f"{len(rows)} variables in kernel {session.name}, largest first{left_out}:"
+    title = f"{len(rows)} variables in {scope}, largest first{left_out}:"
     return f"{title}\n{text}{more}"
 
 
@@ -172,3 +175,89 @@ def inspection_text(found: dict[str, Any], help_text: str, budget: int) -> str:
     if len(text) > budget:
         text = text[:budget] + f"\n[... {len(text) - budget:,} characters omitted ...]"
     return text
+
+
+def post_mortem_text(found: dict[str, Any], chosen: int, whose: str) -> str:
+    """The last exception's stack: the user's frames with their source, each run of library
+    frames and of a frame repeated (a recursion) in a line, the frame that raised and the one
+    whose locals follow marked."""
+    error, frames = found["error"], found["frames"]
+    lines = [f"{error['ename']}: {error['evalue']}".strip(), f"Raised in {whose}. Stack, outermost first:"]
+    last = found.get("depth", len(frames)) - 1
+    run: list[dict[str, Any]] = []  # library frames, or repeats of the frame shown before them
+    shown: dict[str, Any] | None = None
+
+    def fold() -> None:
+        if run:
+            first, end = run[0]["index"], run[-1]["index"]
+            span = f"#{first}-#{end}" if end > first else f"#{first}"
+            if run[0]["package"] is None:
+                lines.append(f"  [{span}: the frame above, {len(run)} more times]")
+            else:
+                packages = ", ".join(dict.fromkeys(str(f["package"]) for f in run))
+                lines.append(f"  [{span}: {len(run)} in {packages}]")
+            run.clear()
+
+    expected = 0
+    for frame in frames:
+        index = frame["index"]
+        if index > expected:
+            fold()
+            lines.append(f"  [#{expected}-#{index - 1}: {index - expected} frames not shown]")
+        expected = index + 1
+        marked = index in (last, chosen)
+        if not marked and (frame["package"] is not None or _same_place(frame, shown)):
+            if run and (run[0]["package"] is None) != (frame["package"] is None):
+                fold()
+            run.append(frame)
+            continue
+        fold()
+        shown = frame
+        marks = [m for m, on in (("raised here", index == last), ("locals below", index == chosen)) if on]
+        said = f"  <- {', '.join(marks)}" if marks else ""
+        lines.append(f"  #{index} {frame['where']}, line {frame['line']}, in {frame['function']}{said}")
+        for number, text in frame.get("source") or []:
+            pointer = "->" if number == frame["line"] else "  "
+            lines.append(f"     {pointer} {number:>4} | {text}")
+    fold()
+    return "\n".join(lines)
+
+
+def _same_place(frame: dict[str, Any], before: dict[str, Any] | None) -> bool:
+    return before is not None and all(frame[k] == before[k] for k in ("where", "line", "function"))
+
+
+def no_exception_text(session: KernelSession) -> str:
+    return (
+        f"No exception to examine in kernel {session.name}: no code raised one since it started "
+        "(or the last error was cleared)."
+    )
+
+
+def whose_error(session: KernelSession, frames: list[dict[str, Any]]) -> str:
+    """Which cell raised the last exception: the assistant's run, or the user's cell."""
+    cell = frames[0]["cell"] if frames else None
+    if cell is None:
+        return "code whose cell is not known"
+    for ex in session.runner.executions:
+        if ex.execution_count == cell:
+            return f"In [{cell}], the assistant's run {ex.id}"
+    return f"In [{cell}], the user's cell"
+
+
+def module_frame_text(frame: int) -> str:
+    return f"Frame #{frame} is the cell itself: its variables are the kernel's namespace (list_variables)."
+
+
+def evaluation_result(blocks: list[Block], budget: int) -> CallToolResult:
+    """An expression's value in a frame, shown as a cell's result would be."""
+    content: list[TextContent | ImageContent] = []
+    for block in blocks:
+        if isinstance(block, Image):
+            content.append(ImageContent(type="image", data=block.data, mime_type=block.mime_type))
+        elif isinstance(block, Text):
+            content.append(TextContent(type="text", text=clip(block.text, budget)))
+        elif isinstance(block, FigureLeftOut):
+            too_large = f"[an image, {block.width}x{block.height}, too large to show]"
+            content.append(TextContent(type="text", text=too_large))
+    return CallToolResult(content=content or [TextContent(type="text", text="(no value)")])

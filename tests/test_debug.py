@@ -1,0 +1,98 @@
+"""Post-mortem of the kernel's last exception (debug_error), against real kernels: the user's
+error in a cell and in a module of their own, frames and locals, a value in a frame, and no
+trace left in the user's kernel."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mcp
+from conftest import Assistant, IdeKernel, texts
+
+from ipython_mcp.server import build_server
+from ipython_mcp.settings import Settings
+
+LOADER = """\
+def summarize(frame):
+    total = 0
+    for amount in frame["amount"]:
+        total += float(amount)
+    return total
+"""
+
+
+async def test_the_users_error_in_their_own_module_is_examined_frame_by_frame(
+    assistant: Assistant, own_kernel: IdeKernel, tmp_path: Path
+) -> None:
+    (tmp_path / "sales_loader.py").write_text(LOADER)
+    await assistant.text("connect_to_kernel", connection_file=str(own_kernel.path))
+    ide = own_kernel.ide
+    await ide.run(f"import sys; sys.path.insert(0, {str(tmp_path)!r})\nimport pandas as pd\nfrom sales_loader import summarize")
+    reply, _ = await ide.run("df = pd.DataFrame({'amount': ['1.5', 'n/a']})\nsummarize(df)")
+    assert reply["status"] == "error"
+    count = reply["execution_count"]
+    await ide.run("cells_before = len(In)")
+
+    stack = await assistant.text("debug_error")
+    assert stack.startswith("ValueError: could not convert string to float: 'n/a'\n")
+    assert f"Raised in In [{count}], the user's cell." in stack
+    assert f"#0 In [{count}], line 2, in <module>" in stack and "->    2 | summarize(df)" in stack
+    assert f"#1 {tmp_path / 'sales_loader.py'}, line 4, in summarize  <- raised here, locals below" in stack
+    assert "->    4 |         total += float(amount)" in stack
+    assert "3 variables in frame #1 (summarize)" in stack
+    assert "amount  str" in stack and "'n/a'" in stack and "total   float" in stack
+
+    assert await assistant.text("debug_error", expression="total + 1") == "2.5"
+    detail = await assistant.text("debug_error", expression="frame", frame=1)
+    assert detail.startswith("frame: pandas.DataFrame, 2x1")
+    cell = await assistant.text("debug_error", frame=0)
+    assert "#0 In" in cell and "locals below" in cell and "Frame #0 is the cell itself" in cell
+    wrong = await assistant.error("debug_error", frame=7)
+    assert "The stack has frames 0 to 1. Pass one of them as frame" in wrong
+    missing = await assistant.error("debug_error", expression="nope")
+    assert "NameError" in missing and "debug_error(frame=1) lists the variables there" in missing
+
+    # Nothing of ours in the user's history, namespace, `_` or execution count.
+    _, seen = await ide.run(
+        "print(len(In) - cells_before, [k for k in ('RESULT', 'NS', 'OPTIONS', '_stack') if k in globals()],"
+        " globals().get('_') == 2.5)"
+    )
+    assert seen.strip() == "1 [] False"
+    status = await assistant.text("kernel_status")
+    assert f"execution count {count + 2}" in status or f"{count + 2} cells" in status or str(count + 2) in status
+
+
+async def test_the_assistants_own_error_and_a_deep_recursion(assistant: Assistant, own_kernel: IdeKernel) -> None:
+    await assistant.text("connect_to_kernel", connection_file=str(own_kernel.path))
+    result = await assistant.call(
+        "execute_code", code="def countdown(n):\n    return countdown(n - 1)\ncountdown(5)"
+    )
+    assert result.is_error
+    stack = await assistant.text("debug_error")
+    assert stack.startswith("RecursionError: maximum recursion depth exceeded")
+    assert "the assistant's run e" in stack and "frames not shown]" in stack and "the frame above," in stack
+    assert len(stack) < 3_000
+    deepest = int(stack.split("<- raised here")[0].rsplit("#", 1)[1].split()[0])
+    middle = deepest // 2  # described by its locals alone: the stack shows both ends
+    locals_there = await assistant.text("debug_error", frame=middle)
+    assert f"1 variables in frame #{middle}," in locals_there and f"  {6 - middle}\n" not in locals_there
+    assert locals_there.rstrip().endswith(str(6 - middle))
+    assert await assistant.text("debug_error", expression="n", frame=1) == "n: int\nhead: 5"
+
+
+async def test_a_kernel_with_no_exception_says_so(assistant: Assistant, own_kernel: IdeKernel) -> None:
+    await assistant.text("connect_to_kernel", connection_file=str(own_kernel.path))
+    said = await assistant.text("debug_error")
+    assert said.startswith("No exception to examine in kernel ")
+
+
+async def test_a_read_only_server_inspects_names_in_a_frame_but_evaluates_nothing(
+    runtime_dir: Path, own_kernel: IdeKernel
+) -> None:
+    await own_kernel.ide.run("def f(x):\n    y = x * 2\n    raise KeyError(y)\nf(21)")
+    settings = Settings(runtime_dir=str(runtime_dir), read_only=True)
+    async with mcp.Client(build_server(settings)) as client:
+        await client.call_tool("connect_to_kernel", {"connection_file": str(own_kernel.path)})
+        assert "y: int" in texts(await client.call_tool("debug_error", {"expression": "y"}))
+        refused = await client.call_tool("debug_error", {"expression": "y + 1"})
+        assert refused.is_error and "read-only server inspects names" in texts(refused)
