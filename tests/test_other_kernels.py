@@ -236,3 +236,29 @@ async def test_a_kernel_of_another_language_says_what_works(
         assert "keeps no history" in history
         assert "x=5; echo loaded $x\nOut (as the user saw it):\nloaded 5" in history
         assert "echo" in await assistant.text("complete", code="ech")
+
+
+async def test_the_users_last_error_is_examined_in_ipykernel6(assistant: Assistant, other_kernel: OtherKernel) -> None:
+    await _examine_last_error(assistant, other_kernel, "ipykernel6")
+
+
+async def test_the_users_last_error_is_examined_in_spyder(assistant: Assistant, other_kernel: OtherKernel) -> None:
+    await _examine_last_error(assistant, other_kernel, "spyder")
+
+
+async def _examine_last_error(assistant: Assistant, other_kernel: OtherKernel, which: str) -> None:
+    """debug_error on the silent path of kernels without subshells: the user's frame, its
+    locals, a value there, and no trace."""
+    async with other_kernel(which) as kernel:
+        await assistant.text("connect_to_kernel", connection_file=str(kernel.path))
+        reply, _ = await kernel.ide.run("def scale(values, by):\n    ratio = 1 / by\n    return [v * ratio for v in values]\nscale([1, 2], 0)")
+        assert reply["status"] == "error"
+        _, before = await kernel.ide.run(STATE)
+        stack = await assistant.text("debug_error")
+        assert stack.startswith("ZeroDivisionError: division by zero") and "the user's cell" in stack
+        assert "in scale  <- raised here, locals below" in stack and "->    2 |     ratio = 1 / by" in stack
+        assert "values  list" in stack and "by      int" in stack
+        assert await assistant.text("debug_error", expression="len(values) + by") == "2"
+        _, after = await kernel.ide.run(STATE)
+        underscore, count, names = _state(after)
+        assert (underscore, names) == _state(before)[::2] and count == _state(before)[1] + 1

@@ -131,6 +131,15 @@ async def test_variables_history_and_input_work_over_the_websocket(
     assert "hello Ada" in answered
 
 
+async def test_the_last_error_is_examined_over_the_websocket(assistant: RemoteAssistant, notebook: Path) -> None:
+    await assistant.text("connect_to_kernel", connection_file="analysis.ipynb")
+    failed = await assistant.call("execute_code", code="def ratio(a, b):\n    return a / b\nratio(3, 0)")
+    assert failed.is_error
+    stack = await assistant.text("debug_error")
+    assert stack.startswith("ZeroDivisionError") and "in ratio  <- raised here, locals below" in stack
+    assert "a     int" in stack and await assistant.text("debug_error", expression="a + b") == "3"
+
+
 async def test_output_the_server_drops_over_its_rate_limit_is_said_to_be_missing(
     assistant: RemoteAssistant, notebook: Path
 ) -> None:
