@@ -96,3 +96,29 @@ async def test_a_read_only_server_inspects_names_in_a_frame_but_evaluates_nothin
         assert "y: int" in texts(await client.call_tool("debug_error", {"expression": "y"}))
         refused = await client.call_tool("debug_error", {"expression": "y + 1"})
         assert refused.is_error and "read-only server inspects names" in texts(refused)
+
+
+async def test_a_syntax_error_a_broken_repr_and_a_failing_import_of_the_users_module(
+    assistant: Assistant, own_kernel: IdeKernel, tmp_path: Path
+) -> None:
+    await assistant.text("connect_to_kernel", connection_file=str(own_kernel.path))
+    ide = own_kernel.ide
+    await ide.run("x = (1,\n")
+    said = await assistant.text("debug_error")
+    assert said.startswith("SyntaxError") and "It has no stack to examine" in said
+
+    # Looking at a value whose repr raises must not replace the exception being examined.
+    await ide.run(
+        "class Broken:\n    def __init__(self):\n        self.size = 1 / 0\n"
+        "    def __repr__(self):\n        return f'Broken({self.size})'\nBroken()"
+    )
+    shown = await assistant.text("debug_error", expression="[self]")
+    assert "repr() failed: AttributeError" in shown
+    assert (await assistant.text("debug_error")).startswith("ZeroDivisionError: division by zero")
+
+    # A module of the user's that fails as it is imported: its globals are that frame's variables.
+    (tmp_path / "settings_module.py").write_text("rate = 0.25\nlimit = 10\nper_item = limit / (rate - 0.25)\n")
+    await ide.run(f"import sys; sys.path.insert(0, {str(tmp_path)!r})\nimport settings_module")
+    stack = await assistant.text("debug_error")
+    assert "settings_module.py, line 3, in <module>  <- raised here, locals below" in stack
+    assert "rate " in stack and "limit " in stack and "the cell itself" not in stack

@@ -191,3 +191,26 @@ async def test_the_users_large_figure_in_history_is_fitted(assistant: Assistant,
     [figure] = images(result)
     assert max(opened(Image(figure.data, figure.mime_type)).size) <= 1568
     assert re.search(r"\(drawn 2\d\d\dx1\d\d\d, shown at 1568x10\d\d\)", texts(result)), texts(result)
+
+
+def encoded(img: PILImage.Image, figure: int = 1) -> Image:
+    buffer = io.BytesIO()
+    img.save(buffer, "PNG")
+    return Image(base64.b64encode(buffer.getvalue()).decode(), "image/png", figure=figure)
+
+
+def test_figures_that_cannot_be_read_or_scaled_are_named_never_sent() -> None:
+    bomb = encoded(PILImage.new("1", (15_000, 15_000)), figure=1)  # 27 kB, 225 megapixels
+    broken = Image(base64.b64encode(b"\x89PNG\r\n\x1a\nnot really").decode(), "image/png", figure=2)
+    fitted = fit_figures([bomb, broken], long_edge=1568, budget=72_000)
+    assert fitted == [
+        FigureLeftOut(1, 15_000, 15_000, len(bomb.data), "too large"),
+        FigureLeftOut(2, 0, 0, len(broken.data), "unreadable"),
+    ]
+
+
+def test_a_16_bit_grey_figure_keeps_its_greys() -> None:
+    gradient = PILImage.linear_gradient("L").resize((2000, 2000)).convert("I").point(lambda v: v * 257)
+    fitted = fit_image(encoded(gradient.convert("I;16")), 1568)
+    greys = np.asarray(opened(fitted).convert("L"), dtype=float)
+    assert 100 < greys.mean() < 155 and greys.min() < 10 and greys.max() > 245

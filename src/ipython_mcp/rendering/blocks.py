@@ -61,7 +61,9 @@ class FigureLeftOut:
     height: int
     """Its pixels as drawn."""
     chars: int
-    """Its base64 characters once fitted to the result's long edge."""
+    """Its base64 characters once fitted to the result's long edge (as drawn, if not tried)."""
+    unusable: str = ""
+    """Why it was not fitted at all: "unreadable", or "too large" to decode; "" if over budget."""
 
 
 Block = Text | Image | Omitted | Shortened | FigureLeftOut

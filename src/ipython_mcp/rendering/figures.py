@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import io
 import math
 from collections.abc import Iterable
@@ -33,16 +32,21 @@ _KEEP_AS_IS = 12_000
 _PHOTO_SHARE = 0.5
 """An image whose 32 commonest colours cover less than this share of it is photo-like."""
 _JPEG_QUALITY = 85
+_SMALLEST_ROOM = 2_000
+"""Base64 characters of a result's image budget left under which no figure is tried."""
 _SEARCH_STEPS = 4
 _EDGE_PRECISION = 64
 """Pixels of long edge a figure made smaller to fit its budget may lose to a quicker search."""
 _MAX_PIXELS = 100_000_000
-"""Larger images are not decoded (Pillow's decompression-bomb guard is about this size)."""
+"""Larger images are not decoded. This replaces Pillow's own decompression-bomb guard, which
+would refuse to read even the header (the size) of a larger one."""
+PILImage.MAX_IMAGE_PIXELS = None
 
 
 def fit_figures(blocks: Iterable[Block], *, long_edge: int, budget: int) -> list[Block]:
     """The blocks with each image fitted to `long_edge`, and in order while they fit `budget`
-    base64 characters together; the figures past it as FigureLeftOut blocks."""
+    base64 characters together; the figures past it, and those that cannot be read or scaled,
+    as FigureLeftOut blocks."""
     fitted: list[Block] = []
     room = budget
     for block in blocks:
@@ -50,11 +54,17 @@ def fit_figures(blocks: Iterable[Block], *, long_edge: int, budget: int) -> list
             fitted.append(block)
             continue
         drawing = _Drawing(block)
+        width, height = drawing.size
+        if drawing.unusable:
+            fitted.append(FigureLeftOut(block.figure, width, height, len(block.data), drawing.unusable))
+            continue
+        if room < _SMALLEST_ROOM:  # no figure fits what is left: not worth fitting one
+            fitted.append(FigureLeftOut(block.figure, width, height, len(block.data)))
+            continue
         image = drawing.fit(long_edge)
         if len(image.data) > room:
             image = _largest_within(drawing, image, room)
         if len(image.data) > room:
-            width, height = image.drawn or (image.width, image.height)
             fitted.append(FigureLeftOut(image.figure, width, height, len(image.data)))
             continue
         room -= len(image.data)
@@ -95,41 +105,64 @@ def fit_image(image: Image, long_edge: int) -> Image:
 
 
 class _Drawing:
-    """An image as drawn, decoded once however many sizes it is fitted to."""
+    """An image as drawn, decoded and flattened once however many sizes it is fitted to."""
 
     def __init__(self, image: Image) -> None:
         self.image = image
+        self.size = (0, 0)
+        self.unusable: str = ""
+        """Why it cannot be fitted: "unreadable", or "too large" to decode here."""
         self._img: PILImage.Image | None = None
-        with contextlib.suppress(binascii.Error, ValueError, OSError, UnidentifiedImageError):
+        self._flat: PILImage.Image | None = None
+        try:
             self._img = PILImage.open(io.BytesIO(base64.b64decode(image.data)))  # the header only
+            self.size = (self._img.width, self._img.height)
+        except PILImage.DecompressionBombError:
+            self.unusable = "too large"
+        except (binascii.Error, ValueError, OSError, UnidentifiedImageError):
+            self.unusable = "unreadable"
+        if self.size[0] * self.size[1] > _MAX_PIXELS:
+            self.unusable = "too large"
+
+    def flat(self) -> PILImage.Image:
+        if self._flat is None:
+            assert self._img is not None
+            self._flat = _flat(self._img)
+        return self._flat
 
     def fit(self, long_edge: int) -> Image:
-        image, img = self.image, self._img
-        if img is None:
-            return image
-        drawn = (img.width, img.height)
+        """The image at a long edge of at most `long_edge`, re-encoded where that is smaller."""
+        image = self.image
+        drawn = self.size
+        if self.unusable:
+            return replace(image, width=drawn[0], height=drawn[1])
         scale = long_edge / max(drawn)
-        if img.width * img.height > _MAX_PIXELS or (scale >= 1 and len(image.data) <= _KEEP_AS_IS):
-            return replace(image, width=img.width, height=img.height)
+        if scale >= 1 and len(image.data) <= _KEEP_AS_IS:
+            return replace(image, width=drawn[0], height=drawn[1])
         try:
-            img.load()
-            flat = _flat(img)
-        except (OSError, ValueError, PILImage.DecompressionBombError):
-            self._img = None
-            return image
+            flat = self.flat()
+        except (OSError, ValueError, SyntaxError, PILImage.DecompressionBombError):
+            self.unusable = "unreadable"
+            return replace(image, width=drawn[0], height=drawn[1])
         if scale < 1:
-            size = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
+            size = (max(1, round(drawn[0] * scale)), max(1, round(drawn[1] * scale)))
             flat = flat.resize(size, PILImage.Resampling.LANCZOS)
         encoded, mime = _smallest(flat)
         if scale >= 1 and len(encoded) * 4 // 3 >= len(image.data) * 0.95:
-            return replace(image, width=img.width, height=img.height)  # not worth a change
+            return replace(image, width=drawn[0], height=drawn[1])  # not worth a change
         data, (width, height) = base64.b64encode(encoded).decode(), flat.size
         scaled = drawn if scale < 1 else None
         return replace(image, data=data, mime_type=mime, width=width, height=height, drawn=scaled)
 
 
 def _flat(img: PILImage.Image) -> PILImage.Image:
-    """RGB, or RGBA where some pixel is transparent; palette and grey images widened to them."""
+    """RGB, or RGBA where some pixel is transparent; palette and grey images widened to them,
+    16- and 32-bit ones brought to 8 bits first (converting would clip them)."""
+    if img.mode.startswith("I;16"):
+        img = img.convert("I").point(lambda v: v * (1 / 257)).convert("L")
+    elif img.mode in ("I", "F"):
+        low, high = img.getextrema()
+        img = img.point(lambda v: (v - low) * (255 / ((high - low) or 1))).convert("L")
     if img.mode == "RGB":
         return img
     rgba = img.convert("RGBA")

@@ -34,15 +34,24 @@ _LINE_TAGS = frozenset({"p", "div", "br", "tr", "li", "h1", "h2", "h3", "h4", "h
 _HIDDEN_TAGS = frozenset({"script", "style"})
 
 
+_drawn: list[tuple[dict, Block]] = []
+"""The bundle drawn last and its block: the user's cells read one message twice (their output,
+their latest figure), and drawing an SVG or a chart is slow."""
+
+
 def render_bundle(data: dict) -> Block | None:
     """The block showing a display_data or execute_result bundle best; None if it shows nothing."""
     for mime in _IMAGES:
         if mime in data:
             return _image(data[mime], mime)
+    if _drawn and _drawn[0][0] is data:
+        return _drawn[0][1]
     if isinstance(data.get("image/svg+xml"), str):
-        return _svg(data["image/svg+xml"])
+        _drawn[:] = [(data, _svg(data["image/svg+xml"]))]
+        return _drawn[0][1]
     if (chart := chart_of(data)) is not None:  # Altair's, Vega-Lite's and Vega's
-        return chart_block(*chart)
+        _drawn[:] = [(data, chart_block(*chart))]
+        return _drawn[0][1]
     if PLOTLY in data:  # described: its HTML is a script, its JSON thousands of numbers
         return Text(describe_plotly(data[PLOTLY]))
     if BOKEH_EXEC in data:

@@ -29,6 +29,7 @@ from .words.looks import (
     inspection_text,
     module_frame_text,
     no_exception_text,
+    no_stack_text,
     post_mortem_text,
     variables_text,
     whose_error,
@@ -141,13 +142,16 @@ async def debug_error(
         return no_exception_text(session)
     frames = {f["index"]: f for f in found["frames"]}
     depth = found.get("depth", len(frames))
+    if depth == 0:
+        return no_stack_text(found["error"])
     chosen = found["user_frame"] if frame is None else frame
     if not 0 <= chosen < depth:
         raise KernelSideError(f"The stack has frames 0 to {depth - 1}.", advice="pick_a_frame")
-    budget, at = deps.settings.max_output_chars, {"frame": chosen}
+    budget, at = deps.settings.max_output_chars, {"frame": chosen, "exception": found["exception"]}
     if expression is None:
         stack = clip(post_mortem_text(found, chosen, whose_error(session, found["frames"])), budget // 2)
-        if chosen in frames and frames[chosen]["function"] == "<module>":
+        cell = frames.get(chosen, {})
+        if cell.get("function") == "<module>" and cell.get("cell") is not None:
             return f"{stack}\n{module_frame_text(chosen)}"
         options = {**at, "locals_only": True, "include_private": False, "include_callables": False}
         scope = f"frame #{chosen}" + (f" ({frames[chosen]['function']})" if chosen in frames else "")

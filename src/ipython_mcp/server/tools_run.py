@@ -48,8 +48,9 @@ async def execute_code(
     kernel: KernelArg = None,
 ) -> CallToolResult | InputRequiredResult:
     """Run code in the kernel as a cell, sharing state with the user's IDE. Returns its
-    output (figures as images) and any traceback (is_error); read_output has the rest. At the timeout the code is interrupted, or with on_timeout='continue'
-    runs on (wait_for_execution). input() goes to the user where the client can, else
+    output (figures as images) and any traceback (is_error); read_output has the rest.
+    At the timeout the code is interrupted, or with on_timeout='continue' runs on
+    (wait_for_execution). input() goes to the user where the client can, else
     answer it with send_input."""
     view = deps.view(ctx)
     timeout = timeout or deps.settings.timeout
@@ -136,8 +137,10 @@ async def read_output(
         image = ex.outputs.figure(figure)
         if image is None:
             raise no_such_figure(execution_id, figure, ex.outputs.figures)
+        # Asked at a size: up to what a transport carries; else within a result's image budget.
         edge = max_px or deps.settings.max_image_px
-        blocks = await fitted([image], long_edge=edge, budget=RESULT_BYTES - FIGURE_NOTE_ROOM)
+        budget = RESULT_BYTES - FIGURE_NOTE_ROOM if max_px else deps.settings.max_image_bytes
+        blocks = await fitted([image], long_edge=edge, budget=budget)
         return figure_result(blocks[0], execution_id)
     if pattern is None:
         return output_lines(ex, offset, limit or READ_LINES, deps.settings.max_output_chars, char_offset)

@@ -48,8 +48,13 @@ def _post_mortem():
     if error is None:
         return {"error": None}
     stack = _stack(error)  # noqa: F821
+    try:
+        evalue = str(error)[:2000]
+    except Exception as exc:  # a broken __str__ must not raise here: it would replace the error
+        evalue = "<str() failed: %s>" % type(exc).__name__
     return {
-        "error": {"ename": type(error).__name__, "evalue": str(error)[:2000]},
+        "error": {"ename": type(error).__name__, "evalue": evalue},
+        "exception": id(error),
         "frames": [
             _frame(i, frame, line)
             for i, (frame, line) in enumerate(stack)

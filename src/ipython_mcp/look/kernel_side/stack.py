@@ -2,7 +2,8 @@
 # exception the kernel's code raised (the user's or the assistant's), without the frames of the
 # kernel's own machinery that ran the cell. With OPTIONS["frame"], NS becomes that frame's
 # namespace for the module after this one (its locals alone with OPTIONS["locals_only"]), or
-# RESULT says why there is none.
+# RESULT says why there is none (also when OPTIONS["exception"], the id of the exception a
+# caller saw, is no longer the last one).
 import json
 import os
 import sys
@@ -57,8 +58,8 @@ def _chosen(stack, frame):
 
 if "frame" in OPTIONS:  # noqa: F821 - given by the caller
     _error = _last_error()
-    if _error is None:
-        RESULT = json.dumps({"frame_error": "no exception"})
+    if _error is None or OPTIONS.get("exception", id(_error)) != id(_error):  # noqa: F821
+        RESULT = json.dumps({"frame_error": "the last exception changed"})
     else:
         _frames = _stack(_error)
         _number = _chosen(_frames, OPTIONS["frame"])  # noqa: F821

@@ -73,9 +73,9 @@ def history_result(
             content.append(TextContent(type="text", text=about))
             content.append(ImageContent(type="image", data=image.data, mime_type=image.mime_type))
         elif isinstance(image, FigureLeftOut):
+            why = "could not be read" if image.unusable == "unreadable" else "is too large to show here"
             content.append(TextContent(type="text", text=(
-                f"The user's most recent figure, from {where}, is too large to show here "
-                f"({image.width}x{image.height})."
+                f"The user's most recent figure, from {where}, {why} ({image.width}x{image.height})."
             )))  # fmt: skip
     return CallToolResult(content=content, is_error=False)
 
@@ -227,6 +227,13 @@ def _same_place(frame: dict[str, Any], before: dict[str, Any] | None) -> bool:
     return before is not None and all(frame[k] == before[k] for k in ("where", "line", "function"))
 
 
+def no_stack_text(error: dict[str, Any]) -> str:
+    return (
+        f"{error['ename']}: {error['evalue']}\nIt has no stack to examine: it was raised before any "
+        "of the code ran (a syntax error, or an error of the kernel's machinery)."
+    )
+
+
 def no_exception_text(session: KernelSession) -> str:
     return (
         f"No exception to examine in kernel {session.name}: no code raised one since it started "
@@ -260,4 +267,5 @@ def evaluation_result(blocks: list[Block], budget: int) -> CallToolResult:
         elif isinstance(block, FigureLeftOut):
             too_large = f"[an image, {block.width}x{block.height}, too large to show]"
             content.append(TextContent(type="text", text=too_large))
-    return CallToolResult(content=content or [TextContent(type="text", text="(no value)")])
+    nothing = "(nothing to show: the value has no representation within 2 MB, or displays itself only)"
+    return CallToolResult(content=content or [TextContent(type="text", text=nothing)])

@@ -29,12 +29,15 @@ def execution_result(
     server itself has to tell first) ahead of the notes."""
     more, execution_id = more_hint(result.execution_id), result.execution_id
     content: list[TextContent | ImageContent] = []
-    for left_out, group in groupby(result.blocks, key=lambda block: isinstance(block, FigureLeftOut)):
+    over_budget = lambda block: isinstance(block, FigureLeftOut) and not block.unusable  # noqa: E731
+    for left_out, group in groupby(result.blocks, key=over_budget):
         if left_out:
             content.append(TextContent(type="text", text=left_out_text(list(group), execution_id, session)))
             continue
         for block in group:
-            if isinstance(block, Image):
+            if isinstance(block, FigureLeftOut):
+                content.append(TextContent(type="text", text=unusable_text(block)))
+            elif isinstance(block, Image):
                 content.append(ImageContent(type="image", data=block.data, mime_type=block.mime_type))
             elif isinstance(block, Omitted):
                 content.append(TextContent(type="text", text=omitted_text(block, more)))
@@ -79,6 +82,14 @@ def left_out_text(figures: Sequence[FigureLeftOut], execution_id: str, session: 
     return f"[{what}, {size}, left out: {budget}{call}]"
 
 
+def unusable_text(figure: FigureLeftOut) -> str:
+    """A figure that could not be fitted at all, and why."""
+    what = f"figure {figure.figure}" if figure.figure else "an image"
+    if figure.unusable == "too large":
+        return f"[{what} not shown: {pixels((figure.width, figure.height))}, too many pixels to scale here]"
+    return f"[{what} not shown: its data could not be read as an image]"
+
+
 def spans(numbers: Sequence[int]) -> str:
     """`2-10, 12` for 2, 3, ..., 10, 12."""
     runs: list[list[int]] = []
@@ -92,11 +103,14 @@ def spans(numbers: Sequence[int]) -> str:
 
 def figure_result(block: Image | FigureLeftOut, execution_id: str) -> CallToolResult:
     """One figure of an execution, as asked for (read_output with figure=)."""
+    if isinstance(block, FigureLeftOut) and block.unusable:
+        return CallToolResult(content=[TextContent(type="text", text=unusable_text(block))], is_error=True)
     if isinstance(block, FigureLeftOut):
         return CallToolResult(
             content=[TextContent(type="text", text=(
-                f"Figure {block.figure} of {execution_id} ({pixels((block.width, block.height))}) is too "
-                "large to send in one result even at 400 px: save it with savefig and look at parts of it."
+                f"Figure {block.figure} of {execution_id} ({pixels((block.width, block.height))}) does not "
+                "fit a result's image budget even at 400 px. With max_px it comes at that size, within what "
+                "a transport carries (800 kB); or save it with savefig and look at parts of it."
             ))],
             is_error=True,
         )  # fmt: skip
