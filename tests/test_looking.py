@@ -6,9 +6,14 @@ import ast
 import base64
 import time
 from collections.abc import Callable
+from pathlib import Path
 
-from conftest import Assistant, Gate, IdeKernel, images, statuses_during, texts
+import mcp
+from conftest import Assistant, Gate, IdeKernel, IdeUser, images, statuses_during, texts
 from jupyter_server.services.kernels.kernelmanager import MappingKernelManager
+
+from ipython_mcp.server import build_server
+from ipython_mcp.settings import Settings
 
 
 async def test_history_shows_every_cell_with_the_users_outputs_error_and_figure(
@@ -102,29 +107,169 @@ async def test_looking_while_the_user_runs_a_long_cell_is_answered_by_a_subshell
     assert after.split(" ", 2) == [underscore, count, str(sorted([*ast.literal_eval(names), "step"])) + "\n"]
 
 
+STATE = "print(repr(_), len(In), sorted(k for k in globals() if not k.startswith('_i')), sep=' | ')"
+"""What a look must leave as it was: `_`, the number of cells run, the user's names."""
+
+
+def _state(printed: str) -> tuple[str, int, list[str]]:
+    underscore, count, names = printed.split(" | ")
+    return underscore, int(count), ast.literal_eval(names)
+
+
+COUNT_HOOKS = (
+    "import matplotlib.pyplot as plt\n"
+    "fired = []\n"
+    "for event in ('pre_execute', 'post_execute'):\n"
+    "    get_ipython().events.register(event, lambda event=event: fired.append(event))"
+)
+"""The user's setup: counts every run of IPython's execute hooks (where figures are shown)."""
+
+
+def drawing_cell(gate: Gate) -> str:
+    """A cell that draws, then waits for `gate`; it prints whether its figure is still open
+    (not shown and closed by someone else's request) and how often the execute hooks ran."""
+    return (
+        "losses = [0.9, 0.7]\n"
+        "plt.plot(losses)\n"
+        "hooks_before = len(fired)\n"
+        f"{gate.code}\n"
+        "losses.append(0.5)\n"
+        "print('open figures:', plt.get_fignums(), 'execute hooks run meanwhile:', len(fired) - hooks_before)"
+    )
+
+
+def shape(messages: list[dict], cell: str) -> list[tuple[str, object]]:
+    """What a cell's messages showed the user, without ids and image bytes."""
+    return [
+        (m["msg_type"], sorted(m["content"]["data"]) if "data" in m["content"] else m["content"].get("text"))
+        for m in messages
+        if m["parent_header"].get("msg_id") == cell and m["msg_type"] not in ("status", "execute_input")
+    ]
+
+
 async def test_a_cell_drawing_figures_keeps_them_while_the_assistant_looks(
     assistant: Assistant, own_kernel: IdeKernel, gates: Callable[[], Gate]
 ) -> None:
-    # matplotlib shows pending figures after any request that runs code: a look at the
-    # variables beside this cell would take its figure.
+    # matplotlib shows the figures drawn so far after any request that runs code (its
+    # post_execute hook): looks beside a drawing cell go through our inspector hook instead.
+    ide = own_kernel.ide
+    await ide.run(COUNT_HOOKS)
+    alone = gates()
+    alone.open()
+    cell = ide.send(drawing_cell(alone))
+    without_server = shape(await ide.outputs_of(cell), cell)
+    assert ("display_data", ["image/png", "text/plain"]) in without_server
+    assert ("stream", "open figures: [1] execute hooks run meanwhile: 0\n") in without_server
+
     await assistant.text("connect_to_kernel", connection_file=str(own_kernel.path))
-    drawing, later = gates(), gates()
-    cell = own_kernel.ide.send(f"import matplotlib.pyplot as plt\nplt.plot([3, 1, 2])\n{drawing.code}")
-    await assistant.until_busy("another client's cell In[1]")
+    _, before = await ide.run(STATE)
+    drawing = gates()
+    cell = ide.send(drawing_cell(drawing))
+    await assistant.until_busy("another client's cell In[")
+    listing = await assistant.text("list_variables")
+    assert "losses" in listing and "[0.9, 0.7]" in listing and "Read while another client's cell" in listing
+    detail = await assistant.text("inspect_variable", name="losses")
+    assert detail.startswith("losses: list, len 2") and "0.9\n0.7" in detail and "0.5" not in detail
+    history = await assistant.text("get_history")
+    assert "plt.plot(losses)" in history and "cannot be read while a cell runs" not in history
+    assert "busy running another client's cell" in await assistant.text("kernel_status")
+
+    drawing.open()
+    messages = await ide.outputs_until_idle(cell)
+    # The user's client got its figure under its own cell, exactly as without the server...
+    assert shape(messages, cell) == without_server
+    # ... and no request of the server's got any output of it.
+    assert all(m["parent_header"].get("msg_id") == cell for m in messages if m["msg_type"] != "status")
+    _, after = await ide.run(STATE)
+    underscore, count, names = _state(before)
+    assert _state(after) == (underscore, count + 2, names)  # the drawing cell, and this one
+
+
+OLD_INSPECTOR = (
+    "from IPython.core.oinspect import Inspector\n"
+    "class OldInspector(Inspector):\n"
+    "    @property\n"
+    "    def mime_hooks(self):\n"
+    "        raise AttributeError('mime_hooks')\n"
+    "    def _get_info(self, obj, oname='', formatter=None, info=None, detail_level=0, omit_sections=()):\n"
+    "        info_dict = self.info(obj, oname=oname, info=info, detail_level=detail_level)\n"
+    "        return self.format_mime(self._make_info_unformatted(\n"
+    "            obj, info_dict, formatter, detail_level=detail_level, omit_sections=list(omit_sections)))\n"
+    "get_ipython().inspector.__class__ = OldInspector\n"
+    "del Inspector, OldInspector"
+)
+"""The user's setup: IPython's Inspector as it was before 8.21, without mime_hooks."""
+
+
+async def _refused_beside_drawing(assistant: Assistant, ide: IdeUser, gate: Gate) -> None:
+    """Looks beside a drawing cell are refused, and its figure reaches the user's client."""
+    cell = ide.send(drawing_cell(gate))
+    await assistant.until_busy("another client's cell In[")
     error = await assistant.error("list_variables")
     assert "busy running another client's cell" in error and "could take the figures it draws" in error
-    history = await assistant.text("get_history")  # history needs no code run
-    assert "plt.plot" in history and "The last exception cannot be read while a cell runs." in history
-    drawing.open()
-    messages = await own_kernel.ide.outputs_of(cell)
+    assert "plt.plot(losses)" in await assistant.text("get_history")  # history needs no code run
+    gate.open()
+    messages = await ide.outputs_of(cell)
+    assert ("stream", "open figures: [1] execute hooks run meanwhile: 0\n") in shape(messages, cell)
     assert [m for m in messages if m["msg_type"] == "display_data" and "image/png" in m["content"]["data"]]
 
-    # The kernel draws inline from now on: looks beside any running cell say busy.
-    cell = own_kernel.ide.send(later.code)
-    await assistant.until_busy("another client's cell In[2]")
-    assert "could take the figures it draws" in await assistant.error("inspect_variable", name="plt")
-    later.open()
-    await own_kernel.ide.outputs_of(cell)
+
+async def test_looks_beside_a_drawing_cell_are_refused_once_the_hook_is_gone_until_it_is_back(
+    assistant: Assistant, own_kernel: IdeKernel, gates: Callable[[], Gate]
+) -> None:
+    ide = own_kernel.ide
+    await ide.run(COUNT_HOOKS)
+    await assistant.text("connect_to_kernel", connection_file=str(own_kernel.path))
+    await ide.run("get_ipython().inspector.mime_hooks = {}")  # as a configuration of the user's may
+    await _refused_beside_drawing(assistant, ide, gates())
+    await ide.run("pass")  # after the server's requests queued meanwhile: the kernel is idle
+    assert "losses" in await assistant.text("list_variables")  # and the hook is installed again
+
+    drawing = gates()
+    cell = ide.send(drawing_cell(drawing))
+    await assistant.until_busy("another client's cell In[")
+    assert "[0.9, 0.7]" in await assistant.text("list_variables")
+    drawing.open()
+    messages = await ide.outputs_of(cell)
+    assert ("stream", "open figures: [1] execute hooks run meanwhile: 0\n") in shape(messages, cell)
+
+
+async def test_an_ipython_without_inspector_hooks_refuses_looks_beside_a_drawing_cell_as_before(
+    assistant: Assistant, own_kernel: IdeKernel, gates: Callable[[], Gate]
+) -> None:
+    ide = own_kernel.ide
+    await ide.run(f"{OLD_INSPECTOR}\n{COUNT_HOOKS}")
+    await assistant.text("connect_to_kernel", connection_file=str(own_kernel.path))
+    await _refused_beside_drawing(assistant, ide, gates())
+    await ide.run("pass")  # after the server's requests queued meanwhile: the kernel is idle
+    assert "losses" in await assistant.text("list_variables")  # as ever
+    assert "Create a new figure" in await assistant.text("inspect_variable", name="plt.figure")
+    await _refused_beside_drawing(assistant, ide, gates())
+
+
+HOOKED = "print(sorted(k for k in get_ipython().inspector.mime_hooks if 'ipython-mcp' in k))"
+"""Which of our hooks the kernel's inspector holds."""
+
+
+async def test_the_inspector_hook_answers_the_server_only_and_leaves_with_the_last_one(
+    assistant: Assistant, own_kernel: IdeKernel, settings: Settings
+) -> None:
+    ide = own_kernel.ide
+    await ide.run("losses = [0.9, 0.7]")
+    await assistant.text("connect_to_kernel", connection_file=str(own_kernel.path))
+    async with mcp.Client(build_server(settings)) as client:
+        other = Assistant(client, Path(settings.runtime_dir))
+        await other.text("connect_to_kernel", connection_file=str(own_kernel.path))
+        assert (await ide.run(HOOKED))[1] == "['application/x.ipython-mcp+json']\n"
+        # The user's own inspection (Shift-Tab) gets what it always got.
+        asked = ide.client.inspect("losses")
+        reply = await ide.client.get_shell_msg(timeout=30)
+        assert reply["parent_header"]["msg_id"] == asked and list(reply["content"]["data"]) == ["text/plain"]
+        await other.text("disconnect_kernel")
+    assert (await ide.run(HOOKED))[1] == "['application/x.ipython-mcp+json']\n"  # still in use
+    assert "[0.9, 0.7]" in await assistant.text("list_variables")
+    await assistant.text("disconnect_kernel")
+    assert (await ide.run(HOOKED))[1] == "[]\n"
 
 
 async def test_a_slow_look_beside_a_busy_loop_is_waited_for(

@@ -1,8 +1,9 @@
 """Looking at a kernel without running a cell of anyone's: variables, history, help, completions.
 
 Between cells these are silent requests on the main shell. While a cell runs, ipykernel 7
-answers them in a subshell of ours and spyder-kernels through Spyder's variable explorer comm;
-other kernels get a clear "busy" at once instead of a wait.
+answers them in a subshell of ours (code of ours through an inspector hook: inspect_hook.py)
+and spyder-kernels through Spyder's variable explorer comm; other kernels get a clear "busy" at
+once instead of a wait.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 from ..errors import KernelBusy, KernelDied, KernelSideError
 from ..session.link import KernelLink
 from ..transport.router import Activity
-from . import kernel_side, spyder
+from . import inspect_hook, kernel_side, spyder
 
 IDLE_ANSWER = 1.0
 """Seconds to wait for a shell answer (history, completion) before checking what the kernel runs."""
@@ -64,6 +65,9 @@ class KernelInspector:
         self._subshell_created: asyncio.Future[dict[str, Any]] | None = None
         self._execute_hooks: set[str] | None = None
         """post_execute hooks of the kernel beyond IPython's own, as last seen; None: unknown."""
+        self._hooked: bool | None = None
+        """Whether our inspector hook runs code of ours beside a cell (see inspect_hook.py), as
+        last seen; None: not known yet."""
 
     def start(self) -> asyncio.Future[Any] | None:
         """Set up what the kernel offers for looking at it while a cell runs (after the
@@ -84,6 +88,7 @@ class KernelInspector:
         self._subshell = None
         self._subshell_created = None
         self._execute_hooks = None
+        self._hooked = None
         if self.has_subshells:
             self._probe_hooks()
         if self.spyder is not None:
@@ -97,6 +102,8 @@ class KernelInspector:
         """Remove what we made in the kernel (subshell, comm) while it can still hear us."""
         kernel = self._kernel
         reason = kernel.died(f"The connection to kernel {kernel.name} was closed.")
+        with contextlib.suppress(Exception):
+            await self._unhook()
         with contextlib.suppress(Exception):
             await self._delete_subshell()
         if self.spyder is not None:
@@ -180,15 +187,19 @@ class KernelInspector:
             self._probe_hooks()
 
     def _probe_hooks(self) -> asyncio.Future[dict[str, Any]]:
-        """Ask for the post_execute hooks in a silent request (no trace) that the kernel runs
-        when its main shell is free; the answer arrives whenever that is."""
+        """Ask for the post_execute hooks, and install our inspector hook, in a silent request
+        (no trace) that the kernel runs when its main shell is free; the answer arrives
+        whenever that is."""
+        expressions = {"hooks": HOOKS_EXPRESSION, "hooked": inspect_hook.install_expression()}
         content = {"code": "", "silent": True, "store_history": False, "allow_stdin": False,
-                   "user_expressions": {"hooks": HOOKS_EXPRESSION}, "stop_on_error": False}  # fmt: skip
+                   "user_expressions": expressions, "stop_on_error": False}  # fmt: skip
         _, reply = self._router.request("shell", "execute_request", content, sink=_ignore)
 
         def learn(reply: asyncio.Future[dict[str, Any]]) -> None:
             if not reply.cancelled() and reply.exception() is None:
-                self._learn_hooks((reply.result()["content"].get("user_expressions") or {}).get("hooks"))
+                values = reply.result()["content"].get("user_expressions") or {}
+                self._learn_hooks(values.get("hooks"))
+                self._hooked = inspect_hook.installed(values.get("hooked"))
 
         reply.add_done_callback(learn)
         return reply
@@ -216,6 +227,22 @@ class KernelInspector:
             else:
                 self.has_subshells = False
         return self._subshell
+
+    async def _unhook(self) -> None:
+        """Tell our inspector hook this client is gone (the last one removes it). Without a
+        subshell of ours the main shell answers whenever it is free: not waited for."""
+        if not self._hooked or self._kernel.death is not None:
+            return
+        self._hooked = None
+        subshell = self._subshell
+        msg_id, reply = self._router.request(
+            "shell", "inspect_request", inspect_hook.leave_request(), sink=_ignore, subshell=subshell
+        )
+        if subshell is None:
+            self._router.forget(msg_id)
+            return
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(reply, SUBSHELL_REPLY)
 
     async def _delete_subshell(self) -> None:
         if self._subshell is None or self._kernel.death is not None:
@@ -257,8 +284,9 @@ class KernelInspector:
     async def run_kernel_side(
         self, module: str, options: dict[str, Any], what: str, *, in_stack: bool = False
     ) -> tuple[Any, Activity | None]:
-        """Run a module of kernel_side in a fresh globals dict through a silent user
-        expression: no history, no `_`, no execution count, no names left behind.
+        """Run a module of kernel_side in a fresh globals dict, leaving no trace: no history,
+        no `_`, no execution count, no names left behind. Where our inspector hook is in
+        place, through it (see inspect_hook.py); elsewhere through a silent user expression.
         `in_stack`: stack.py runs first, giving it the last exception's stack, and with
         options["frame"] that frame's namespace for NS (or the reason there is none).
         Returns its result and the cell that ran meanwhile (then values may be changing)."""
@@ -269,33 +297,50 @@ class KernelInspector:
                 advice="other_language",
                 language=language,
             )
-        source = kernel_side.source(module)
-        run = f"exec({source!r}, g)"
-        if in_stack:  # stack.py may have said why there is no frame: then the module is not run
-            run = f"exec({kernel_side.source('stack')!r}, g), 'RESULT' in g or {run}"
+        # stack.py may have said why there is no frame: then the module is not run.
+        sources = [kernel_side.source("stack")] if in_stack else []
+        sources.append(kernel_side.source(module))
+        if self._hooked:
+            answer = await self._ask("inspect_request", inspect_hook.request(sources, options), what)
+            value = inspect_hook.answer(answer.content)
+            if value is not None:
+                return _result(value.get("result"), value), answer.during
+            # The hook is gone (the user's configuration replaced the inspector's hooks):
+            # install it again once the main shell is free, and look as if it never was.
+            self._hooked = None
+            self._probe_hooks()
+        return await self._run_executing(sources, options, what)
+
+    async def _run_executing(
+        self, sources: list[str], options: dict[str, Any], what: str
+    ) -> tuple[Any, Activity | None]:
+        """run_kernel_side through a silent user expression, which also installs our
+        inspector hook where that is not known to be impossible. Each source runs in turn
+        until one sets RESULT."""
+        run = ", ".join(f"'RESULT' in g or exec({source!r}, g)" for source in sources)
         expression = f"(lambda g: ({run}, g['RESULT'])[-1])({{'NS': globals(), 'OPTIONS': {options!r}}})"
+        expressions = {"result": expression, "hooks": HOOKS_EXPRESSION}
+        if self._hooked is None and self.has_subshells:
+            expressions["hooked"] = inspect_hook.install_expression()
         answer = await self._ask(
             "execute_request",
             {
                 "code": "",
                 "silent": True,
                 "store_history": False,
-                "user_expressions": {"result": expression, "hooks": HOOKS_EXPRESSION},
+                "user_expressions": expressions,
                 "allow_stdin": False,
                 "stop_on_error": False,
             },
             what,
         )
-        expressions = answer.content.get("user_expressions") or {}
-        self._learn_hooks(expressions.get("hooks"))
-        value = expressions.get("result") or {}
-        if value.get("status") != "ok":
-            raise KernelSideError(
-                f"Looking at the kernel failed ({value.get('ename', 'no result')}: "
-                f"{value.get('evalue', '')}).",
-                advice="maybe_not_python",
-            )
-        return json.loads(ast.literal_eval(value["data"]["text/plain"])), answer.during
+        values = answer.content.get("user_expressions") or {}
+        self._learn_hooks(values.get("hooks"))
+        if "hooked" in expressions:
+            self._hooked = inspect_hook.installed(values.get("hooked"))
+        value = values.get("result") or {}
+        text = value["data"].get("text/plain") if value.get("status") == "ok" else None
+        return _result(None if text is None else ast.literal_eval(text), value), answer.during
 
     async def look(self, module: str, options: dict[str, Any], what: str) -> tuple[Any, Activity | None]:
         """run_kernel_side; while a cell blocks that in a spyder-kernels kernel, what Spyder's
@@ -334,6 +379,17 @@ def _busy(running: Activity | None, what: str, *, why: str = "", beside: bool = 
         advice="busy_own_cell" if running is not None and running.ours else "busy_users_cell",
         beside=beside,
     )
+
+
+def _result(text: Any, failure: dict[str, Any]) -> Any:
+    """A kernel_side module's RESULT (JSON text), or the error of its failure."""
+    if not isinstance(text, str):
+        raise KernelSideError(
+            f"Looking at the kernel failed ({failure.get('ename', 'no result')}: "
+            f"{failure.get('evalue', '')}).",
+            advice="maybe_not_python",
+        )
+    return json.loads(text)
 
 
 def _history(access: str, **more: Any) -> dict[str, Any]:
