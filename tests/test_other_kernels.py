@@ -131,6 +131,52 @@ async def test_spyder_kernel_shows_its_variables_while_the_users_cell_runs(
         assert reply["status"] == "error" and "ipython-mcp cannot answer it" in reply["evalue"]
 
 
+PENDING_FIGURES = (
+    "pending = []\n"
+    "def show_pending():\n"
+    "    while pending:\n"
+    "        display(pending.pop())\n"
+    "get_ipython().events.register('post_execute', show_pending)"
+)
+"""The user's setup: what matplotlib's inline backend does (this environment has no matplotlib),
+showing what a cell drew after any request that runs code."""
+
+
+async def _drawing_cell_keeps_its_figure(
+    assistant: Assistant, other_kernel: OtherKernel, gate: Gate, name: str
+) -> None:
+    async with other_kernel(name) as kernel:
+        ide = kernel.ide
+        await ide.run(PENDING_FIGURES)
+        await assistant.text("connect_to_kernel", connection_file=str(kernel.path))
+        cell = ide.send(
+            f"losses = [0.9, 0.7]\npending.append('a figure')\n{gate.code}\nprint('drawn:', pending)"
+        )
+        await assistant.until_busy()
+        if name == "spyder":  # Spyder's variable explorer answers, and runs no execute hooks
+            listing = await assistant.text("list_variables")
+            assert "[0.9, 0.7]" in listing and "From Spyder's variable explorer" in listing
+        else:
+            assert "busy running another client's cell" in await assistant.error("list_variables")
+        gate.open()
+        messages = await ide.outputs_of(cell)
+        printed = [m["content"]["text"] for m in messages if m["msg_type"] == "stream"]
+        shown = [m["content"]["data"]["text/plain"] for m in messages if m["msg_type"] == "display_data"]
+        assert printed == ["drawn: ['a figure']\n"] and shown == ["'a figure'"]
+
+
+async def test_ipykernel6_says_busy_beside_a_drawing_cell_which_keeps_its_figure(
+    assistant: Assistant, other_kernel: OtherKernel, gates: Callable[[], Gate]
+) -> None:
+    await _drawing_cell_keeps_its_figure(assistant, other_kernel, gates(), "ipykernel6")
+
+
+async def test_spyder_lists_variables_beside_a_drawing_cell_which_keeps_its_figure(
+    assistant: Assistant, other_kernel: OtherKernel, gates: Callable[[], Gate]
+) -> None:
+    await _drawing_cell_keeps_its_figure(assistant, other_kernel, gates(), "spyder")
+
+
 class SpyderConsole:
     """What Spyder's console does on its own `spyder_api` comm: answers the kernel's calls,
     such as the editor's code for `%runcell`."""

@@ -140,6 +140,29 @@ async def test_the_last_error_is_examined_over_the_websocket(assistant: RemoteAs
     assert "a     int" in stack and await assistant.text("debug_error", expression="a + b") == "3"
 
 
+async def test_variables_are_read_beside_a_drawing_cell_over_the_websocket(
+    assistant: RemoteAssistant, notebook: Path, gates: Callable[[], Gate]
+) -> None:
+    user = await ide_client(notebook)
+    try:
+        await assistant.text("connect_to_kernel", connection_file="analysis.ipynb")
+        gate = gates()
+        cell = user.send(
+            f"import matplotlib.pyplot as plt\nlosses = [0.9, 0.7]\nplt.plot(losses)\n{gate.code}\n"
+            "print('open figures:', plt.get_fignums())"
+        )
+        await assistant.until_busy()
+        assert "[0.9, 0.7]" in await assistant.text("list_variables")  # the server passed our look on
+        gate.open()
+        messages = await user.outputs_of(cell)
+        assert "open figures: [1]\n" in [m["content"].get("text") for m in messages]
+        assert [
+            m for m in messages if m["msg_type"] == "display_data" and "image/png" in m["content"]["data"]
+        ]
+    finally:
+        user.client.stop_channels()
+
+
 async def test_output_the_server_drops_over_its_rate_limit_is_said_to_be_missing(
     assistant: RemoteAssistant, notebook: Path
 ) -> None:
