@@ -3,8 +3,10 @@
 Run by hand (`.venv/bin/python bench/bench_variables.py`); the figures go into the README. The
 user's namespace holds 2,000 names, among them a 1 GB array, a 10-million-row DataFrame and a
 100 MB string. Targets: list_variables <= 200 ms and <= 20,000 characters; inspect_variable on
-the DataFrame <= 300 ms. Both are also timed while the user's cell runs (`time.sleep`), which
-ipykernel 7 answers in a subshell.
+the DataFrame <= 300 ms. Both are also timed while the user's cell runs (it waits for a file),
+which ipykernel 7 answers in a subshell; and list_variables beside a cell that has drawn a
+matplotlib figure and not shown it yet (target <= 100 ms), which ipykernel 7 answers through
+ipython-mcp's inspector hook without taking the figure (the cell checks it is still open).
 
 `--spyder PYTHON` runs the kernel as Spyder does, with that environment's spyder-kernels
 (e.g. `.venv-kernels/bin/python`, built by scripts/test.sh, which has no numpy: the namespace
@@ -60,6 +62,33 @@ async def timed(
     return statistics.median(times), size
 
 
+async def started(user: AsyncKernelClient, code: str, until: str = "execute_input") -> str:
+    """Send a cell; its msg_id once the kernel says it started it (or it printed, with
+    `until="stream"`)."""
+    msg_id = user.execute(code)
+    while True:
+        msg = await user.get_iopub_msg(timeout=60)
+        if msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] == until:
+            return msg_id
+
+
+async def finished(user: AsyncKernelClient, msg_id: str) -> str:
+    """What a cell printed, once it is done."""
+    printed = ""
+    while True:
+        msg = await user.get_iopub_msg(timeout=60)
+        if msg["parent_header"].get("msg_id") != msg_id:
+            continue
+        if msg["msg_type"] == "stream":
+            printed += msg["content"]["text"]
+        if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+            return printed
+
+
+def waiting_for(gate: Path) -> str:
+    return f"while not __import__('os').path.exists({str(gate)!r}): __import__('time').sleep(0.005)"
+
+
 async def main(spyder_python: str | None) -> None:
     runtime_dir = Path(tempfile.mkdtemp(prefix="ipython-mcp-bench-"))
     path = runtime_dir / "kernel-bench.json"
@@ -89,13 +118,24 @@ async def main(spyder_python: str | None) -> None:
             name = "big_list" if spyder_python else "big_frame"
             listing, listing_chars = await timed(session, "list_variables", {}, 10)
             inspect, inspect_chars = await timed(session, "inspect_variable", {"name": name}, 10)
-            sleeping = user.execute("import time; time.sleep(120)")
-            while True:  # until the kernel says it started the user's cell
-                msg = await user.get_iopub_msg(timeout=30)
-                if msg["parent_header"].get("msg_id") == sleeping and msg["msg_type"] == "execute_input":
-                    break
+            gate = runtime_dir / "gate"
+            waiting = await started(user, waiting_for(gate))
             busy_listing, busy_chars = await timed(session, "list_variables", {}, 10)
             busy_inspect, _ = await timed(session, "inspect_variable", {"name": name}, 10)
+            gate.touch()
+            await finished(user, waiting)
+            drawing_listing, drawn = None, ""
+            if not spyder_python:
+                gate = runtime_dir / "drawing-gate"
+                drawing = await started(  # timed once it has drawn, then waits
+                    user,
+                    "import matplotlib.pyplot as plt\nplt.plot(range(10))\nprint('drawn', flush=True)\n"
+                    f"{waiting_for(gate)}\nprint(plt.get_fignums())",
+                    until="stream",
+                )
+                drawing_listing, _ = await timed(session, "list_variables", {}, 10)
+                gate.touch()
+                drawn = await finished(user, drawing)
     finally:
         user.stop_channels()
         kernel.kill()
@@ -117,6 +157,9 @@ async def main(spyder_python: str | None) -> None:
         f"while the user's cell runs: list_variables median {busy_listing * 1000:.0f} ms, {busy_chars:,} chars"
     )
     print(f"while the user's cell runs: inspect_variable({name!r}) median {busy_inspect * 1000:.0f} ms")
+    if drawing_listing is not None:
+        kept = "its figure still open" if drawn.endswith("[1]\n") else f"its figure taken ({drawn.strip()})"
+        print(f"beside a cell that has drawn: list_variables median {drawing_listing * 1000:.0f} ms, {kept}")
 
 
 if __name__ == "__main__":
