@@ -154,6 +154,7 @@ async def test_a_cell_drawing_figures_keeps_them_while_the_assistant_looks(
     # post_execute hook): looks beside a drawing cell go through our inspector hook instead.
     ide = own_kernel.ide
     await ide.run(COUNT_HOOKS)
+    await ide.run("def ratio(a, b):\n    return a / b\nratio(3, 0)")
     alone = gates()
     alone.open()
     cell = ide.send(drawing_cell(alone))
@@ -171,7 +172,8 @@ async def test_a_cell_drawing_figures_keeps_them_while_the_assistant_looks(
     detail = await assistant.text("inspect_variable", name="losses")
     assert detail.startswith("losses: list, len 2") and "0.9\n0.7" in detail and "0.5" not in detail
     history = await assistant.text("get_history")
-    assert "plt.plot(losses)" in history and "cannot be read while a cell runs" not in history
+    assert "plt.plot(losses)" in history and "ZeroDivisionError" in history
+    assert await assistant.text("debug_error", expression="a + b") == "3"
     assert "busy running another client's cell" in await assistant.text("kernel_status")
 
     drawing.open()
