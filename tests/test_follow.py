@@ -93,6 +93,9 @@ async def test_the_users_cell_is_followed_to_its_end_with_progress(
     ide, gate = own_kernel.ide, gates()
     cell = ide.send(gated("first", gate, "print('second')"))
     await assistant.until_busy("another client's cell In[1]")
+    assert "wait_for_execution(execution_id='user') waits for that cell" in await assistant.text(
+        "kernel_status"
+    )
     progress = Progress(gate, opens_on=": first")  # the latest line the user's cell printed
     result = await assistant.call("wait_for_execution", progress=progress, execution_id="user", timeout=30)
     text = texts(result)
@@ -160,6 +163,7 @@ async def test_with_no_cell_running_it_says_so_at_once_with_the_last_one(
     assert time.monotonic() - started < 5
     assert text.startswith(f"No cell of another client is running in kernel {own_kernel.name}.")
     assert "None ran while ipython-mcp was connected" in text
+    assert "or 'user' to wait for the cell the user runs" in await assistant.error("wait_for_execution")
 
     await own_kernel.ide.run("print('done')")
     text = await assistant.text("wait_for_execution", execution_id="user", timeout=30)
