@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import os
 import time
 from collections.abc import Callable
@@ -263,3 +264,15 @@ async def test_the_users_cell_is_followed_on_a_jupyter_server_kernel(
             assert reply["status"] == "ok"
     finally:
         user.client.stop_channels()
+
+
+async def test_a_read_only_server_points_at_no_wait_it_does_not_offer(
+    settings: Settings, own_kernel: IdeKernel, gates: Callable[[], Gate]
+) -> None:
+    read_only = dataclasses.replace(settings, read_only=True)
+    async with mcp.Client(build_server(read_only)) as client:
+        cautious = Assistant(client, Path(settings.runtime_dir))
+        await cautious.text("connect_to_kernel", connection_file=str(own_kernel.path))
+        own_kernel.ide.send(gated("busy", gates(), "pass"))
+        await cautious.until_busy("another client's cell In[1]")
+        assert "wait_for_execution" not in await cautious.text("kernel_status")
