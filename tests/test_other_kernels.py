@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from conftest import Assistant, Gate, IdeKernel, IdeUser, ide_kernel, texts
+from test_follow import Progress, gated
 
 ROOT = Path(__file__).resolve().parents[1]
 STATE = "print(repr(_), len(In), sorted(k for k in globals() if not k.startswith('_i')), sep=' | ')"
@@ -308,3 +309,30 @@ async def _examine_last_error(assistant: Assistant, other_kernel: OtherKernel, w
         _, after = await kernel.ide.run(STATE)
         underscore, count, names = _state(after)
         assert (underscore, names) == _state(before)[::2] and count == _state(before)[1] + 1
+
+
+@pytest.mark.anyio  # here, not by conftest: parametrizing needs it at collection
+@pytest.mark.parametrize("name", ["ipykernel6", "spyder", "xeus"])
+async def test_the_users_cell_is_followed_on_kernels_other_than_ipykernel_7(
+    assistant: Assistant, other_kernel: OtherKernel, gates: Callable[[], Gate], name: str
+) -> None:
+    async with other_kernel(name) as kernel:
+        # One cell started before the server connected, then one it sees start.
+        early, seen = gates(), gates()
+        first = kernel.ide.send(gated("early", early, "print('late')"))
+        await kernel.ide.until(lambda m: "early" in m["content"].get("text", ""))
+        await assistant.text("connect_to_kernel", connection_file=str(kernel.path))
+        progress = Progress(early, opens_on="started before ipython-mcp connected")
+        text = texts(await assistant.call("wait_for_execution", progress=progress, execution_id="user"))
+        assert text.startswith("A cell another client started before ipython-mcp connected has ended"), text
+        assert "late\n" in text
+        await kernel.ide.finish(first)
+
+        second = kernel.ide.send(gated("first", seen, "print('second')"))
+        await kernel.ide.until(lambda m: "first" in m["content"].get("text", ""))
+        progress = Progress(seen, opens_on=": first")
+        result = await assistant.call("wait_for_execution", progress=progress, execution_id="user")
+        assert not result.is_error and "ended (ok)" in texts(result), texts(result)
+        assert "What it showed, as the user saw it:\nfirst\nsecond\n" in texts(result)
+        reply, _ = await kernel.ide.finish(second)
+        assert reply["status"] == "ok"

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from .ansi import strip_ansi
 from .blocks import Block, Image, Text
 from .budget import STDERR, Part, clip, head_cut, images_note, notice, render_parts, tail_cut
-from .lines import apply_carriage_returns
+from .lines import apply_carriage_returns, last_line_of
 from .mime import render_bundle
 from .tracebacks import KernelError, clean_traceback, short_traceback
 
@@ -65,12 +65,38 @@ class OutputLog:
         self._longest_line = self._tail_limit // 2  # longer, it is no progress bar: commit it
         self._max_images = max_images
         self._error: KernelError | None = None
+        self._last_line = ""
         self._clear()
 
     @property
     def error(self) -> KernelError | None:
         """The last error the kernel reported, cleaned; None if none."""
         return self._error
+
+    @property
+    def last_line(self) -> str:
+        """The latest non-empty line printed (stdout or stderr), as a terminal shows it now, at
+        most 200 characters; "" if none."""
+        return last_line_of("".join(self._line)) or self._last_line
+
+    def drop_images(self) -> None:
+        """Keep no image from now on: those kept are left out as if over max_images (what
+        they show is still said)."""
+        self._max_images = 0
+        if not self._images:
+            return
+        for part in [*self._head, *self._tail]:
+            if part.image is None:
+                continue
+            before = part.size
+            part.image, part.missing_image = None, True
+            self._images -= 1
+            self._images_dropped += 1
+            if part.in_head:
+                self._head_size += part.size - before
+            else:
+                self._tail_size += part.size - before
+        self._settle()
 
     def add(self, msg_type: str, content: dict) -> None:
         """Apply one iopub message (msg_type in: stream, display_data, execute_result,
@@ -223,6 +249,7 @@ class OutputLog:
         if self._line:
             text = "".join(self._line) + text
             self._drop_line()
+        self._last_line = last_line_of(text) or self._last_line
         if text:
             if self._unmarked:
                 self._mark_stderr()

@@ -15,12 +15,17 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult, InputRequiredResult
 from pydantic import Field
 
+from ..look.follow import follow_other_cell
+from ..rendering import Image
 from ..run.execution import Execution
+from ..session.clients import ClientView
 from .deps import Deps, KernelArg, TimeoutArg, fitted, progress_to, result_for
 from .elicit import answer_from_user, asker, reply
 from .fit import RESULT_BYTES
 from .notebooks import write_notebook
+from .words.kernels import restart_notice
 from .words.runs import figure_result, no_such_figure, output_lines, output_matches
+from .words.users_cell import USER, users_cell_blocks, users_cell_result
 
 FIGURE_NOTE_ROOM = 10_000
 """Bytes of a figure's result left for the text beside it."""
@@ -73,19 +78,36 @@ async def wait_for_execution(
     ctx: Context,
     execution_id: Annotated[
         str | None,
-        Field(description="Default: the latest running or unread"),
+        Field(description="Default: the latest running or unread; 'user': the user's cell"),
     ] = None,
     timeout: Annotated[float, Field(description="Seconds to wait", gt=0)] = 30,
     kernel: KernelArg = None,
 ) -> CallToolResult | InputRequiredResult:
     """Wait for code still running (on_timeout='continue', or queued): returns what it
-    printed since last read and, once done, its status. Never interrupts it."""
+    printed since last read and, once done, its status. execution_id='user' waits for the
+    cell the user's IDE runs. Never interrupts either."""
     view = deps.view(ctx)
     if (answered := await answer_from_user(ctx, deps.registry, view, timeout)) is not None:
         return answered  # the client called again with the user's answer to an input()
+    if execution_id == USER:
+        return await _users_cell(deps, ctx, view, timeout, kernel)
     session = view.with_execution(execution_id, kernel)
     result = await session.runner.wait_for(execution_id, timeout, progress=progress_to(ctx), ask=asker(ctx))
     return await reply(ctx, view, session, result)
+
+
+async def _users_cell(
+    deps: Deps, ctx: Context, view: ClientView, timeout: float, kernel: str | None
+) -> CallToolResult:
+    """Follow the cell another client (the user's IDE) runs, never touching it."""
+    session = await view.use(kernel)
+    followed = await follow_other_cell(session.link, session.observed, timeout, progress_to(ctx))
+    blocks = users_cell_blocks(followed)
+    if any(isinstance(block, Image) for block in blocks):
+        settings = deps.settings
+        blocks = await fitted(blocks, long_edge=settings.max_image_px, budget=settings.max_image_bytes)
+    notices = [restart_notice(restart) for restart in view.untold_restarts(session)]
+    return users_cell_result(followed, blocks, session, notices)
 
 
 async def send_input(

@@ -136,7 +136,8 @@ ADVICE: dict[str, Advice] = {
     # running code
     "ending_the_kernel": "If the user asked to shut it down, call shutdown_kernel; to stop the code early, "
     "raise an exception instead.",
-    "name_the_execution": "Pass the id an execute_code result gave (e.g. 'e3').",
+    "name_the_execution": "Pass the id an execute_code result gave (e.g. 'e3'), or 'user' to wait for the "
+    "cell the user runs.",
     # looking at the kernel
     "other_language": "Use execute_code with {language}'s own commands instead.",
     "list_names": "list_variables shows the names there.",

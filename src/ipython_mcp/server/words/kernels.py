@@ -57,6 +57,9 @@ def status_text(session: KernelSession, status: KernelStatus) -> str:
     lines = [
         f"Kernel {kernel_line(session)}: {'alive' if status.alive else _not_alive(session)}, {doing}.",
     ]
+    users = status.busy and (status.running is None or not status.running.ours)
+    if users and not session.settings.read_only:  # a read-only server offers no waiting
+        lines.append("wait_for_execution(execution_id='user') waits for that cell's end and output.")
     if status.execution_count is not None:
         lines.append(f"Execution count: {status.execution_count}.")
     lines.append(session.location)
