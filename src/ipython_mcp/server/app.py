@@ -55,7 +55,9 @@ This server runs code in the user's live IPython/Jupyter kernel, the same one th
 with the user. Start with connect_to_kernel (or list_kernels when unsure which kernel), or \
 start_kernel when the user has none. It is the user's session: don't overwrite their \
 variables, and restart, shut down or interrupt it only when they ask. A cell another client \
-runs is almost always the user's own work: wait for it, never interrupt it unasked."""
+runs is almost always the user's own work: wait for it (wait_for_execution with \
+execution_id='user'), never interrupt it unasked. When the user's code failed, debug_error \
+shows where and why without rerunning it."""
 
 READ_ONLY_INSTRUCTIONS = """\
 This server is read-only: it looks at the user's live IPython/Jupyter kernel, the same one \
