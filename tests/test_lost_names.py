@@ -1,11 +1,22 @@
-"""What a restart or death took with the kernel: the names each cell binds."""
+"""What a restart or death took with the kernel: the names each cell binds, and a record of
+the namespace that leaves no trace and never runs beside a cell."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import mcp
+import pytest
+from conftest import Assistant, Gate, IdeKernel, wait_until
 
 from ipython_mcp.look import kernel_side
 from ipython_mcp.look.assignments import bound_names
+from ipython_mcp.look.record import NamespaceRecord
+from ipython_mcp.server import build_server
+from ipython_mcp.session.registry import KernelRegistry
+from ipython_mcp.settings import Settings
 
 # -- what a cell binds ------------------------------------------------------------------------
 
@@ -60,3 +71,74 @@ def test_the_lean_listing_computes_nothing_and_keeps_the_largest() -> None:
     rows = {row[0]: row for row in json.loads(scope["RESULT"])["rows"]}
     kind, shape, _, defined = rows["lazy"][1:]
     assert kind.endswith(".Lazy") and shape == "10x3" and defined == 0
+
+
+def test_the_record_can_be_turned_off() -> None:
+    assert Settings.from_env({"IPYTHON_MCP_NAMES_KEPT": "0"}, runtime_dir="/tmp/x").names_kept == 0
+    with pytest.raises(ValueError, match="names_kept"):
+        Settings(runtime_dir="/tmp/x", names_kept=-1)
+
+
+# -- real kernels -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def helper(settings: Settings) -> AsyncIterator[tuple[Assistant, KernelRegistry]]:
+    """The assistant, with the server's registry at hand to follow the records."""
+    registry = KernelRegistry(settings)
+    async with mcp.Client(build_server(settings, registry)) as client:
+        yield Assistant(client, Path(settings.runtime_dir)), registry
+
+
+def record(registry: KernelRegistry) -> NamespaceRecord:
+    return registry.sessions[-1].names
+
+
+async def recorded(registry: KernelRegistry, cells: int = 0) -> None:
+    """Until the kernel's namespace was recorded after the last cell seen to end, once `cells`
+    cells were seen to end."""
+    names = record(registry)
+    await wait_until(lambda: names.cells_ended >= cells and names.up_to_date, timeout=30)
+
+
+async def test_the_record_leaves_no_trace_in_the_kernel(
+    helper: tuple[Assistant, KernelRegistry], own_kernel: IdeKernel
+) -> None:
+    assistant, registry = helper
+    ide = own_kernel.ide
+    await assistant.text("connect_to_kernel", connection_file=str(own_kernel.path))
+    first, _ = await ide.run("seen, count = set(globals()), get_ipython().execution_count\n41")
+    await recorded(registry, cells=1)  # of what that cell left
+    # Only what the user's own cells made: their names, In, Out, `_` and execution count.
+    reply, printed = await ide.run(
+        "print(sorted(set(globals()) - seen - {'seen', 'count', '_1', '_i2'}), len(In), sorted(Out), _, "
+        "get_ipython().execution_count - count)"
+    )
+    assert printed == "[] 3 [1] 41 1\n", printed
+    assert (first["execution_count"], reply["execution_count"]) == (1, 2)
+
+
+async def test_no_record_is_taken_while_a_cell_runs(
+    helper: tuple[Assistant, KernelRegistry], own_kernel: IdeKernel, gates: Callable[[], Gate]
+) -> None:
+    assistant, registry = helper
+    ide, gate = own_kernel.ide, gates()
+    await assistant.text("connect_to_kernel", connection_file=str(own_kernel.path))
+    # The user's kernel notes, after anything runs, whether their long cell was running then.
+    await ide.run("running = False\nnoted = []\nget_ipython().events.register('post_execute', lambda: noted.append(running))")
+    names = record(registry)
+    await recorded(registry, cells=1)
+    taken, decided = names.taken, names.sent + names.skipped
+    # A quick cell then a long one, back to back: the record due after the first is not taken.
+    ide.send("quick = 1")
+    long_cell = ide.send(f"running = True\n{gate.code}\nrunning = False")
+    await ide.started(str(gate.path))
+    await wait_until(lambda: names.sent + names.skipped > decided, timeout=30)
+    assert names.taken == taken
+    await assistant.until_busy()
+    gate.open()
+    await ide.outputs_of(long_cell)
+    await recorded(registry, cells=3)
+    assert names.taken > taken
+    _, printed = await ide.run("print(any(noted))")
+    assert printed == "False\n"
