@@ -159,7 +159,7 @@ async def work_in_a_started_kernel(assistant: ServersAssistant, server: str, gat
 
     session = assistant.session()
     restarted = await assistant.text("restart_kernel")
-    assert "its variables are gone" in restarted
+    assert "gone: table (dict len 2, the assistant's In [" in restarted
     gone = await assistant.call("execute_code", code="table")
     assert gone.is_error and "NameError" in texts(gone)
 

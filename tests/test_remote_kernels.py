@@ -199,7 +199,7 @@ async def test_interrupt_and_restart_go_through_the_server(
     assert await assistant.text("execute_code", code="kept") == "1"
 
     restarted = await assistant.text("restart_kernel")
-    assert "its variables are gone" in restarted
+    assert "its 1 variable is gone: kept (int, the assistant's In [1])." in restarted
     gone = await assistant.call("execute_code", code="kept")
     assert gone.is_error and "NameError" in texts(gone)
     assert "restarted by" not in texts(gone)  # our own restart is not news

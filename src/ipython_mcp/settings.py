@@ -50,6 +50,9 @@ class Settings:
     """Offer only the tools that cannot change a kernel: status, listings, variables, history."""
     allow_remote_kernels: bool = False
     """Connect to kernels whose connection file binds a non-loopback address (unencrypted traffic)."""
+    names_kept: int = 500
+    """Names of each kernel's namespace recorded between cells (the largest), to tell what a
+    restart or death took with it; 0: no record."""
 
     def __post_init__(self) -> None:
         for name in ("timeout", "connect_timeout", "key_check_timeout", "start_timeout", "reconnect_timeout"):
@@ -63,6 +66,8 @@ class Settings:
             raise ValueError("max_image_bytes must be between 10000 and 700000")
         if self.max_output_disk_mb < 1:
             raise ValueError("max_output_disk_mb must be at least 1 megabyte")
+        if self.names_kept < 0:
+            raise ValueError("names_kept must be 0 (no record) or more")
 
     @classmethod
     def from_env(
@@ -174,6 +179,7 @@ _ENV_VARS = (
     ("max_output_disk_mb", "IPYTHON_MCP_MAX_OUTPUT_DISK_MB", int),
     ("connect_timeout", "IPYTHON_MCP_CONNECT_TIMEOUT", float),
     ("reconnect_timeout", "IPYTHON_MCP_RECONNECT_TIMEOUT", float),
+    ("names_kept", "IPYTHON_MCP_NAMES_KEPT", int),
     ("read_only", "IPYTHON_MCP_READ_ONLY", _flag),
     ("allow_remote_kernels", "IPYTHON_MCP_ALLOW_REMOTE_KERNELS", _flag),
     ("connection_file", "IPYTHON_MCP_CONNECTION", str),

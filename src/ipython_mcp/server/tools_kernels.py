@@ -21,6 +21,7 @@ from .words.kernels import (
     interrupt_text,
     kernel_line,
     listing_text,
+    restarted_text,
     status_text,
     unlisted_servers_note,
 )
@@ -111,7 +112,7 @@ async def restart_kernel(deps: Deps, ctx: Context, kernel: KernelArg = None) -> 
     """Restart a kernel started by start_kernel or on a Jupyter Server, losing its
     variables (an IDE's own kernel: the error says how)."""
     session = await deps.view(ctx).restart(kernel)
-    return f"Restarted kernel {kernel_line(session)}; its variables are gone."
+    return restarted_text(session)
 
 
 async def shutdown_kernel(deps: Deps, ctx: Context, kernel: KernelArg = None) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import Collection
@@ -19,7 +20,9 @@ from typing import Any, Literal
 from ..discovery.launcher import LaunchedKernel
 from ..discovery.server_kernels import ServerKernel
 from ..look.inspector import KernelInspector
+from ..look.lost import LostNames
 from ..look.observed import ObservedCells
+from ..look.record import NamespaceRecord
 from ..run.runner import CodeRunner
 from ..settings import Settings
 from ..transport.channels import Channels
@@ -47,6 +50,8 @@ class Restart:
     """The title of the kernel's Jupyter Server, when that server restarted it."""
     old_pid: int | None = None
     new_pid: int | None = None
+    lost: LostNames | None = None
+    """What the old kernel held, as last recorded, if known."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +92,9 @@ class KernelSession:
         """Runs the assistant's code: executions, their outputs, input(), waiting for them."""
         self.inspector = KernelInspector(self.link)
         """Looks at the kernel without running a cell: variables, history, help, completions."""
+        self.names = NamespaceRecord(self.link, settings.names_kept)
+        """What the kernel holds, recorded between cells: what a restart or death takes with it."""
+        self.router.on_execute = self.names.on_execute
 
     @property
     def kernel_info(self) -> dict[str, Any]:
@@ -170,6 +178,7 @@ class KernelSession:
                 await asyncio.wait({probe}, timeout=PROBE_WAIT)
             session.router.on_lifecycle = session._on_lifecycle
             session._watcher = asyncio.create_task(session._watch_liveness())
+            session.names.start()
         except BaseException:
             await session.close()
             raise
@@ -183,7 +192,7 @@ class KernelSession:
     def _restarted(self, restart: Restart) -> None:
         """Carry on with the new kernel that replaced ours."""
         self.restarts += 1
-        self.last_restart = restart
+        self.last_restart = dataclasses.replace(restart, lost=self.names.lost())
         log.warning("kernel %s was restarted (%s)", self.name, restart)
         self._new_kernel()
 
@@ -191,11 +200,18 @@ class KernelSession:
         """What was set up in the old kernel is gone; calls waiting on it return."""
         self.link.begin_new_kernel()
         self.inspector.restarted()
+        self.names.restarted()
         self.runner.restarted()
         self.link.announce_new_kernel()
 
     def _mark_dead(self, reason: str) -> None:
+        self._lose_names()
         self.link.mark_dead(reason)
+
+    def _lose_names(self) -> None:
+        """The kernel is gone with its namespace: keep what it held, for the words of its death."""
+        if self.link.death is None:
+            self.link.lost = self.names.lost()
 
     def _end(self, death: str) -> None:
         """No more requests: calls waiting on this kernel return at once, saying `death`."""
@@ -253,6 +269,7 @@ class KernelSession:
                 await self.interrupt(only=ours)
         with contextlib.suppress(Exception):
             await self.inspector.close()
+        await self.names.close()
         if self.death is None:
             self.runner.answer_pending()  # nobody is left to answer: never leave input() waiting
         self._end(f"The connection to kernel {self.name} was closed.")

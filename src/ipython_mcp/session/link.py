@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from ..errors import KernelDied, KernelFrozen, KernelUnreachable
+from ..look.lost import LostNames
 from ..settings import Settings
 from ..transport.router import Activity, MessageRouter
 
@@ -95,6 +96,8 @@ class KernelLink:
         self.controls = controls
         self.kernel_info: dict[str, Any] = {}
         self.death: str | None = None
+        self.lost: LostNames | None = None
+        """What the kernel held when it died, as last recorded (look.record), if known."""
         self.dead: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.restarted_signal: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         """Done when a restart was seen (then replaced by a fresh one)."""
@@ -124,7 +127,7 @@ class KernelLink:
         """The error for a request to the kernel once it is gone: why (its death, else `why`),
         and how to get it back."""
         recovery = self.recovery()
-        return KernelDied(self.death or why, advice=recovery.advice, server=recovery.server)
+        return KernelDied(self.death or why, advice=recovery.advice, server=recovery.server, lost=self.lost)
 
     def end(self, death: str) -> None:
         """No more requests: calls waiting on this kernel return at once, saying `death`."""

@@ -202,6 +202,8 @@ class LocalKernelSession(KernelSession):
             successor = await asyncio.to_thread(
                 processes.kernel_process, self.conn, processes.tcp_listeners()
             )
+            if self.process is not gone:  # told meanwhile, by the new kernel's `starting`
+                return True
             if successor is not None and successor.pid != gone.pid:
                 self._restarted_as(successor)
                 return True

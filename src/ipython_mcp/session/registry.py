@@ -161,9 +161,10 @@ class KernelRegistry:
         """Restart a kernel this server launched, on the same connection file (a new session
         under the same name, which tells the other clients), or a server's kernel."""
         if isinstance(old, ServerKernelSession):
+            lost = await old.names.final()
             await old.restart()
             old.restarts += 1
-            old.last_restart = Restart(old.name, "this_server")
+            old.last_restart = Restart(old.name, "this_server", lost=lost)
             return old
         assert isinstance(old, LocalKernelSession)
         if old.launched is None:
@@ -174,12 +175,13 @@ class KernelRegistry:
                 advice="restart_it_there",
             )
         launched = old.launched
+        lost = old.link.lost if old.death is not None else await old.names.final()
         await old.shutdown()
         self._remove(old, keep_holders=True)  # the clients of the old kernel are those of the new
         relaunched = launch_kernel(old.conn, python=launched.argv[0], cwd=launched.cwd)
         session = await self._open_launched(old.name, old.conn, relaunched)
         session.restarts = old.restarts + 1
-        session.last_restart = Restart(session.name, "this_server")
+        session.last_restart = Restart(session.name, "this_server", lost=lost)
         async with self._lock:
             self._add(session)
         return session

@@ -123,6 +123,7 @@ class ServerKernelSession(KernelSession):
         except JupyterServerError:
             return False  # not reachable: the websocket's reconnection speaks for it
         if model is None:
+            self._lose_names()
             self._end(f"The kernel {self.name} {gone_from(self.server.title)}.")
         elif model.get("execution_state") == "dead":
             self._mark_dead(f"{self.server.title} reports it dead")

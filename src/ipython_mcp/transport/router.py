@@ -24,6 +24,8 @@ Sink = Callable[[str, dict[str, Any]], None]
 """Takes the iopub messages of one request: (msg_type, content)."""
 Sink3 = Callable[[str, str, dict[str, Any]], None]
 """Takes the iopub messages of other clients' cells: (parent msg_id, msg_type, content)."""
+Sink4 = Callable[[str, str, dict[str, Any], bool], None]
+"""Takes the iopub messages of anyone's cells: (parent msg_id, msg_type, content, ours)."""
 
 
 @dataclass(slots=True)
@@ -75,6 +77,8 @@ class MessageRouter:
         """Execute requests between their busy and idle status (ours: up to their reply), oldest first."""
         self._answered: set[str] = set()
         """Requests of ours answered before their busy status came in: not running any more."""
+        self._quiet: set[str] = set()
+        """Requests of ours that run too briefly to be shown running (see `request`)."""
         self.iopub_seen = asyncio.Event()
         self.execution_count: int | None = None
         self.catch_up_request: str | None = None
@@ -100,6 +104,10 @@ class MessageRouter:
         self.on_other_cell: Sink3 | None = None
         """Told (parent msg_id, msg_type, content) of every message of other clients' cells
         (the user's IDE): for the history of their cells, never part of a result."""
+        self.on_execute: Sink4 | None = None
+        """Told (parent msg_id, msg_type, content, ours) of every iopub message of every
+        execute request on the main shell, anyone's, but quiet ones: when cells start, fail
+        and end."""
 
     def start(self) -> None:
         self._channels.start(self._deliver)
@@ -122,11 +130,15 @@ class MessageRouter:
         *,
         sink: Sink | None = None,
         subshell: str | None = None,
+        quiet: bool = False,
     ) -> tuple[str, asyncio.Future[dict[str, Any]]]:
         """Send a request; its reply resolves the future, its iopub messages go to `sink`.
 
         With `subshell` a shell request goes to that subshell of the kernel (ipykernel 7+),
-        which answers while the main shell runs a cell."""
+        which answers while the main shell runs a cell. A `quiet` execute request, which runs
+        a few milliseconds, is never shown running (`current`): the code and looks of the
+        assistant sent meanwhile just queue behind it, and a cell that started unseen before
+        it is not taken for it."""
         msg = self._channels.session.msg(msg_type, content or {})
         if subshell is not None:
             msg["header"]["subshell_id"] = subshell
@@ -135,6 +147,8 @@ class MessageRouter:
         self._replies[msg_id] = future
         if sink is not None:
             self._sinks[msg_id] = sink
+        if quiet:
+            self._quiet.add(msg_id)
         self._channels.send(channel, msg)
         return msg_id, future
 
@@ -146,6 +160,7 @@ class MessageRouter:
         """Stop routing a request's messages (its caller gave up on it)."""
         self._sinks.pop(msg_id, None)
         self._answered.discard(msg_id)
+        self._quiet.discard(msg_id)
         future = self._replies.pop(msg_id, None)
         if future is not None and not future.done():
             future.cancel()
@@ -237,6 +252,9 @@ class MessageRouter:
             if activity is not None:
                 activity.code = content.get("code", "")
                 activity.execution_count = content.get("execution_count")
+        cell = parent.get("msg_type") == "execute_request" and not parent.get("subshell_id")
+        if cell and parent_id and parent_id not in self._quiet and self.on_execute is not None:
+            self.on_execute(parent_id, msg_type, content, parent_id in self._sinks)
         comm = self.comms.get(content.get("comm_id", "")) if msg_type.startswith("comm_") else None
         if comm is not None:
             comm(msg)
@@ -247,12 +265,13 @@ class MessageRouter:
             if msg_type == "status" and content.get("execution_state") == "idle":
                 self._sinks.pop(parent_id, None)
                 self._answered.discard(parent_id)
+                self._quiet.discard(parent_id)
         elif parent.get("msg_type") == "execute_request" and parent_id and self.on_other_cell is not None:
             self.on_other_cell(parent_id, msg_type, content)
 
     def _track_status(self, state: str | None, parent_id: str | None, parent_type: str | None) -> None:
         if state == "busy" and parent_type == "execute_request" and parent_id:
-            if parent_id not in self._answered:
+            if parent_id not in self._answered and parent_id not in self._quiet:
                 self.running[parent_id] = Activity(parent_id, ours=parent_id in self._sinks)
         elif state == "idle" and parent_id in self.running:
             self.running.pop(parent_id).ended.set()

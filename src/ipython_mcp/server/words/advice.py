@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ...errors import IPythonMCPError
+from ...errors import IPythonMCPError, KernelDied
+from .lost import death_text
 
 Advice = str | Callable[..., str]
 
@@ -157,6 +158,8 @@ def advice_text(advice: str, **facts: Any) -> str:
 def error_text(exc: IPythonMCPError) -> str:
     """What the model reads for an anticipated failure: what happened, then what to do."""
     said = str(exc)
+    if isinstance(exc, KernelDied):
+        said = death_text(said, exc.facts.get("lost"))
     if not exc.advice:
         return said
     return f"{said} {advice_text(exc.advice, **exc.facts)}"

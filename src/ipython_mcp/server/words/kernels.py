@@ -10,6 +10,7 @@ from ...session.listing import Discovery
 from ...session.local import LocalKernelSession
 from ...session.remote import ServerKernelSession
 from .advice import advice_text, reach_by_id
+from .lost import gone_phrase
 
 
 def kernel_line(session: KernelSession) -> str:
@@ -179,10 +180,14 @@ def restart_notice(restart: Restart) -> str:
     """What a client of the kernel is told once about its latest restart."""
     by = _RESTARTED_BY[restart.by].format(server=restart.server)
     pids = f" (pid {restart.old_pid} is now pid {restart.new_pid})" if restart.old_pid else ""
-    return (
-        f"The kernel {restart.kernel} was restarted by {by}{pids}: all its variables, imports and "
-        "state from before the restart are gone. Rerun what is needed."
-    )
+    unknown = "all its variables, imports and state from before the restart are gone. Rerun what is needed."
+    return f"The kernel {restart.kernel} was restarted by {by}{pids}: {gone_phrase(restart.lost, unknown)}"
+
+
+def restarted_text(session: KernelSession) -> str:
+    """The result of this server's own restart of a kernel."""
+    lost = session.last_restart.lost if session.last_restart is not None else None
+    return f"Restarted kernel {kernel_line(session)}; {gone_phrase(lost, 'its variables are gone.')}"
 
 
 def unlisted_servers_note(reports: list[ServerReport]) -> str:

@@ -20,6 +20,7 @@ from ...session.link import InterruptReport
 from ...transport.router import Activity
 from ..fit import fit_result
 from .advice import OWN_CELL, USERS_CELL, advice_text
+from .lost import death_text
 
 
 def execution_result(
@@ -247,7 +248,7 @@ def note_text(note: Note, session: KernelSession) -> str:
                 "or its output channel dropped): anything it printed or drew is not shown here."
             )
         case notes.KernelDied(death):
-            return f"{death} {_recovery(session)}"
+            return f"{death_text(death, session.link.lost)} {_recovery(session)}"
         case notes.KernelExited(kernel):
             return (
                 f"The code ended the kernel {kernel} (it called exit() or quit()): its process "
