@@ -65,9 +65,9 @@ def test_ipython_syntax_does_not_hide_the_rest_of_a_cell() -> None:
     assert bound_names("x = 1\n" * 60_000) == {}  # too long to be worth reading
 
 
-def test_the_lean_listing_computes_nothing_and_keeps_the_largest() -> None:
-    """kernel_side/namespace.py as the record runs it: no len() of objects that are not
-    builtins (a lazy frame's runs its query), at most `limit` rows, the largest."""
+def test_the_record_of_names_computes_nothing_and_keeps_the_largest() -> None:
+    """kernel_side/names.py, as the record runs it: no len() of objects that are not builtins
+    (a lazy frame's runs its query), at most `limit` rows, the largest."""
 
     class Lazy:
         shape = (10, 3)
@@ -77,17 +77,20 @@ def test_the_lean_listing_computes_nothing_and_keeps_the_largest() -> None:
 
     def helper() -> None: ...
 
-    ns = {"lazy": Lazy(), "small": 1, "big": "x" * 10_000, "rows": [1, 2], "helper": helper, "_hidden": 1}
-    scope = {"NS": ns, "OPTIONS": {"lean": True, "limit": 3, "include_callables": True}}
-    exec(kernel_side.source("namespace"), scope)
+    ns = {"lazy": Lazy(), "small": 1, "big": "x" * 10_000, "rows": [1, 2], "helper": helper, "_hidden": 1,
+          "json": json, "In": []}  # fmt: skip
+    scope = {"NS": ns, "OPTIONS": {"limit": 3}}
+    exec(kernel_side.source("names"), scope)
     found = json.loads(scope["RESULT"])
-    assert found["total"] == 5 and [row[0] for row in found["rows"]] == ["big", "helper", "rows"]
+    assert (found["total"], found["defined"], found["hidden"]) == (5, 1, 3)
+    assert [row[0] for row in found["rows"]] == ["big", "helper", "rows"]
     assert found["rows"][0][1:3] == ["str", "len 10000"] and found["rows"][1][4] == 1
     scope["OPTIONS"]["limit"] = 10
-    exec(kernel_side.source("namespace"), scope)
+    exec(kernel_side.source("names"), scope)
     rows = {row[0]: row for row in json.loads(scope["RESULT"])["rows"]}
     kind, shape, _, defined = rows["lazy"][1:]
     assert kind.endswith(".Lazy") and shape == "10x3" and defined == 0
+    assert rows["small"][2] is None
 
 
 # -- the words ----------------------------------------------------------------------------------
