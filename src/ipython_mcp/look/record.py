@@ -45,7 +45,7 @@ started unseen, before this server connected)."""
 FINAL_WAIT = 2.0
 """Seconds a last record before this server restarts the kernel may take."""
 INLINE_CODE = 8_000
-"""Characters of a cell read at once as it ends (about a millisecond); longer cells are read in a
+"""Characters of a cell read in the event loop (about a millisecond); longer cells are read in a
 thread."""
 HISTORY_CELLS = 300
 """Cells of the kernel's history read at most, for the names bound before this server connected."""
@@ -53,8 +53,9 @@ ORIGINS_KEPT = 2_000
 """Names whose cell is remembered; the names bound longest ago are forgotten first."""
 CELLS_RUNNING = 64
 """Cells seen to start and not to end, remembered at most."""
-CELLS_UNREAD = 64
-"""Cells ended and still to read, at most: beyond, they are read at once."""
+CELLS_UNREAD = 16
+"""Cells ended and still to read, at most (their code is kept until then): beyond, they are
+read at once."""
 
 Row = tuple[str, str, str | None, int | None, bool]
 """name, type, shape, size, is a function or class."""
