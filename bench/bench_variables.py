@@ -8,6 +8,16 @@ which ipykernel 7 answers in a subshell; and list_variables beside a cell that h
 matplotlib figure and not shown it yet (target <= 100 ms), which ipykernel 7 answers through
 ipython-mcp's inspector hook without taking the figure (the cell checks it is still open).
 
+Then the cost of the record of the namespace the server keeps for telling what a restart or
+death took with the kernel (look/record.py): the time one record holds the kernel (its silent
+request, timed from a client of our own against an empty silent request), and the latency of
+`execute_code("x = i")` through a server that keeps the record and one that does not
+(IPYTHON_MCP_NAMES_KEPT=0), one at a time in blocks taken in turn (a server records after
+anyone's cells, so the two cannot share the kernel at once), with the next call sent at once
+(back to back), 0.1 s after the last result (as the record is due: the worst case) and 0.5 s
+after (a model's pace).
+Target: under 5 ms added to an execution's result.
+
 `--spyder PYTHON` runs the kernel as Spyder does, with that environment's spyder-kernels
 (e.g. `.venv-kernels/bin/python`, built by scripts/test.sh, which has no numpy: the namespace
 then holds 2,000 names and a 100 MB string), and times the busy case through Spyder's comm.
@@ -41,6 +51,8 @@ big_text = "x" * 100_000_000
 for i in range(1997):
     globals()[f"value_{i}"] = [i] * (i % 50)
 """
+BLOCKS = 4
+"""Blocks of calls through a server with the record and one without, in turn (ABBA...)."""
 PLAIN_SETUP = """
 big_text = "x" * 100_000_000
 big_list = list(range(10_000_000))
@@ -87,6 +99,59 @@ async def finished(user: AsyncKernelClient, msg_id: str) -> str:
 
 def waiting_for(gate: Path) -> str:
     return f"while not __import__('os').path.exists({str(gate)!r}): __import__('time').sleep(0.005)"
+
+
+async def silent_request(user: AsyncKernelClient, expressions: dict[str, str], runs: int) -> float:
+    """The median round trip of a silent request with these user expressions."""
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        reply = await user.execute(
+            "", silent=True, store_history=False, user_expressions=expressions, reply=True, timeout=60
+        )
+        times.append(time.perf_counter() - start)
+        assert all(v["status"] == "ok" for v in reply["content"]["user_expressions"].values()), reply
+    return statistics.median(times)
+
+
+async def record_cost(user: AsyncKernelClient, env: dict[str, str], runs: int) -> list[str]:
+    """What the namespace record costs: its own time in the kernel, and what it adds to the
+    results of execute_code at three paces of calls."""
+    from ipython_mcp.look.record import SNAPSHOT_DELAY, names_expression
+
+    record = await silent_request(user, {"names": names_expression(500)}, runs)
+    empty = await silent_request(user, {}, runs)
+    lines = [
+        f"one record (silent request, 2,000 names, 500 kept): median {record * 1000:.1f} ms; "
+        f"an empty silent request {empty * 1000:.1f} ms"
+    ]
+    paces = (("back to back", 0.0), ("as a record is due", SNAPSHOT_DELAY), ("0.5 s apart", 0.5))
+    times: dict[tuple[str, str], list[float]] = {}
+    for block in range(BLOCKS):  # one server at a time (a server records after anyone's cells)
+        for label, kept in (("with", "500"), ("without", "0"))[:: 1 if block % 2 == 0 else -1]:
+            params = StdioServerParameters(command=SCRIPT, args=[], env={**env, "IPYTHON_MCP_NAMES_KEPT": kept})
+            async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
+                await session.initialize()
+                await session.call_tool("connect_to_kernel", {})
+                for i in range(3):  # warm up
+                    await session.call_tool("execute_code", {"code": f"x = {i}"})
+                await asyncio.sleep(0.5)
+                for pace, think in paces:
+                    for i in range(runs // BLOCKS):
+                        start = time.perf_counter()
+                        result = await session.call_tool("execute_code", {"code": f"x = {i}"})
+                        times.setdefault((pace, label), []).append(time.perf_counter() - start)
+                        assert not result.is_error, result
+                        await asyncio.sleep(think)
+    for pace, _ in paces:
+        with_, without = (statistics.median(times[pace, k]) * 1000 for k in ("with", "without"))
+        p95 = {k: sorted(times[pace, k])[int(len(times[pace, k]) * 0.95) - 1] * 1000 for k in ("with", "without")}
+        lines.append(
+            f"execute_code('x = i'), {pace}: median {with_:.1f} ms with the record, "
+            f"{without:.1f} ms without ({with_ - without:+.1f} ms); p95 {p95['with']:.1f} / "
+            f"{p95['without']:.1f} ms (n={len(times[pace, 'with'])})"
+        )
+    return lines
 
 
 async def main(spyder_python: str | None) -> None:
@@ -136,6 +201,7 @@ async def main(spyder_python: str | None) -> None:
                 drawing_listing, _ = await timed(session, "list_variables", {}, 10)
                 gate.touch()
                 drawn = await finished(user, drawing)
+        record_lines = await record_cost(user, env, 100)
     finally:
         user.stop_channels()
         kernel.kill()
@@ -160,6 +226,8 @@ async def main(spyder_python: str | None) -> None:
     if drawing_listing is not None:
         kept = "its figure still open" if drawn.endswith("[1]\n") else f"its figure taken ({drawn.strip()})"
         print(f"beside a cell that has drawn: list_variables median {drawing_listing * 1000:.0f} ms, {kept}")
+    for line in record_lines:
+        print(line)
 
 
 if __name__ == "__main__":

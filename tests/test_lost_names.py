@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import re
 import signal
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -65,9 +64,9 @@ def test_ipython_syntax_does_not_hide_the_rest_of_a_cell() -> None:
     assert bound_names("x = 1\n" * 60_000) == {}  # too long to be worth reading
 
 
-def test_the_lean_listing_computes_nothing_and_keeps_the_largest() -> None:
-    """kernel_side/namespace.py as the record runs it: no len() of objects that are not
-    builtins (a lazy frame's runs its query), at most `limit` rows, the largest."""
+def test_the_record_of_names_computes_nothing_and_keeps_the_largest() -> None:
+    """kernel_side/names.py, as the record runs it: no len() of objects that are not builtins
+    (a lazy frame's runs its query), at most `limit` rows, the largest."""
 
     class Lazy:
         shape = (10, 3)
@@ -77,17 +76,20 @@ def test_the_lean_listing_computes_nothing_and_keeps_the_largest() -> None:
 
     def helper() -> None: ...
 
-    ns = {"lazy": Lazy(), "small": 1, "big": "x" * 10_000, "rows": [1, 2], "helper": helper, "_hidden": 1}
-    scope = {"NS": ns, "OPTIONS": {"lean": True, "limit": 3, "include_callables": True}}
-    exec(kernel_side.source("namespace"), scope)
+    ns = {"lazy": Lazy(), "small": 1, "big": "x" * 10_000, "rows": [1, 2], "helper": helper, "_hidden": 1,
+          "json": json, "In": []}  # fmt: skip
+    scope = {"NS": ns, "OPTIONS": {"limit": 3}}
+    exec(kernel_side.source("names"), scope)
     found = json.loads(scope["RESULT"])
-    assert found["total"] == 5 and [row[0] for row in found["rows"]] == ["big", "helper", "rows"]
+    assert (found["total"], found["defined"], found["hidden"]) == (5, 1, 3)
+    assert [row[0] for row in found["rows"]] == ["big", "helper", "rows"]
     assert found["rows"][0][1:3] == ["str", "len 10000"] and found["rows"][1][4] == 1
     scope["OPTIONS"]["limit"] = 10
-    exec(kernel_side.source("namespace"), scope)
+    exec(kernel_side.source("names"), scope)
     rows = {row[0]: row for row in json.loads(scope["RESULT"])["rows"]}
     kind, shape, _, defined = rows["lazy"][1:]
     assert kind.endswith(".Lazy") and shape == "10x3" and defined == 0
+    assert rows["small"][2] is None
 
 
 # -- the words ----------------------------------------------------------------------------------
@@ -103,15 +105,18 @@ def test_the_most_important_names_come_first_and_the_rest_are_counted() -> None:
     names += [_lost("df", "pandas.DataFrame", 80 << 20, 3), _lost("fresh", None, n=200, ours=True)]
     names += [_lost("rows", "list", 900, 4)]
     ranked = rank(names)
-    assert [n.name for n in ranked[:3]] == ["df", "rows", "fresh"]  # objects of packages, others, values
+    # Objects of packages, names bound since the last record, containers, numbers.
+    assert [n.name for n in ranked[:3]] == ["df", "fresh", "rows"] and ranked[3].type == "int"
     functions = (LostName("clean", "function", kind="function"),)
     imports = tuple(LostName(m, None, kind="import") for m in ("np", "pd"))
     lost = LostNames(tuple(ranked), 250, functions, imports)
     text = gone_phrase(lost, "unknown")
-    assert text.startswith("its 250 variables are gone: df (pandas.DataFrame 10x2, 80 MB, In [3]), rows (list")
-    assert "fresh (the assistant's In [200])" in text
-    assert re.search(r" and 2\d\d more; also its function clean and imports np, pd\. Rerun those cells", text)
-    assert len(text) < 600
+    assert text.startswith(
+        "its 250 variables are gone: df (pandas.DataFrame 10x2, 80 MB, In [3]), fresh (the assistant's "
+        "In [200]), rows (list, In [4]), v0 (int, In [0]), v1 (int, In [1]), "
+    )
+    assert " and 242 more; also its function clean and imports np, pd. Rerun those cells" in text
+    assert len(text) < 500
     assert gone_phrase(None, "unknown") == "unknown"
     assert gone_phrase(LostNames((), 0, (), ()), "") == "it held no variables; its state from before is gone."
     died = death_text("The kernel k1 died (process 1 is gone).", LostNames((_lost("x", "int", 28),), 1, (), ()))

@@ -8,8 +8,10 @@ from dataclasses import dataclass
 
 from .assignments import Kind
 
-SCALARS = {"int", "float", "bool", "complex", "str", "bytes", "NoneType"}
-"""Types a name of which is cheap to make again: listed after the others."""
+SCALARS = {"int", "float", "bool", "complex", "NoneType"}
+"""Types a name of which is cheap to make again: listed last."""
+BUILTINS = {"str", "bytes", "list", "tuple", "dict", "set", "frozenset", "range"}
+"""Python's own containers: listed after objects."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,8 +47,9 @@ class LostNames:
     """The names a kernel held, as last recorded between cells, with those that cells bound since."""
 
     variables: tuple[LostName, ...]
-    """Most important first: objects of packages (frames, arrays, models), then other objects
-    and containers, then plain values; larger first within each. At most the record's limit."""
+    """Most important first: objects of packages (frames, arrays, models), then the user's own
+    objects and the names bound since the last record (type unknown), then Python's containers,
+    then plain numbers; larger first within each. At most the record's limit."""
     variable_count: int
     """How many variables it held, listed or not."""
     functions: tuple[LostName, ...]
@@ -59,8 +62,12 @@ def rank(names: list[LostName]) -> list[LostName]:
 
     def key(lost: LostName) -> tuple[int, int]:
         kind = lost.type
-        # Known from code only: bound since the last record, by the latest cells; in the middle.
-        group = 1 if kind is None else 0 if "." in kind else 2 if kind in SCALARS else 1
+        if kind is None:  # known from code only: bound by the latest cells
+            group = 1
+        elif "." in kind:
+            group = 0
+        else:
+            group = 3 if kind in SCALARS else 2 if kind in BUILTINS else 1
         return group, -(lost.size or 0)
 
     return sorted(names, key=key)

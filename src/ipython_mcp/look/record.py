@@ -3,15 +3,17 @@ took with it: names, types, shapes and sizes as last seen, and the cell that las
 
 The names come from the kernel, where it is an IPython kernel (ipykernel, spyder-kernels):
 after a cell ends (anyone's), once the kernel has stayed idle for SNAPSHOT_DELAY, one silent
-request runs kernel_side/namespace.py in its lean form (no previews, nothing that computes) on
-the main shell. It leaves no trace (no history, no `_`, no execution count, no name) and is
-never sent while a cell runs: a cell that starts meanwhile skips it, and the end of that cell
-asks again. At most one is in flight. It holds the kernel about 10 ms for 2,000 names
-(kernel_side's share: ~4 ms); a cell sent meanwhile waits that long at most.
+request runs kernel_side/names.py (types, shapes and sizes; no previews, nothing that
+computes) on the main shell. It leaves no trace (no history, no `_`, no execution count, no
+name) and is never sent while a cell runs: a cell that starts meanwhile skips it, and the end
+of that cell asks again. At most one is in flight. For 2,000 names it takes 7-9 ms (an empty
+silent request: 2.5-3 ms); a cell sent meanwhile waits that long at most, about 10 ms
+(bench/bench_variables.py).
 
-Which cell bound a name is read from the code of the cells as they end (assignments.py): the
-assistant's and other clients' alike, and, once per kernel, from the kernel's history for the
-cells run before this server connected; after a restart that history belongs to the new kernel.
+Which cell bound a name is read from the code of the cells (assignments.py) when the record
+is due, never on the way of a result: the assistant's and other clients' alike, and, once per
+kernel, from the kernel's history for the cells run before this server connected; after a
+restart that history belongs to the new kernel.
 
 Bounded: at most `limit` names are kept (the largest), the cells of at most ORIGINS_KEPT names.
 """
@@ -23,6 +25,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,7 +45,7 @@ started unseen, before this server connected)."""
 FINAL_WAIT = 2.0
 """Seconds a last record before this server restarts the kernel may take."""
 INLINE_CODE = 8_000
-"""Characters of a cell read at once as it ends (about a millisecond); longer cells are read in a
+"""Characters of a cell read in the event loop (about a millisecond); longer cells are read in a
 thread."""
 HISTORY_CELLS = 300
 """Cells of the kernel's history read at most, for the names bound before this server connected."""
@@ -50,6 +53,9 @@ ORIGINS_KEPT = 2_000
 """Names whose cell is remembered; the names bound longest ago are forgotten first."""
 CELLS_RUNNING = 64
 """Cells seen to start and not to end, remembered at most."""
+CELLS_UNREAD = 16
+"""Cells ended and still to read, at most (their code is kept until then): beyond, they are
+read at once."""
 
 Row = tuple[str, str, str | None, int | None, bool]
 """name, type, shape, size, is a function or class."""
@@ -63,6 +69,8 @@ class _Cell:
     execution_count: int | None
     ours: bool
     failed: bool = False
+    ended: int = 0
+    """When it ended, in the order cells ended."""
 
 
 class NamespaceRecord:
@@ -83,6 +91,8 @@ class NamespaceRecord:
         self._ended = 0
         """Cells seen to end."""
         self._running: dict[str, _Cell] = {}
+        self._unread: deque[_Cell] = deque()
+        """Cells ended whose code is still to read."""
         self._timer: asyncio.TimerHandle | None = None
         self._task: asyncio.Task[None] | None = None
         self._again = False
@@ -142,15 +152,26 @@ class NamespaceRecord:
                 self._cell_ended(cell)
 
     def _cell_ended(self, cell: _Cell) -> None:
-        """Note what the cell's code binds, then record the namespace once the kernel stayed idle."""
+        """Keep the cell's code to read (off the way of its result), then record the namespace
+        once the kernel stayed idle."""
         self._ended += 1
         if cell.code and len(cell.code) <= MAX_CODE:
-            noted = (cell.execution_count, cell.ours, self._ended, not cell.failed)
+            cell.ended = self._ended
+            self._unread.append(cell)
+            if len(self._unread) > CELLS_UNREAD:
+                self._read_cells()
+        self.soon()
+
+    def _read_cells(self) -> None:
+        """Note what the cells ended since the last reading bind: short ones at once, longer
+        ones in a thread."""
+        while self._unread:
+            cell = self._unread.popleft()
+            noted = (cell.execution_count, cell.ours, cell.ended, not cell.failed)
             if len(cell.code) <= INLINE_CODE:
                 self._note(bound_names(cell.code), *noted)
             else:
                 self._read_in_thread(cell.code, noted)
-        self.soon()
 
     def soon(self) -> None:
         """Record the namespace after SNAPSHOT_DELAY, if the kernel is idle then."""
@@ -176,6 +197,7 @@ class NamespaceRecord:
 
     def _fire(self) -> None:
         self._timer = None
+        self._read_cells()  # the kernel need not be idle for that
         if self._task is not None:
             return
         if not self._idle():  # the end of the running cell asks again
@@ -197,13 +219,9 @@ class NamespaceRecord:
 
     async def _take(self) -> None:
         generation, ended = self._generation, self._ended
-        options = {"lean": True, "limit": self.limit, "include_callables": True}
-        expression = (  # as KernelInspector.run_kernel_side
-            f"(lambda g: (exec({kernel_side.source('namespace')!r}, g), g['RESULT'])[1])"
-            f"({{'NS': globals(), 'OPTIONS': {options!r}}})"
-        )
         content = {"code": "", "silent": True, "store_history": False, "allow_stdin": False,
-                   "user_expressions": {"names": expression}, "stop_on_error": False}  # fmt: skip
+                   "user_expressions": {"names": names_expression(self.limit)},
+                   "stop_on_error": False}  # fmt: skip
         self.sent += 1
         reply = await self._request("execute_request", content)
         if reply is None or generation != self._generation:
@@ -214,7 +232,7 @@ class NamespaceRecord:
         found = json.loads(ast.literal_eval(value["data"]["text/plain"]))
         rows = [(str(r[0]), str(r[1]), r[2], r[3], bool(r[4])) for r in found["rows"]]
         self._rows = rows
-        self._variables = int(found["total"]) - sum(row[4] for row in rows)
+        self._variables = int(found["total"]) - int(found["defined"])
         self._recorded_at = ended
         self.taken += 1
         if not self._history_read and any(row[0] not in self._origins for row in rows):
@@ -306,6 +324,7 @@ class NamespaceRecord:
     def lost(self) -> LostNames | None:
         """What a restart or death now would take: the last record's names, with those that
         cells bound since; None when nothing is known (no record, no cell seen)."""
+        self._read_cells()
         if not self.enabled or (self._rows is None and not self._origins):
             return None
         variables: list[LostName] = []
@@ -354,6 +373,7 @@ class NamespaceRecord:
         self._rows, self._variables = [], 0
         self._origins.clear()
         self._running.clear()
+        self._unread.clear()
         self._recorded_at = self._ended
         self._history_read = True
 
@@ -365,6 +385,14 @@ class NamespaceRecord:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def names_expression(limit: int) -> str:
+    """The user expression that lists the namespace's `limit` largest names (kernel_side/names.py),
+    in a fresh globals dict, as KernelInspector.run_kernel_side runs its modules."""
+    source = kernel_side.source("names")
+    scope = f"{{'NS': globals(), 'OPTIONS': {{'limit': {limit}}}}}"
+    return f"(lambda g: (exec({source!r}, g), g['RESULT'])[1])({scope})"
 
 
 def _ignore(msg_type: str, content: dict[str, Any]) -> None:

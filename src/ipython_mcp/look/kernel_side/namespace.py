@@ -98,42 +98,7 @@ def _row(name, value):
     }
 
 
-def _lean_row(name, value):
-    # For the record taken after cells (OPTIONS "lean"): no preview, and nothing that may compute
-    # (len() of a lazy frame runs its query): a shape that is a tuple, len() of builtins only.
-    kind = type(value)
-    module = kind.__module__
-    type_name = kind.__name__
-    if module not in ("builtins", "__main__"):
-        type_name = module.split(".")[0] + "." + type_name
-    shape = None
-    try:
-        found = getattr(value, "shape", None) if module != "builtins" else None
-        if isinstance(found, tuple) and len(found) < 8:
-            shape = "x".join(str(n) for n in found)
-        elif module == "builtins" and isinstance(value, (list, tuple, dict, set, frozenset, str, bytes)):
-            shape = "len %d" % len(value)
-    except Exception:
-        shape = None
-    defined = isinstance(value, (type, types.FunctionType, types.BuiltinFunctionType, types.MethodType))
-    return [name, type_name, shape, _size(value), 1 if defined else 0]
-
-
-def _lean(ns, options):
-    rows, hidden = [], 0
-    for name, value in list(ns.items()):
-        if _hidden(name, value, options):
-            hidden += 1
-            continue
-        rows.append(_lean_row(name, value))
-    total = len(rows)
-    rows.sort(key=lambda r: r[3] or 0, reverse=True)
-    return {"rows": rows[: options.get("limit", 500)], "total": total, "hidden": hidden}
-
-
 def _rows(ns, options):
-    if options.get("lean"):
-        return _lean(ns, options)
     rows, hidden = [], 0
     for name, value in list(ns.items()):
         if _hidden(name, value, options):

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from ...look.lost import LostName, LostNames
 
-LISTED_CHARS = 400
+LISTED_CHARS = 320
 """Characters of the variables listed at most; the rest are counted."""
+LISTED = 8
+"""Variables listed at most."""
 NAMES_LISTED = 6
 """Functions, and imports, listed by name at most."""
 SIZE_WORTH_SAYING = 1 << 20
@@ -49,7 +51,7 @@ def death_text(death: str, lost: LostNames | None) -> str:
 
 def _listed(variables: tuple[LostName, ...]) -> list[LostName]:
     listed, size = [], 0
-    for name in variables:
+    for name in variables[:LISTED]:
         size += len(_item(name)) + 2
         if listed and size > LISTED_CHARS:
             break
