@@ -8,6 +8,11 @@ from __future__ import annotations
 
 from importlib.resources import files
 
+_BUILDS_ON = {"namespace": ("sizes",), "names": ("sizes",), "last_error": ("stack",)}
+"""The modules whose functions a module uses, sent ahead of it in the same source."""
+
 
 def source(name: str) -> str:
-    return files(__package__).joinpath(f"{name}.py").read_text(encoding="utf-8")
+    """The module's source, after those it builds on."""
+    parts = (*_BUILDS_ON.get(name, ()), name)
+    return "\n".join(files(__package__).joinpath(f"{part}.py").read_text(encoding="utf-8") for part in parts)

@@ -2,6 +2,7 @@
 # The record of the namespace kept between cells (look/record.py): each name's type, shape and
 # size, the LIMIT largest. Nothing that may compute (len() of a lazy frame runs its query) and
 # no previews: a few milliseconds for thousands of names, run after the user's cells.
+# Builds on sizes.py (_size).
 import json
 import sys
 import types
@@ -10,23 +11,6 @@ _SKIPPED = {"In", "Out", "exit", "quit", "get_ipython", "open"}
 _SCALARS = {int, float, bool, complex, type(None)}
 _PLAIN = _SCALARS | {str, bytes, list, tuple, dict, set, frozenset, range}
 _DEFINED = (type, types.FunctionType, types.BuiltinFunctionType, types.MethodType)
-
-
-def _size(value, kind):
-    if kind in _PLAIN:
-        return sys.getsizeof(value)
-    try:
-        nbytes = getattr(value, "nbytes", None)
-        if isinstance(nbytes, int):
-            return nbytes
-        memory_usage = getattr(value, "memory_usage", None)
-        if callable(memory_usage) and hasattr(value, "columns"):
-            return int(memory_usage(index=True, deep=False).sum())
-        if callable(memory_usage) and hasattr(value, "dtype"):
-            return int(memory_usage(index=True, deep=False))
-        return sys.getsizeof(value)
-    except Exception:
-        return None
 
 
 def _row(name, value, kind, size):
@@ -64,7 +48,7 @@ def _names(ns, limit):
             hidden += 1
             continue
         defined += isinstance(value, _DEFINED)
-        sized.append((_size(value, kind), name, value, kind))
+        sized.append((_size(value), name, value, kind))  # noqa: F821 - from sizes.py
     sized.sort(key=lambda item: item[0] or 0, reverse=True)
     rows = [_row(name, value, kind, size) for size, name, value, kind in sized[:limit]]
     return {"rows": rows, "total": len(sized), "defined": defined, "hidden": hidden}

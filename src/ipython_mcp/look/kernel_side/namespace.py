@@ -1,9 +1,9 @@
 # Runs inside the user's kernel (see __init__.py): NS is the user's namespace, OPTIONS a dict.
 # A compact row per variable, at a cost that does not grow with the data: no full reprs.
+# Builds on sizes.py (_size).
 import itertools
 import json
 import reprlib
-import sys
 import types
 
 _HIDDEN = {"In", "Out", "exit", "quit", "get_ipython", "open"}
@@ -25,21 +25,6 @@ def _hidden(name, value, options):
     if isinstance(value, type) or callable(value):
         return not options.get("include_callables")
     return False
-
-
-def _size(value):
-    try:
-        nbytes = getattr(value, "nbytes", None)
-        if isinstance(nbytes, int):
-            return nbytes
-        memory_usage = getattr(value, "memory_usage", None)
-        if callable(memory_usage) and hasattr(value, "columns"):
-            return int(memory_usage(index=True, deep=False).sum())
-        if callable(memory_usage) and hasattr(value, "dtype"):
-            return int(memory_usage(index=True, deep=False))
-        return sys.getsizeof(value)
-    except Exception:
-        return None
 
 
 def _preview(value):
@@ -93,7 +78,7 @@ def _row(name, value):
         "type": type_name,
         "shape": shape,
         "dtype": None if dtype is None else str(dtype),
-        "size": _size(value),
+        "size": _size(value),  # noqa: F821 - from sizes.py
         "preview": _preview(value).replace("\n", " ")[:80],
     }
 

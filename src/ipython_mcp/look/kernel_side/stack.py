@@ -19,12 +19,18 @@ def _last_error():
     return getattr(sys, "last_value", None)
 
 
-def _stack(error):
-    """(frame, line number) from the outermost frame of the code run to the one that raised."""
-    stack = []
+def _code_traceback(error):
+    """The error's traceback from the first frame of the code run: the kernel's machinery left out."""
     tb = error.__traceback__
     while tb is not None and any(part in tb.tb_frame.f_code.co_filename for part in _MACHINERY):
         tb = tb.tb_next
+    return tb
+
+
+def _stack(error):
+    """(frame, line number) from the outermost frame of the code run to the one that raised."""
+    stack = []
+    tb = _code_traceback(error)
     while tb is not None:
         stack.append((tb.tb_frame, tb.tb_lineno))
         tb = tb.tb_next
