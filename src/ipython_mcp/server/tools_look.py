@@ -31,6 +31,7 @@ from .words.looks import (
     no_exception_text,
     no_stack_text,
     post_mortem_text,
+    read_only_expression_text,
     variables_text,
     whose_error,
 )
@@ -90,10 +91,7 @@ async def inspect_variable(
     """One value in detail: a DataFrame's dtypes, head and summary, an array's stats, a
     callable's signature and docs... Samples huge data; leaves no trace."""
     if deps.settings.read_only and not DOTTED_NAME.fullmatch(name.strip()):
-        raise ToolError(
-            f"{name!r} is an expression; this read-only server inspects names and their "
-            "attributes only (e.g. 'df' or 'df.columns'), since an expression could call code."
-        )
+        raise ToolError(read_only_expression_text(name))
     session = await deps.view(ctx).use(kernel)
     found, during = await session.inspector.look("inspect_value", {"expression": name}, "an inspection")
     if "error" in found:
@@ -161,10 +159,7 @@ async def debug_error(
         found = await in_frame(session, "inspect_value", {**at, "expression": expression})
         return inspection_text(found, "", budget)
     if deps.settings.read_only:
-        raise KernelSideError(
-            f"{expression!r} is an expression; this read-only server inspects names and their attributes "
-            "only (e.g. 'df' or 'df.columns'), since an expression could call code."
-        )
+        raise ToolError(read_only_expression_text(expression))
     value = await in_frame(session, "evaluate", {**at, "expression": expression})
     blocks = [block for block in [render_bundle(value.get("data") or {})] if block is not None]
     settings = deps.settings

@@ -227,6 +227,14 @@ def _same_place(frame: dict[str, Any], before: dict[str, Any] | None) -> bool:
     return before is not None and all(frame[k] == before[k] for k in ("where", "line", "function"))
 
 
+def read_only_expression_text(expression: str) -> str:
+    """Why a read-only server does not evaluate an expression (inspect_variable, debug_error)."""
+    return (
+        f"{expression!r} is an expression; this read-only server inspects names and their "
+        "attributes only (e.g. 'df' or 'df.columns'), since an expression could call code."
+    )
+
+
 def no_stack_text(error: dict[str, Any]) -> str:
     return (
         f"{error['ename']}: {error['evalue']}\nIt has no stack to examine: it was raised before any "
