@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import mcp
-from conftest import Assistant, IdeKernel, texts
+from conftest import Assistant, IdeKernel, ide_client, texts
 
 from ipython_mcp.server import build_server
 from ipython_mcp.settings import Settings
@@ -86,13 +86,50 @@ async def test_a_kernel_with_no_exception_says_so(assistant: Assistant, own_kern
     assert said.startswith("No exception to examine in kernel ")
 
 
+async def test_an_exception_of_the_kernel_before_its_restart_is_named_not_examined(
+    assistant: Assistant, tmp_path: Path
+) -> None:
+    started = await assistant.text("start_kernel", cwd=str(tmp_path))
+    path = next(line for line in started.splitlines() if line.startswith("Connection file:")).split(": ", 1)[1]
+    user = await ide_client(Path(path))
+    try:
+        assert (await assistant.call("execute_code", code="1 / 0")).is_error
+        assert "Raised in In [1], the assistant's run e" in await assistant.text("debug_error")
+        reply, _ = await user.run("prices = {'AAPL': 1}\nprices['MSFT']")
+        assert reply["status"] == "error" and reply["execution_count"] == 2
+
+        await assistant.text("restart_kernel")
+        gone = await assistant.text("debug_error")
+        assert gone.startswith("No exception to examine in kernel "), gone
+        assert "its last one, KeyError: 'MSFT' (In [2], the user's cell), was raised before the kernel was restarted" in gone
+        assert "its stack and variables went with the old kernel" in gone
+
+        # Cells count from 1 again: the user's In [1] is not the assistant's old run.
+        user.client.stop_channels()
+        user = await ide_client(Path(path))  # the IDE's client of the new kernel
+        reply, _ = await user.run("prices = {}\nprices['MSFT']")
+        assert reply["execution_count"] == 1
+        assert "Raised in In [1], the user's cell." in await assistant.text("debug_error")
+    finally:
+        user.client.stop_channels()
+        await assistant.text("shutdown_kernel")
+
+    await assistant.text("start_kernel", cwd=str(tmp_path))
+    await assistant.text("restart_kernel")
+    said = await assistant.text("debug_error")
+    assert "none was raised since it was restarted by restart_kernel" in said, said
+    await assistant.text("shutdown_kernel")
+
+
 async def test_a_read_only_server_inspects_names_in_a_frame_but_evaluates_nothing(
     runtime_dir: Path, own_kernel: IdeKernel
 ) -> None:
-    await own_kernel.ide.run("def f(x):\n    y = x * 2\n    raise KeyError(y)\nf(21)")
+    reply, _ = await own_kernel.ide.run("def f(x):\n    y = x * 2\n    raise KeyError(y)\nf(21)")
     settings = Settings(runtime_dir=str(runtime_dir), read_only=True)
     async with mcp.Client(build_server(settings)) as client:
         await client.call_tool("connect_to_kernel", {"connection_file": str(own_kernel.path)})
+        stack = texts(await client.call_tool("debug_error", {}))
+        assert f"Raised in In [{reply['execution_count']}], run before this server connected." in stack
         assert "y: int" in texts(await client.call_tool("debug_error", {"expression": "y"}))
         refused = await client.call_tool("debug_error", {"expression": "y + 1"})
         assert refused.is_error and "read-only server inspects names" in texts(refused)

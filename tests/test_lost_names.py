@@ -301,6 +301,7 @@ async def test_restarts_of_a_servers_kernel_name_what_it_held(notebook_server: N
         try:
             # Restarted from JupyterLab.
             users, ours = await user_and_assistant_cells(user.run, assistant)
+            failed, _ = await user.run("df['missing']")
             await recorded(registry)
             restarted = session.link.restarted_signal
             async with server.rest() as rest:
@@ -309,6 +310,8 @@ async def test_restarts_of_a_servers_kernel_name_what_it_held(notebook_server: N
             text = texts(await assistant.call("execute_code", code="1"))
             assert "restarted by another client (JupyterLab?)" in text
             assert f"its 2 variables are gone: {DF.format(n=users)}, {MODEL.format(n=ours)}" in text, text
+            gone = await assistant.text("debug_error")
+            assert f"its last one, KeyError: 'missing' (In [{failed['execution_count']}], the user's cell)" in gone
 
             # Died, and restarted by the server.
             user.client.stop_channels()

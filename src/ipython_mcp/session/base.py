@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from ..discovery.launcher import LaunchedKernel
 from ..discovery.server_kernels import ServerKernel
+from ..look.errors_seen import ErrorsSeen, SeenError
 from ..look.inspector import KernelInspector
 from ..look.lost import LostNames
 from ..look.observed import ObservedCells
@@ -52,6 +53,8 @@ class Restart:
     new_pid: int | None = None
     lost: LostNames | None = None
     """What the old kernel held, as last recorded, if known."""
+    error: SeenError | None = None
+    """The old kernel's latest exception, if one was seen: its stack went with it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +97,9 @@ class KernelSession:
         """Looks at the kernel without running a cell: variables, history, help, completions."""
         self.names = NamespaceRecord(self.link, settings.names_kept)
         """What the kernel holds, recorded between cells: what a restart or death takes with it."""
-        self.router.on_execute = self.names.on_execute
+        self.errors = ErrorsSeen()
+        """The latest exception a cell raised in the kernel, and whose cell it was."""
+        self.router.on_execute = self._on_execute
 
     @property
     def kernel_info(self) -> dict[str, Any]:
@@ -184,6 +189,10 @@ class KernelSession:
             raise
         return session
 
+    def _on_execute(self, msg_id: str, msg_type: str, content: dict[str, Any], ours: bool) -> None:
+        self.names.on_execute(msg_id, msg_type, content, ours)
+        self.errors.on_execute(msg_id, msg_type, content, ours)
+
     # -- restarts and death ---------------------------------------------------------------
 
     def _on_lifecycle(self, state: str) -> None:
@@ -192,7 +201,7 @@ class KernelSession:
     def _restarted(self, restart: Restart) -> None:
         """Carry on with the new kernel that replaced ours."""
         self.restarts += 1
-        self.last_restart = dataclasses.replace(restart, lost=self.names.lost())
+        self.last_restart = dataclasses.replace(restart, lost=self.names.lost(), error=self.errors.latest)
         log.warning("kernel %s was restarted (%s)", self.name, restart)
         self._new_kernel()
 
@@ -201,6 +210,7 @@ class KernelSession:
         self.link.begin_new_kernel()
         self.inspector.restarted()
         self.names.restarted()
+        self.errors.restarted()
         self.runner.restarted()
         self.link.announce_new_kernel()
 
@@ -280,4 +290,3 @@ class KernelSession:
         await self.runner.close()
         await self.router.stop(self.link.died())
         await self._close_transport()
-

@@ -111,7 +111,6 @@ class KernelRegistry:
             self._add(session)
             return session, False
 
-
     async def start_on_server(self, server: str, kernel_name: str | None) -> KernelSession:
         """Start a kernel on a Jupyter Server (on Enterprise Gateway, in its cluster) and connect."""
         target = self._chooser.server_named(server)
@@ -161,10 +160,10 @@ class KernelRegistry:
         """Restart a kernel this server launched, on the same connection file (a new session
         under the same name, which tells the other clients), or a server's kernel."""
         if isinstance(old, ServerKernelSession):
-            lost = await old.names.final()
+            lost, error = await old.names.final(), old.errors.latest
             await old.restart()
             old.restarts += 1
-            old.last_restart = Restart(old.name, "this_server", lost=lost)
+            old.last_restart = Restart(old.name, "this_server", lost=lost, error=error)
             return old
         assert isinstance(old, LocalKernelSession)
         if old.launched is None:
@@ -181,7 +180,7 @@ class KernelRegistry:
         relaunched = launch_kernel(old.conn, python=launched.argv[0], cwd=launched.cwd)
         session = await self._open_launched(old.name, old.conn, relaunched)
         session.restarts = old.restarts + 1
-        session.last_restart = Restart(session.name, "this_server", lost=lost)
+        session.last_restart = Restart(session.name, "this_server", lost=lost, error=old.errors.latest)
         async with self._lock:
             self._add(session)
         return session

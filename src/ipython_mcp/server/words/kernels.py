@@ -176,9 +176,14 @@ _RESTARTED_BY = {
 }
 
 
+def restarted_by(restart: Restart) -> str:
+    """`another client, most likely the user's IDE`."""
+    return _RESTARTED_BY[restart.by].format(server=restart.server)
+
+
 def restart_notice(restart: Restart) -> str:
     """What a client of the kernel is told once about its latest restart."""
-    by = _RESTARTED_BY[restart.by].format(server=restart.server)
+    by = restarted_by(restart)
     pids = f" (pid {restart.old_pid} is now pid {restart.new_pid})" if restart.old_pid else ""
     unknown = "all its variables, imports and state from before the restart are gone. Rerun what is needed."
     return f"The kernel {restart.kernel} was restarted by {by}{pids}: {gone_phrase(restart.lost, unknown)}"

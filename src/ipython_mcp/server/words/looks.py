@@ -1,16 +1,22 @@
 """What the model reads of a look at the kernel: history with the user's outputs, variables,
 one variable in detail, completions."""
+
 from __future__ import annotations
 
 from typing import Any
 
 from mcp_types import CallToolResult, ImageContent, TextContent
 
+from ...look.errors_seen import SeenError
 from ...look.observed import ObservedCell
 from ...rendering import Block, FigureLeftOut, Image, Text
 from ...rendering.budget import clip
 from ...session.base import KernelSession
 from ...transport.router import Activity
+from .kernels import restarted_by
+
+EVALUE_CHARS = 160
+"""Characters of the first line of an exception's message said where its stack cannot be shown."""
 
 
 def history_result(
@@ -243,9 +249,23 @@ def no_stack_text(error: dict[str, Any]) -> str:
 
 
 def no_exception_text(session: KernelSession) -> str:
+    """Nothing to examine; after a restart, what the old kernel's last exception was."""
+    none = f"No exception to examine in kernel {session.name}"
+    restart = session.last_restart
+    if restart is None or session.errors.latest is not None:
+        return f"{none}: no code raised one since it started (or the last error was cleared)."
+    by = restarted_by(restart)
+    if restart.error is None:
+        return f"{none}: none was raised since it was restarted by {by}; one raised before went with it."
+    error = restart.error
+    message = error.evalue.strip().splitlines()[0] if error.evalue.strip() else ""
+    if len(message) > EVALUE_CHARS:
+        message = message[: EVALUE_CHARS - 1] + "…"
+    raised = f"{error.ename}: {message}" if message else error.ename
     return (
-        f"No exception to examine in kernel {session.name}: no code raised one since it started "
-        "(or the last error was cleared)."
+        f"{none}: its last one, {raised} ({_whose(session, error, old=True)}), was raised before "
+        f"the kernel was restarted by {by}; its stack and variables went with the old kernel. "
+        "Running that code again raises it anew, to examine here."
     )
 
 
@@ -254,10 +274,20 @@ def whose_error(session: KernelSession, frames: list[dict[str, Any]]) -> str:
     cell = frames[0]["cell"] if frames else None
     if cell is None:
         return "code whose cell is not known"
-    for ex in session.runner.executions:
-        if ex.execution_count == cell:
-            return f"In [{cell}], the assistant's run {ex.id}"
-    return f"In [{cell}], the user's cell"
+    seen = session.errors.latest
+    if seen is None:  # this server sees every cell's error while it listens
+        return f"In [{cell}], run before this server connected"
+    if seen.execution_count != cell:
+        return f"In [{cell}]"
+    return _whose(session, seen)
+
+
+def _whose(session: KernelSession, seen: SeenError, old: bool = False) -> str:
+    cell = f"In [{seen.execution_count}]" if seen.execution_count is not None else "a cell"
+    if not seen.ours:
+        return f"{cell}, the user's cell"
+    run = None if old else next((ex for ex in session.runner.executions if ex.msg_id == seen.msg_id), None)
+    return f"{cell}, the assistant's run {run.id}" if run is not None else f"{cell}, the assistant's"
 
 
 def module_frame_text(frame: int) -> str:
