@@ -27,6 +27,7 @@ from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.connect import write_connection_file
 
 from ipython_mcp.server import build_server
+from ipython_mcp.session.registry import KernelRegistry
 from ipython_mcp.settings import Settings
 
 
@@ -362,6 +363,14 @@ async def assistant(settings: Settings) -> AsyncIterator[Assistant]:
         yield Assistant(client, Path(settings.runtime_dir))
         watchdog = asyncio.ensure_future(_dump_tasks_after(20))
     watchdog.cancel()
+
+
+@pytest.fixture
+async def helper(settings: Settings) -> AsyncIterator[tuple[Assistant, KernelRegistry]]:
+    """The assistant, with the server's registry at hand to follow its sessions."""
+    registry = KernelRegistry(settings)
+    async with mcp.Client(build_server(settings, registry)) as client:
+        yield Assistant(client, Path(settings.runtime_dir)), registry
 
 
 async def _dump_tasks_after(seconds: float) -> None:

@@ -8,7 +8,7 @@ import asyncio
 import json
 import os
 import signal
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 
 import mcp
@@ -130,14 +130,6 @@ def test_the_record_can_be_turned_off() -> None:
 
 
 # -- real kernels -------------------------------------------------------------------------------
-
-
-@pytest.fixture
-async def helper(settings: Settings) -> AsyncIterator[tuple[Assistant, KernelRegistry]]:
-    """The assistant, with the server's registry at hand to follow the records."""
-    registry = KernelRegistry(settings)
-    async with mcp.Client(build_server(settings, registry)) as client:
-        yield Assistant(client, Path(settings.runtime_dir)), registry
 
 
 def record(registry: KernelRegistry) -> NamespaceRecord:

@@ -18,6 +18,9 @@ from typing import Any
 import pytest
 from conftest import Assistant, Gate, IdeKernel, IdeUser, ide_kernel, texts
 from test_follow import Progress, gated
+from test_lost_names import recorded
+
+from ipython_mcp.session.registry import KernelRegistry
 
 ROOT = Path(__file__).resolve().parents[1]
 STATE = "print(repr(_), len(In), sorted(k for k in globals() if not k.startswith('_i')), sep=' | ')"
@@ -336,3 +339,24 @@ async def test_the_users_cell_is_followed_on_kernels_other_than_ipykernel_7(
         assert "What it showed, as the user saw it:\nfirst\nsecond\n" in texts(result)
         reply, _ = await kernel.ide.finish(second)
         assert reply["status"] == "ok"
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("name", ["ipykernel6", "spyder"])
+async def test_a_death_names_what_the_kernel_held_on_kernels_other_than_ipykernel_7(
+    helper: tuple[Assistant, KernelRegistry], other_kernel: OtherKernel, name: str
+) -> None:
+    assistant, registry = helper
+    async with other_kernel(name) as kernel:
+        await assistant.text("connect_to_kernel", connection_file=str(kernel.path))
+        reply, _ = await kernel.ide.run("rows = list(range(1000))\ndef clean(v):\n    return v")
+        assert not (await assistant.call("execute_code", code="import json\ntotal = sum(rows)")).is_error
+        await recorded(registry)
+        session = registry.sessions[-1]
+        kernel.process.kill()
+        await asyncio.wait_for(session.link.dead, 15)
+        error = await assistant.error("execute_code", code="1")
+        users = reply["execution_count"]
+        gone = f"Its 2 variables are gone: rows (list len 1000, In [{users}]), total (int, the assistant's In [{users + 1}])"
+        assert gone in error, error
+        assert "also its function clean and import json. Rerun those cells" in error, error
