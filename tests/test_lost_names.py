@@ -64,9 +64,10 @@ def test_ipython_syntax_does_not_hide_the_rest_of_a_cell() -> None:
     assert bound_names("x = 1\n" * 60_000) == {}  # too long to be worth reading
 
 
-def test_the_record_of_names_computes_nothing_and_keeps_the_largest() -> None:
+def test_the_record_of_names_computes_nothing_and_keeps_what_matters_most() -> None:
     """kernel_side/names.py, as the record runs it: no len() of objects that are not builtins
-    (a lazy frame's runs its query), at most `limit` rows, the largest."""
+    (a lazy frame's runs its query), at most `limit` rows: objects of packages (a small model
+    is not crowded out by big strings), then the user's own, then containers, larger first."""
 
     class Lazy:
         shape = (10, 3)
@@ -82,8 +83,8 @@ def test_the_record_of_names_computes_nothing_and_keeps_the_largest() -> None:
     exec(kernel_side.source("names"), scope)
     found = json.loads(scope["RESULT"])
     assert (found["total"], found["defined"], found["hidden"]) == (5, 1, 3)
-    assert [row[0] for row in found["rows"]] == ["big", "helper", "rows"]
-    assert found["rows"][0][1:3] == ["str", "len 10000"] and found["rows"][1][4] == 1
+    assert [row[0] for row in found["rows"]] == ["lazy", "helper", "big"]
+    assert found["rows"][2][1:3] == ["str", "len 10000"] and found["rows"][1][4] == 1
     scope["OPTIONS"]["limit"] = 10
     exec(kernel_side.source("names"), scope)
     rows = {row[0]: row for row in json.loads(scope["RESULT"])["rows"]}

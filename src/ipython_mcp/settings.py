@@ -51,8 +51,8 @@ class Settings:
     allow_remote_kernels: bool = False
     """Connect to kernels whose connection file binds a non-loopback address (unencrypted traffic)."""
     names_kept: int = 500
-    """Names of each kernel's namespace recorded between cells (the largest), to tell what a
-    restart or death took with it; 0: no record."""
+    """Names of each kernel's namespace recorded between cells (objects of packages first, then
+    the larger), to tell what a restart or death took with it; 0: no record."""
 
     def __post_init__(self) -> None:
         for name in ("timeout", "connect_timeout", "key_check_timeout", "start_timeout", "reconnect_timeout"):

@@ -15,7 +15,8 @@ is due, never on the way of a result: the assistant's and other clients' alike, 
 kernel, from the kernel's history for the cells run before this server connected; after a
 restart that history belongs to the new kernel.
 
-Bounded: at most `limit` names are kept (the largest), the cells of at most ORIGINS_KEPT names.
+Bounded: at most `limit` names are kept (the first in the order the words list them, lost.rank),
+the cells of at most ORIGINS_KEPT names.
 """
 
 from __future__ import annotations
@@ -80,7 +81,7 @@ class NamespaceRecord:
         self._kernel = kernel
         self._router = kernel.router
         self.limit = limit
-        """Names kept at most (the largest); 0: no record."""
+        """Names kept at most (those lost.rank puts first); 0: no record."""
         self._rows: list[Row] | None = None
         """As last recorded; None: never recorded."""
         self._variables = 0

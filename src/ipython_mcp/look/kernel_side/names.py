@@ -1,9 +1,10 @@
 # Runs inside the user's kernel (see __init__.py): NS is the user's namespace, OPTIONS a dict.
 # The record of the namespace kept between cells (look/record.py): each name's type, shape and
-# size, the LIMIT largest. Nothing that may compute (len() of a lazy frame runs its query) and
+# size, the LIMIT that matter most. Nothing that may compute (len() of a lazy frame runs its query) and
 # no previews: a few milliseconds for thousands of names, run after the user's cells.
 # Builds on sizes.py (_size).
 import json
+import operator
 import sys
 import types
 
@@ -11,6 +12,7 @@ _SKIPPED = {"In", "Out", "exit", "quit", "get_ipython", "open"}
 _SCALARS = {int, float, bool, complex, type(None)}
 _PLAIN = _SCALARS | {str, bytes, list, tuple, dict, set, frozenset, range}
 _DEFINED = (type, types.FunctionType, types.BuiltinFunctionType, types.MethodType)
+_first = operator.itemgetter(0)
 
 
 def _row(name, value, kind, size):
@@ -33,25 +35,34 @@ def _row(name, value, kind, size):
 
 
 def _names(ns, limit):
+    # Kept, when there are more than `limit`: objects of packages (frames, arrays, models), then
+    # the user's own, then Python's containers, then numbers, larger first within each: the
+    # order the words list them in (lost.rank), so a model is never crowded out by big lists.
     # Plain values first, without a call: most of a namespace, and this runs after every cell.
-    getsizeof, plain, skipped = sys.getsizeof, _PLAIN, _SKIPPED
-    sized, hidden, defined = [], 0, 0
+    getsizeof, plain, scalars, skipped = sys.getsizeof, _PLAIN, _SCALARS, _SKIPPED
+    packages, own, containers, numbers = groups = ([], [], [], [])
+    hidden, defined = 0, 0
     for name, value in list(ns.items()):
         if name[:1] == "_" or name in skipped:
             hidden += 1
             continue
         kind = type(value)
         if kind in plain:
-            sized.append((getsizeof(value), name, value, kind))
+            size = getsizeof(value)
+            (numbers if kind in scalars else containers).append((-size, name, size, value, kind))
             continue
         if isinstance(value, types.ModuleType):
             hidden += 1
             continue
         defined += isinstance(value, _DEFINED)
-        sized.append((_size(value), name, value, kind))  # noqa: F821 - from sizes.py
-    sized.sort(key=lambda item: item[0] or 0, reverse=True)
-    rows = [_row(name, value, kind, size) for size, name, value, kind in sized[:limit]]
-    return {"rows": rows, "total": len(sized), "defined": defined, "hidden": hidden}
+        size = _size(value)  # noqa: F821 - from sizes.py
+        group = own if kind.__module__ in ("builtins", "__main__") else packages
+        group.append((-(size or 0), name, size, value, kind))
+    rows = []
+    for group in groups:
+        group.sort(key=_first)
+        rows += [_row(name, value, kind, size) for _, name, size, value, kind in group[: limit - len(rows)]]
+    return {"rows": rows, "total": sum(map(len, groups)), "defined": defined, "hidden": hidden}
 
 
 RESULT = json.dumps(_names(NS, OPTIONS.get("limit", 500)))  # noqa: F821 - given by the caller
