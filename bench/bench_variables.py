@@ -15,7 +15,8 @@ request, timed from a client of our own against an empty silent request), and th
 (IPYTHON_MCP_NAMES_KEPT=0), one at a time in blocks taken in turn (a server records after
 anyone's cells, so the two cannot share the kernel at once), with the next call sent at once
 (back to back), 0.1 s after the last result (as the record is due: the worst case) and 0.5 s
-after (a model's pace).
+after (a model's pace); and one record with 2,000 small DataFrames added, whose sizes need a
+call each (the record sizes objects for at most 3 ms, then lists the rest without a size).
 Target: under 5 ms added to an execution's result.
 
 `--spyder PYTHON` runs the kernel as Spyder does, with that environment's spyder-kernels
@@ -51,6 +52,12 @@ big_text = "x" * 100_000_000
 for i in range(1997):
     globals()[f"value_{i}"] = [i] * (i % 50)
 """
+FRAMES_SETUP = """
+import pandas as pd
+for i in range(2000):
+    globals()[f"frame_{i}"] = pd.DataFrame({"a": [1.0, 2.0], "b": ["x", "y"]})
+"""
+FRAMES_CLEANUP = "for i in range(2000):\n    del globals()[f'frame_{i}']"
 BLOCKS = 4
 """Blocks of calls through a server with the record and one without, in turn (ABBA...)."""
 PLAIN_SETUP = """
@@ -125,6 +132,11 @@ async def record_cost(user: AsyncKernelClient, env: dict[str, str], runs: int) -
         f"one record (silent request, 2,000 names, 500 kept): median {record * 1000:.1f} ms; "
         f"an empty silent request {empty * 1000:.1f} ms"
     ]
+    reply = await user.execute(FRAMES_SETUP, reply=True, timeout=120)
+    if reply["content"]["status"] == "ok":  # no pandas in Spyder's environment
+        frames = await silent_request(user, {"names": names_expression(500)}, runs)
+        lines.append(f"one record with 2,000 small DataFrames more: median {frames * 1000:.1f} ms")
+        await user.execute(FRAMES_CLEANUP, reply=True, timeout=120)
     paces = (("back to back", 0.0), ("as a record is due", SNAPSHOT_DELAY), ("0.5 s apart", 0.5))
     times: dict[tuple[str, str], list[float]] = {}
     for block in range(BLOCKS):  # one server at a time (a server records after anyone's cells)

@@ -2,10 +2,14 @@
 rebuild a name once a restart or death took it.
 
 Only the module level counts: assignments (plain, augmented, annotated, walrus), `for` and
-`with ... as` targets, imports, `def` and `class`, `except ... as`, and names a function
-declares `global`. Bodies of functions, classes, lambdas and comprehensions bind their own
-names. IPython's own syntax (`%magic`, `!shell`, `x = !ls`, `obj?`) is read as harmless Python
-first; code that still is not Python binds nothing known.
+`with ... as` targets, imports, `def` and `class`; `del` unbinds. Bodies of functions, classes,
+lambdas and comprehensions bind their own names (a function's `global` binds only when it is
+called, by the cell that calls it: not known here), and `except ... as e` unbinds `e` at its end.
+Code is read as Python first; where IPython's own syntax makes it fail (`%magic`, `!shell`,
+`x = !ls`, `obj?`), those lines are read as harmless Python: `%time x = f()` and `%%time`,
+`%%prun` and `%%capture` cells run their statements in the namespace, other magics bind nothing
+(`%timeit` runs its statement in a function, `%%writefile` writes a file). Code that still is
+not Python binds nothing known.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import ast
 import re
 from typing import Literal
 
-Kind = Literal["value", "import", "function", "class"]
+Kind = Literal["value", "import", "function", "class", "deleted"]
 
 MAX_CODE = 100_000
 """Characters of a cell read at most: a longer cell binds nothing known (parsing it would cost
@@ -25,7 +29,10 @@ MAX_NAMES = 200
 _MAGIC_LINE = re.compile(r"^(\s*)(?:%|!|\?)")
 _MAGIC_VALUE = re.compile(r"^(\s*[\w.,\s\[\]()*]+?=\s*)[%!].*$")
 _HELP = re.compile(r"^(\s*)[\w.]+\?\??\s*$")
-_TIMED = re.compile(r"^(\s*)%(?:time|timeit|prun)\s+(?:-\w+\s+)*(.*)$")
+_TIMED = re.compile(r"^(\s*)%(?:time|prun)\s+(?:-\w+\s+)*(.*)$")
+_CELL_MAGIC = re.compile(r"^\s*%%(\w+)(.*)$")
+_IN_NAMESPACE = {"time", "prun", "capture"}
+"""Cell magics that run their body in the user's namespace."""
 
 
 def bound_names(code: str) -> dict[str, tuple[Kind, str]]:
@@ -33,13 +40,28 @@ def bound_names(code: str) -> dict[str, tuple[Kind, str]]:
     import is the module it names (`numpy`), else ""."""
     if len(code) > MAX_CODE:
         return {}
-    try:
-        tree = ast.parse(_as_python(code))
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return {}
     found: dict[str, tuple[Kind, str]] = {}
+    magic = _CELL_MAGIC.match(code.split("\n", 1)[0])
+    if magic is not None:
+        if magic.group(1) not in _IN_NAMESPACE:
+            return {}
+        if magic.group(1) == "capture" and (output := magic.group(2).split()) and output[-1].isidentifier():
+            _add(found, output[-1], "value")  # `%%capture out` binds out
+        code = "\n" + code.split("\n", 1)[1] if "\n" in code else ""
+    tree = _parsed(code)
+    if tree is None:
+        tree = _parsed(_as_python(code))
+    if tree is None:
+        return found
     _statements(tree.body, found)
     return found
+
+
+def _parsed(code: str) -> ast.Module | None:
+    try:
+        return ast.parse(code)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
 
 
 def _as_python(code: str) -> str:
@@ -47,8 +69,6 @@ def _as_python(code: str) -> str:
     if "%" not in code and "!" not in code and "?" not in code:
         return code
     lines = code.splitlines()
-    if lines and lines[0].lstrip().startswith("%%"):  # a cell magic: %%time and the like run Python
-        lines[0] = ""
     out = []
     for line in lines:
         if (timed := _TIMED.match(line)) is not None and _parses(timed.group(2)):
@@ -84,11 +104,15 @@ def _statements(body: list[ast.stmt], found: dict[str, tuple[Kind, str]]) -> Non
 def _statement(node: ast.stmt, found: dict[str, tuple[Kind, str]]) -> None:
     if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
         _add(found, node.name, "function")
-        _globals_declared(node, found)
         return
     if isinstance(node, ast.ClassDef):
         _add(found, node.name, "class")
-        _globals_declared(node, found)
+        return
+    if isinstance(node, ast.Delete):
+        for target in node.targets:
+            for child in ast.walk(target):
+                if isinstance(child, ast.Name):
+                    _add(found, child.id, "deleted")
         return
     if isinstance(node, ast.Import):
         for alias in node.names:
@@ -120,9 +144,9 @@ def _statement(node: ast.stmt, found: dict[str, tuple[Kind, str]]) -> None:
                 _targets(item.optional_vars, found)
     elif isinstance(node, (ast.Try, ast.TryStar)):
         for handler in node.handlers:
-            if handler.name:
-                _add(found, handler.name, "value")
             _statements(handler.body, found)
+            if handler.name:
+                _add(found, handler.name, "deleted")  # unbound as the handler ends
     elif isinstance(node, ast.Match):
         _walrus(node.subject, found)
         for case in node.cases:
@@ -165,11 +189,3 @@ def _walrus(expression: ast.expr, found: dict[str, tuple[Kind, str]]) -> None:
         if isinstance(node, ast.NamedExpr) and isinstance(node.target, ast.Name):
             _add(found, node.target.id, "value")
         stack.extend(ast.iter_child_nodes(node))
-
-
-def _globals_declared(scope: ast.stmt, found: dict[str, tuple[Kind, str]]) -> None:
-    """Names a function or class body declares `global`: it binds them when it runs."""
-    for node in ast.walk(scope):
-        if isinstance(node, ast.Global):
-            for name in node.names:
-                _add(found, name, "value")

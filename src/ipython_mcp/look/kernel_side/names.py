@@ -1,11 +1,13 @@
 # Runs inside the user's kernel (see __init__.py): NS is the user's namespace, OPTIONS a dict.
 # The record of the namespace kept between cells (look/record.py): each name's type, shape and
-# size, the LIMIT that matter most. Nothing that may compute (len() of a lazy frame runs its query) and
-# no previews: a few milliseconds for thousands of names, run after the user's cells.
-# Builds on sizes.py (_size).
+# size, the LIMIT that matter most. Nothing that may compute (len() or .shape of a lazy frame
+# runs its query: shapes are read of the array and frame libraries only) and no previews: a few
+# milliseconds for thousands of names, run after the user's cells; sizes that need a call stop
+# after SIZING_BUDGET. Builds on sizes.py (_size).
 import json
 import operator
 import sys
+import time
 import types
 
 _SKIPPED = {"In", "Out", "exit", "quit", "get_ipython", "open"}
@@ -13,11 +15,15 @@ _SCALARS = {int, float, bool, complex, type(None)}
 _PLAIN = _SCALARS | {str, bytes, list, tuple, dict, set, frozenset, range}
 _DEFINED = (type, types.FunctionType, types.BuiltinFunctionType, types.MethodType)
 _first = operator.itemgetter(0)
+_SHAPED = {"numpy", "pandas", "polars", "torch", "xarray", "scipy", "jax", "jaxlib", "cupy", "tensorflow",
+           "pyarrow", "sparse", "h5py", "zarr"}  # fmt: skip
+_SIZING_BUDGET = 0.003  # seconds: a namespace of thousands of small frames is sized in part
+_TYPE_CHARS = 80
 
 
 def _row(name, value, kind, size):
-    module = kind.__module__
-    type_name = kind.__name__
+    module = str(kind.__module__)
+    type_name = str(kind.__name__)
     if module not in ("builtins", "__main__"):
         type_name = module.split(".")[0] + "." + type_name
     shape = None
@@ -25,13 +31,24 @@ def _row(name, value, kind, size):
         if kind in _PLAIN:
             if kind not in _SCALARS:
                 shape = "len %d" % len(value)
-        else:
+        elif module.split(".")[0] in _SHAPED:
             found = getattr(value, "shape", None)
-            if isinstance(found, tuple) and len(found) < 8:
+            if isinstance(found, tuple) and len(found) < 8 and all(type(n) is int for n in found):
                 shape = "x".join(str(n) for n in found)
     except Exception:
         shape = None
-    return [name, type_name, shape, size, 1 if isinstance(value, _DEFINED) else 0]
+    return [name, type_name[:_TYPE_CHARS], shape, size, 1 if isinstance(value, _DEFINED) else 0]
+
+
+def _imported(name, value):
+    # A function or object a package defines, under its own name (`from numpy import *`): an
+    # import, which the cells' code tells, not a variable.
+    try:
+        module = sys.modules.get(getattr(value, "__module__", None))
+        # vars(), not getattr(): a module's __getattr__ may import on demand.
+        return module is not None and module.__name__ != "__main__" and vars(module).get(name) is value
+    except Exception:
+        return False
 
 
 def _names(ns, limit):
@@ -42,6 +59,8 @@ def _names(ns, limit):
     getsizeof, plain, scalars, skipped = sys.getsizeof, _PLAIN, _SCALARS, _SKIPPED
     packages, own, containers, numbers = groups = ([], [], [], [])
     hidden, defined = 0, 0
+    clock = time.perf_counter
+    sizing_ends = clock() + _SIZING_BUDGET
     for name, value in list(ns.items()):
         if name[:1] == "_" or name in skipped:
             hidden += 1
@@ -51,12 +70,12 @@ def _names(ns, limit):
             size = getsizeof(value)
             (numbers if kind in scalars else containers).append((-size, name, size, value, kind))
             continue
-        if isinstance(value, types.ModuleType):
+        if isinstance(value, types.ModuleType) or (callable(value) and _imported(name, value)):
             hidden += 1
             continue
         defined += isinstance(value, _DEFINED)
-        size = _size(value)  # noqa: F821 - from sizes.py
-        group = own if kind.__module__ in ("builtins", "__main__") else packages
+        size = _size(value) if clock() < sizing_ends else None  # noqa: F821 - from sizes.py
+        group = own if str(kind.__module__) in ("builtins", "__main__") else packages
         group.append((-(size or 0), name, size, value, kind))
     rows = []
     for group in groups:
