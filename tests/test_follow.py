@@ -266,13 +266,21 @@ async def test_the_users_cell_is_followed_on_a_jupyter_server_kernel(
         user.client.stop_channels()
 
 
-async def test_a_read_only_server_points_at_no_wait_it_does_not_offer(
+async def test_a_read_only_server_follows_the_users_cell_with_a_tool_of_its_own(
     settings: Settings, own_kernel: IdeKernel, gates: Callable[[], Gate]
 ) -> None:
     read_only = dataclasses.replace(settings, read_only=True)
     async with mcp.Client(build_server(read_only)) as client:
         cautious = Assistant(client, Path(settings.runtime_dir))
         await cautious.text("connect_to_kernel", connection_file=str(own_kernel.path))
-        own_kernel.ide.send(gated("busy", gates(), "pass"))
+        gate = gates()
+        cell = own_kernel.ide.send(gated("training", gate, "print('trained')"))
         await cautious.until_busy("another client's cell In[1]")
-        assert "wait_for_execution" not in await cautious.text("kernel_status")
+        status = await cautious.text("kernel_status")
+        assert "wait_for_users_cell() waits for that cell's end" in status and "wait_for_execution" not in status
+        progress = Progress(gate, opens_on="training")
+        result = await cautious.call("wait_for_users_cell", progress=progress)
+        assert not result.is_error and "ended (ok)" in texts(result), texts(result)
+        assert "training\ntrained\n" in texts(result)
+        reply, _ = await own_kernel.ide.finish(cell)
+        assert reply["status"] == "ok"

@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 
 import ipython_mcp
-from ipython_mcp.server.app import INSTRUCTIONS, READ_ONLY_INSTRUCTIONS, TOOLS
+from ipython_mcp.server.app import INSTRUCTIONS, READ_ONLY_INSTRUCTIONS, READ_ONLY_STAND_INS, TOOLS
 
 PACKAGE = Path(ipython_mcp.__file__).parent
 BELOW_SERVER = ("transport", "discovery", "session", "run", "look", "rendering", "errors", "settings")
@@ -88,8 +88,8 @@ def test_layers_below_the_server_know_no_mcp() -> None:
 def test_tool_names_are_written_in_the_server_layer_only() -> None:
     """Strings and docstrings below the server name no tool: what the model can do next is
     worded in server/ (words/, the tools' descriptions)."""
-    names = [tool.__name__ for tool, _ in TOOLS]
-    assert len(names) == 18
+    names = [tool.__name__ for tool in EVERY_TOOL]
+    assert len(names) == 19
     # `complete` is also an English word: only its call counts.
     named = re.compile("|".join(rf"\b{tool}\b" if tool != "complete" else r"\bcomplete\(" for tool in names))
     for name, path in MODULES.items():
@@ -101,6 +101,8 @@ def test_tool_names_are_written_in_the_server_layer_only() -> None:
                 assert not said, f"{name}, line {node.lineno}: {said} in {node.value[:120]!r}"
 
 
+EVERY_TOOL = [*(tool for tool, _ in TOOLS), *READ_ONLY_STAND_INS.values()]
+"""The tools of either mode."""
 SNAKE_NAME = re.compile(r"(?<![\w.$%-])([a-z][a-z0-9]*(?:_[a-z0-9]+)+)\b")
 """A name such as `read_output` in a sentence; not one inside a dotted, `$`, `%` or `--` name."""
 CALLED = re.compile(r"(?<![\w.])([a-z_][a-z0-9_]*)\(")
@@ -122,15 +124,15 @@ def sentences_of_the_server() -> list[tuple[str, str]]:
             sentence = isinstance(node, ast.Constant) and isinstance(node.value, str) and " " in node.value
             if sentence and id(node) not in docstrings:
                 said.append((f"{path.relative_to(PACKAGE)}, line {node.lineno}", node.value))
-    said += [(f"{tool.__name__}'s description", tool.__doc__ or "") for tool, _ in TOOLS]
+    said += [(f"{tool.__name__}'s description", tool.__doc__ or "") for tool in EVERY_TOOL]
     return [*said, ("instructions", INSTRUCTIONS), ("read-only instructions", READ_ONLY_INSTRUCTIONS)]
 
 
 def test_the_words_the_model_reads_name_only_tools_that_exist() -> None:
     """A tool the model is told of, by name or as a call, is one the server offers; the other
     names in its words are the tools' arguments or names from outside (IPython's, Jupyter's)."""
-    tools = {tool.__name__ for tool, _ in TOOLS}
-    arguments = {name for tool, _ in TOOLS for name in inspect.signature(tool).parameters} - {"deps", "ctx"}
+    tools = {tool.__name__ for tool in EVERY_TOOL}
+    arguments = {name for tool in EVERY_TOOL for name in inspect.signature(tool).parameters} - {"deps", "ctx"}
     known = tools | arguments | OUTSIDE_NAMES
     assert SNAKE_NAME.findall("read_output('e3') and gone_tool read") == ["read_output", "gone_tool"]
     assert CALLED.findall("complete('df.') or input() or os.getcwd()") == ["complete", "input"]

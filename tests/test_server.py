@@ -187,7 +187,7 @@ async def test_read_only_mode_offers_only_tools_that_cannot_change_a_kernel(
         tools = {t.name: t for t in (await client.list_tools()).tools}
         assert set(tools) == {
             "connect_to_kernel", "disconnect_kernel", "kernel_status", "list_kernels", "get_history",
-            "list_variables", "inspect_variable", "debug_error", "complete",
+            "list_variables", "inspect_variable", "debug_error", "complete", "wait_for_users_cell",
         }  # fmt: skip
         assert "read-only" in (client.instructions or "")
         # Nothing the model reads of the tools points at one this server does not offer.

@@ -41,7 +41,14 @@ from .tools_kernels import (
     start_kernel,
 )
 from .tools_look import complete, debug_error, get_history, inspect_variable, list_variables
-from .tools_run import execute_code, read_output, save_notebook, send_input, wait_for_execution
+from .tools_run import (
+    execute_code,
+    read_output,
+    save_notebook,
+    send_input,
+    wait_for_execution,
+    wait_for_users_cell,
+)
 from .words.advice import error_text
 
 log = logging.getLogger(__name__)
@@ -63,9 +70,10 @@ READ_ONLY_INSTRUCTIONS = """\
 This server is read-only: it looks at the user's live IPython/Jupyter kernel, the same one \
 their IDE (Spyder, JupyterLab, VS Code, jupyter console) uses (its status, variables, \
 history), but runs no code of its own in it and changes nothing. Start with \
-connect_to_kernel (or list_kernels when unsure which kernel). Looking at a value calls its \
-repr and size methods, as a variable explorer does. Where a result suggests a tool this \
-server does not offer (running code, starting or restarting a kernel), tell the user instead."""
+connect_to_kernel (or list_kernels when unsure which kernel). wait_for_users_cell follows a \
+cell the user runs to its end; debug_error shows where and why their code failed. Looking at \
+a value calls its repr and size methods, as a variable explorer does. Where a result suggests \
+a tool this server does not offer (running code, starting or restarting a kernel), tell the user instead."""
 
 
 def _hints(*, read_only: bool, destructive: bool) -> ToolAnnotations:
@@ -110,9 +118,11 @@ TOOLS: tuple[tuple[Tool, ToolAnnotations], ...] = (
 
 ATTACHING = {connect_to_kernel, disconnect_kernel}
 """Offered in read-only mode too: attaching changes nothing in the kernel."""
-OWN_RUNS = {wait_for_execution, read_output}
-"""Not offered in read-only mode though they change nothing: they follow the assistant's own
+OWN_RUNS = {read_output}
+"""Not offered in read-only mode though it changes nothing: it reads the assistant's own
 executions, and a read-only server runs none."""
+READ_ONLY_STAND_INS = {wait_for_execution: wait_for_users_cell}
+"""What read-only mode offers in their place: the user's cell is the only one to wait for."""
 
 
 def offered(settings: Settings) -> list[tuple[Tool, ToolAnnotations]]:
@@ -121,7 +131,7 @@ def offered(settings: Settings) -> list[tuple[Tool, ToolAnnotations]]:
     if not settings.read_only:
         return list(TOOLS)
     return [
-        (tool, hints)
+        (READ_ONLY_STAND_INS.get(tool, tool), hints)
         for tool, hints in TOOLS
         if (hints is READ_ONLY or tool in ATTACHING) and tool not in OWN_RUNS
     ]

@@ -96,6 +96,17 @@ async def wait_for_execution(
     return await reply(ctx, view, session, result)
 
 
+async def wait_for_users_cell(
+    deps: Deps,
+    ctx: Context,
+    timeout: Annotated[float, Field(description="Seconds to wait", gt=0)] = 30,
+    kernel: KernelArg = None,
+) -> CallToolResult:
+    """Wait for the cell the user's IDE runs: progress while it runs, then what the user saw
+    (output, figures, error). Never interrupts it."""
+    return await _users_cell(deps, ctx, deps.view(ctx), timeout, kernel)
+
+
 async def _users_cell(
     deps: Deps, ctx: Context, view: ClientView, timeout: float, kernel: str | None
 ) -> CallToolResult:

@@ -11,6 +11,7 @@ from ...session.local import LocalKernelSession
 from ...session.remote import ServerKernelSession
 from .advice import advice_text, reach_by_id
 from .lost import gone_phrase
+from .users_cell import follow_call
 
 
 def kernel_line(session: KernelSession) -> str:
@@ -59,8 +60,8 @@ def status_text(session: KernelSession, status: KernelStatus) -> str:
         f"Kernel {kernel_line(session)}: {'alive' if status.alive else _not_alive(session)}, {doing}.",
     ]
     users = status.busy and (status.running is None or not status.running.ours)
-    if users and not session.settings.read_only:  # a read-only server offers no waiting
-        lines.append("wait_for_execution(execution_id='user') waits for that cell's end and output.")
+    if users:
+        lines.append(f"{follow_call(session)} waits for that cell's end and output.")
     if status.execution_count is not None:
         lines.append(f"Execution count: {status.execution_count}.")
     lines.append(session.location)

@@ -1,5 +1,6 @@
 """What the model reads about the cell another client (the user's IDE) runs, followed to its end
-by wait_for_execution(execution_id='user'): its output as the user saw it, and how it ended."""
+by wait_for_execution(execution_id='user') (wait_for_users_cell on a read-only server): its
+output as the user saw it, and how it ended."""
 
 from __future__ import annotations
 
@@ -20,7 +21,13 @@ RECENT = 600.0
 """Seconds since it ended within which the user's last cell is shown whole when none runs."""
 USER = "user"
 """The execution_id that makes wait_for_execution follow the user's cell."""
-AGAIN = f"wait_for_execution(execution_id='{USER}') waits for it again."
+
+
+def follow_call(session: KernelSession) -> str:
+    """The call that follows the user's cell: a read-only server offers its own tool for it."""
+    if session.settings.read_only:
+        return "wait_for_users_cell()"
+    return f"wait_for_execution(execution_id='{USER}')"
 
 
 def users_cell_blocks(followed: Followed) -> list[Block]:
@@ -47,7 +54,7 @@ def users_cell_result(
         header = _ended(followed)
     elif state == "running":
         header = _running(followed, sum(isinstance(block, Image) for block in _all_blocks(cell)))
-        after.append(f"{AGAIN} {USERS_CELL}")
+        after.append(f"{follow_call(session)} waits for it again. {USERS_CELL}")
     elif state == "idle":
         header = _idle(followed, session, bool(blocks))
     elif state == "died":
