@@ -5,9 +5,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import re
+import threading
 import time
+import types
 from collections.abc import Callable
+from typing import Any
 
+import anyio
 import pytest
 from conftest import Assistant, Gate, IdeKernel, images, texts
 
@@ -137,6 +141,45 @@ async def test_an_altair_chart_comes_back_as_an_image_under_a_line_saying_what_i
     [image] = images(result)
     assert image.mime_type == "image/png" and base64.b64decode(image.data).startswith(b"\x89PNG")
     assert [c.type for c in result.content] == ["text", "image"]
+
+
+async def test_a_chart_is_drawn_beside_the_server_which_answers_meanwhile(
+    assistant: Assistant, shared_kernel: IdeKernel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Drawing a chart may take seconds (a large spec): it is drawn in a thread when the result
+    needs it, while the server goes on answering calls."""
+    pytest.importorskip("altair")
+    vl_convert = pytest.importorskip("vl_convert")
+    from ipython_mcp.rendering import vega
+
+    drawing, release, threads = threading.Event(), threading.Event(), []
+
+    def slow_draw(*args: Any, **kwargs: Any) -> bytes:
+        threads.append(threading.current_thread())
+        drawing.set()
+        release.wait(30)
+        return vl_convert.vegalite_to_png(*args, **kwargs)
+
+    monkeypatch.setattr(vega, "vl_convert", types.SimpleNamespace(
+        vegalite_to_png=slow_draw, get_vegalite_versions=vl_convert.get_vegalite_versions))  # fmt: skip
+    await connect(assistant, shared_kernel)
+    code = (
+        "import altair as alt\n"
+        "alt.Chart(alt.Data(values=[{'a': 1, 'b': 2}])).mark_point().encode(x='a:Q', y='b:Q')"
+    )
+    async with anyio.create_task_group() as tasks:
+        result: list[Any] = []
+
+        async def run() -> None:
+            result.append(await assistant.call("execute_code", code=code))
+
+        tasks.start_soon(run)
+        await anyio.to_thread.run_sync(drawing.wait, 30)
+        assert "idle" in await assistant.text("kernel_status")  # answered while the chart is drawn
+        release.set()
+    [image] = images(result[0])
+    assert base64.b64decode(image.data).startswith(b"\x89PNG")
+    assert threads and threading.main_thread() not in threads
 
 
 async def test_a_bokeh_plot_is_one_line_without_its_script(assistant: Assistant, shared_kernel: IdeKernel) -> None:

@@ -13,6 +13,7 @@ import uuid
 import pytest
 
 from ipython_mcp.rendering import Image, KernelError, OutputLog, Outputs, Text, strip_ansi
+from ipython_mcp.rendering.blocks import Block, ToDraw
 
 PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n" + bytes(range(64))).decode()
 FIGURE = "<Figure size 640x480 with 1 Axes>"
@@ -70,6 +71,12 @@ def log_of(*messages: tuple[str, dict], **options: int) -> OutputLog:
     for msg_type, content in messages:
         log.add(msg_type, content)
     return log
+
+
+def drawn(blocks: list[Block]) -> list[Block]:
+    """The blocks with their SVGs and charts drawn, as a result draws them (figures.fit_figures,
+    in a thread): recording an output never draws."""
+    return [block.draw() if isinstance(block, ToDraw) else block for block in blocks]
 
 
 def texts(log: OutputLog) -> list[str]:
@@ -230,11 +237,11 @@ def test_html_drops_scripts_and_styles_and_unescapes_entities():
 
 def test_svg_is_rendered_to_an_image_or_says_why_not():
     svg = "<svg xmlns='http://www.w3.org/2000/svg' width='40pt' height='20pt'><rect width='40' height='20'/></svg>"
-    [image] = log_of(display({"image/svg+xml": svg, "text/plain": FIGURE})).blocks()
+    [image] = drawn(log_of(display({"image/svg+xml": svg, "text/plain": FIGURE})).blocks())
     assert isinstance(image, Image) and image.mime_type == "image/png"
     assert base64.b64decode(image.data).startswith(b"\x89PNG")
-    [broken] = texts(log_of(display({"image/svg+xml": "<svg xmlns='http://www.w3.org/2000/svg'><rect"})))
-    assert broken.startswith("[image/svg+xml figure could not be rendered: ")
+    [broken] = drawn(log_of(display({"image/svg+xml": "<svg xmlns='http://www.w3.org/2000/svg'><rect"})).blocks())
+    assert isinstance(broken, Text) and broken.text.startswith("[image/svg+xml figure could not be rendered: ")
     huge = svg.replace("<rect", " " * 2_000_000 + "<rect")
     assert texts(log_of(display({"image/svg+xml": huge}))) == [
         f"[image/svg+xml figure not shown: {len(huge):,} characters, over 2,000,000]"
@@ -611,7 +618,7 @@ def test_an_altair_chart_is_drawn_with_a_line_saying_what_it_shows():
         spec_bundle, _ = chart._repr_mimebundle_()
     assert "text/html" in html and any(mime.startswith("application/vnd.vegalite.") for mime in spec_bundle)
     for data in (html, spec_bundle):
-        [said, image] = log_of(display(data, msg_type="execute_result")).blocks()
+        [said, image] = drawn(log_of(display(data, msg_type="execute_result")).blocks())
         assert said == Text(SALES)
         assert isinstance(image, Image) and image.mime_type == "image/png" and image.alt == SALES
         png = base64.b64decode(image.data)
@@ -651,30 +658,39 @@ def test_a_vega_spec_is_drawn_and_a_broken_one_says_why_not():
             "x": {"scale": "x", "field": "c"}, "width": {"scale": "x", "band": 1},
             "y": {"scale": "y", "field": "v"}, "y2": {"scale": "y", "value": 0}}}}],
     }
-    [said, image] = log_of(display({"application/vnd.vega.v5+json": spec})).blocks()
+    [said, image] = drawn(log_of(display({"application/vnd.vega.v5+json": spec})).blocks())
     assert said == Text('[Vega chart "Raw": rect mark; data table (2 rows)]') and isinstance(image, Image)
-    [broken] = texts(log_of(display({"application/vnd.vegalite.v5+json": {"mark": 3}})))
-    assert broken.startswith("[Vega-Lite chart; not drawn: ") and "\n" not in broken and len(broken) < 300
+    assert base64.b64decode(image.data).startswith(b"\x89PNG")
+    [_, broken] = drawn(log_of(display({"application/vnd.vegalite.v5+json": {"mark": 3}})).blocks())
+    assert isinstance(broken, Text) and broken.text.startswith("[Vega-Lite chart; not drawn: ")
+    assert "\n" not in broken.text and len(broken.text) < 300
 
 
 def test_a_described_image_says_what_it_shows_where_the_image_is_left_out(monkeypatch: pytest.MonkeyPatch):
     """Past max_images, and in the whole output read by line, the chart's line stays."""
     from ipython_mcp.rendering import excerpt, vega
 
-    monkeypatch.setattr(vega, "vl_convert", types.SimpleNamespace(
-        vegalite_to_png=lambda *args, **kwargs: base64.b64decode(PNG), get_vegalite_versions=lambda: []))
+    calls = []
+
+    def draw(*args: object, **kwargs: object) -> bytes:
+        calls.append(args)
+        return base64.b64decode(PNG)
+
+    monkeypatch.setattr(vega, "vl_convert", types.SimpleNamespace(vegalite_to_png=draw, get_vegalite_versions=lambda: []))
     spec = altair_chart().to_dict()
     outputs = Outputs()
     for _ in range(3):
         outputs.add(*display({"application/vnd.vegalite.v5+json": spec}))
     outputs.add(*stdout("done\n"))
+    assert calls == []  # recorded, not drawn: a result draws what it shows
 
     def said(blocks: list) -> list[str]:
-        return [f"<image {b.alt}>" if isinstance(b, Image) and b.data == PNG else b.text for b in blocks]
+        return [f"<image {b.alt}>" if isinstance(b, Image) and b.data == PNG else b.text for b in drawn(blocks)]
 
     assert said(excerpt(outputs, budget=10_000, max_images=2)) == [
         SALES, f"<image {SALES}>", SALES, f"<image {SALES}>", SALES, "done\n", "[1 more image not shown]"
     ]
+    assert len(calls) == 2  # the chart not shown is never drawn
     view = outputs.view()
     assert [piece.text for piece in view.pieces(0, 0, view.lines, max_chars=10_000)] == [SALES] * 3 + ["done"]
     log = log_of(*[display({"application/vnd.vegalite.v5+json": spec})] * 2, max_images=1)

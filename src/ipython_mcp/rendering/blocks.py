@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 
@@ -28,6 +30,37 @@ class Image:
     alt: str = field(default="", kw_only=True)
     """What it shows, in one line (a chart's title, marks and fields): its line in the output's
     text, said beside the image, and in its place where the image is left out."""
+
+
+@dataclass(frozen=True, slots=True)
+class ToDraw(Image):
+    """An image drawn only when a result shows it: an SVG or a chart, whose drawing may take
+    seconds, which the server's event loop must not wait for. Its `data` is empty; `draw()`
+    gives the Image (or a Text saying why it could not be drawn), drawn once however often it
+    is asked for. figures.fit_figures draws it, in the thread that fits figures."""
+
+    drawing: Deferred = field(kw_only=True, compare=False, repr=False)
+
+    def draw(self) -> Block:
+        return self.drawing.result()
+
+
+class Deferred:
+    """A drawing made once, on first request, in whichever thread asks first (others wait)."""
+
+    __slots__ = ("_draw", "_lock", "_result")
+
+    def __init__(self, draw: Callable[[], Block]) -> None:
+        self._draw: Callable[[], Block] | None = draw
+        self._lock = threading.Lock()
+        self._result: Block | None = None
+
+    def result(self) -> Block:
+        with self._lock:
+            if self._draw is not None:
+                self._result, self._draw = self._draw(), None  # what it drew from is let go
+            assert self._result is not None
+            return self._result
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,8 @@ PNG. Here each is scaled down (never up), encoded as a PNG of at most 256 colour
 drawn with antialiasing needs, no visible loss) or, when the image is photo-like and it is
 smaller, a JPEG; the figures of one result then go in order while they fit its budget, a figure
 that does not fit made as large as fits down to SMALLEST_EDGE, and past that left out, named with a
-FigureLeftOut block. Fitting is CPU work: callers run it in a thread.
+FigureLeftOut block. SVGs and charts are drawn here first (ToDraw). Fitting is CPU work: callers
+run it in a thread.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from dataclasses import replace
 from PIL import Image as PILImage
 from PIL import UnidentifiedImageError
 
-from .blocks import Block, FigureLeftOut, Image
+from .blocks import Block, FigureLeftOut, Image, Text, ToDraw
 
 SMALLEST_EDGE = 400
 """A figure is made no smaller than this to fit a budget: below it, it is left out and named."""
@@ -50,6 +51,8 @@ def fit_figures(blocks: Iterable[Block], *, long_edge: int, budget: int) -> list
     fitted: list[Block] = []
     room = budget
     for block in blocks:
+        if isinstance(block, ToDraw):
+            block = _drawn(block)
         if not isinstance(block, Image):
             fitted.append(block)
             continue
@@ -70,6 +73,17 @@ def fit_figures(blocks: Iterable[Block], *, long_edge: int, budget: int) -> list
         room -= len(image.data)
         fitted.append(image)
     return fitted
+
+
+def _drawn(block: ToDraw) -> Block:
+    """An SVG or a chart drawn, numbered and described as its place in the output is."""
+    try:
+        drawn = block.draw()
+    except Exception as exc:  # a drawing that failed in a way its own code did not foresee
+        return Text(f"[{block.alt.strip('[]') or 'a figure'}; not drawn: {type(exc).__name__}]")
+    if not isinstance(drawn, Image):
+        return drawn
+    return replace(drawn, figure=block.figure, alt=block.alt or drawn.alt)
 
 
 def _largest_within(drawing: _Drawing, image: Image, room: int) -> Image:

@@ -11,7 +11,7 @@ from html.parser import HTMLParser
 import resvg_py
 
 from .ansi import strip_ansi
-from .blocks import Block, Image, Text
+from .blocks import Block, Deferred, Image, Text, ToDraw
 from .charts import (
     BOKEH_EXEC,
     BOKEH_LOAD,
@@ -35,8 +35,8 @@ _HIDDEN_TAGS = frozenset({"script", "style"})
 
 
 _drawn: list[tuple[dict, Block]] = []
-"""The bundle drawn last and its block: the user's cells read one message twice (their output,
-their latest figure), and drawing an SVG or a chart is slow."""
+"""The bundle of an SVG or a chart seen last and its block: the user's cells read one message
+twice (their output, their latest figure), and one block is drawn once."""
 
 
 def render_bundle(data: dict) -> Block | None:
@@ -104,9 +104,14 @@ def _image(data: object, mime: str) -> Block:
 
 
 def _svg(svg: str) -> Block:
-    """An SVG figure as a PNG image, rendered here; or a note of why it is not shown."""
+    """An SVG figure, to draw to a PNG image when a result shows it; or a note of why it is
+    not shown."""
     if len(svg) > SVG_LIMIT:
         return Text(f"[image/svg+xml figure not shown: {len(svg):,} characters, over {SVG_LIMIT:,}]")
+    return ToDraw("", "image/png", drawing=Deferred(lambda: _draw_svg(svg)))
+
+
+def _draw_svg(svg: str) -> Block:
     try:
         png = resvg_py.svg_to_bytes(svg_string=svg, dpi=96.0)  # its units (pt) at 96 dpi
     except (ValueError, RuntimeError) as exc:

@@ -9,7 +9,7 @@ import json
 import re
 from typing import Any
 
-from .blocks import Block, Image, Text
+from .blocks import Block, Deferred, Image, Text, ToDraw
 
 try:
     import vl_convert
@@ -50,18 +50,21 @@ def chart_of(data: dict[str, Any]) -> tuple[dict[str, Any], bool] | None:
 
 
 def chart_block(spec: dict[str, Any], lite: bool) -> Block:
-    """The chart drawn, its description as the image's alt; or the description, and why it is
-    not drawn."""
+    """The chart, to draw when a result shows it, its description as the image's alt; or the
+    description, and why it is not drawn."""
     said = describe_chart(spec, lite)
     why = _not_drawn(spec)
-    if why is None:
-        try:
-            png = _draw(spec, lite)
-        except Exception as exc:  # vl-convert raises ValueError, but any failure leaves it undrawn
-            why = _reason(exc)
-        else:
-            return Image(base64.b64encode(png).decode(), "image/png", alt=f"[{said}]")
-    return Text(f"[{said}; not drawn: {why}]")
+    if why is not None:
+        return Text(f"[{said}; not drawn: {why}]")
+    return ToDraw("", "image/png", alt=f"[{said}]", drawing=Deferred(lambda: _drawn(spec, lite, said)))
+
+
+def _drawn(spec: dict[str, Any], lite: bool, said: str) -> Block:
+    try:
+        png = _draw(spec, lite)
+    except Exception as exc:  # vl-convert raises ValueError, but any failure leaves it undrawn
+        return Text(f"[{said}; not drawn: {_reason(exc)}]")
+    return Image(base64.b64encode(png).decode(), "image/png", alt=f"[{said}]")
 
 
 def describe_chart(spec: dict[str, Any], lite: bool) -> str:
