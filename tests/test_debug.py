@@ -4,12 +4,16 @@ trace left in the user's kernel."""
 
 from __future__ import annotations
 
+import asyncio
+import os
 from pathlib import Path
 
 import mcp
 from conftest import Assistant, IdeKernel, ide_client, texts
+from jupyter_client.manager import AsyncKernelManager
 
 from ipython_mcp.server import build_server
+from ipython_mcp.session.registry import KernelRegistry
 from ipython_mcp.settings import Settings
 
 LOADER = """\
@@ -87,37 +91,49 @@ async def test_a_kernel_with_no_exception_says_so(assistant: Assistant, own_kern
 
 
 async def test_an_exception_of_the_kernel_before_its_restart_is_named_not_examined(
-    assistant: Assistant, tmp_path: Path
+    helper: tuple[Assistant, KernelRegistry], runtime_dir: Path, tmp_path: Path
 ) -> None:
-    started = await assistant.text("start_kernel", cwd=str(tmp_path))
-    path = next(line for line in started.splitlines() if line.startswith("Connection file:")).split(": ", 1)[1]
-    user = await ide_client(Path(path))
+    """The user's IDE restarts the kernel: the connection (and its record of runs) carries on
+    with the new kernel, whose cells count from 1 again."""
+    assistant, registry = helper
+    manager = AsyncKernelManager(connection_file=str(runtime_dir / f"kernel-debug{os.getpid()}.json"))
+    await manager.start_kernel(env={**os.environ, "PYDEVD_DISABLE_FILE_VALIDATION": "1"})
+    user = await ide_client(Path(manager.connection_file))
     try:
+        await assistant.text("connect_to_kernel", connection_file=manager.connection_file)
         assert (await assistant.call("execute_code", code="1 / 0")).is_error
         assert "Raised in In [1], the assistant's run e" in await assistant.text("debug_error")
+        reply, _ = await user.run("'first'")
         reply, _ = await user.run("prices = {'AAPL': 1}\nprices['MSFT']")
-        assert reply["status"] == "error" and reply["execution_count"] == 2
+        assert reply["status"] == "error" and reply["execution_count"] == 3
 
-        await assistant.text("restart_kernel")
+        session = registry.sessions[-1]
+        restarted = session.link.restarted_signal
+        await manager.restart_kernel()
+        await asyncio.wait_for(restarted, 30)
         gone = await assistant.text("debug_error")
         assert gone.startswith("No exception to examine in kernel "), gone
-        assert "its last one, KeyError: 'MSFT' (In [2], the user's cell), was raised before the kernel was restarted" in gone
-        assert "its stack and variables went with the old kernel" in gone
+        assert (
+            "its last one, KeyError: 'MSFT' (In [3], the user's cell), was raised before the kernel was "
+            "restarted by another client, most likely the user's IDE; its stack and variables went with "
+            "the old kernel"
+        ) in gone, gone
 
-        # Cells count from 1 again: the user's In [1] is not the assistant's old run.
+        # The user's new In [1] is theirs, not the assistant's old run In [1].
         user.client.stop_channels()
-        user = await ide_client(Path(path))  # the IDE's client of the new kernel
+        user = await ide_client(Path(manager.connection_file))
         reply, _ = await user.run("prices = {}\nprices['MSFT']")
         assert reply["execution_count"] == 1
         assert "Raised in In [1], the user's cell." in await assistant.text("debug_error")
     finally:
         user.client.stop_channels()
-        await assistant.text("shutdown_kernel")
+        await manager.shutdown_kernel(now=True)
 
     await assistant.text("start_kernel", cwd=str(tmp_path))
     await assistant.text("restart_kernel")
     said = await assistant.text("debug_error")
     assert "none was raised since it was restarted by restart_kernel" in said, said
+    assert "any raised before went with it" in said
     await assistant.text("shutdown_kernel")
 
 
@@ -129,7 +145,8 @@ async def test_a_read_only_server_inspects_names_in_a_frame_but_evaluates_nothin
     async with mcp.Client(build_server(settings)) as client:
         await client.call_tool("connect_to_kernel", {"connection_file": str(own_kernel.path)})
         stack = texts(await client.call_tool("debug_error", {}))
-        assert f"Raised in In [{reply['execution_count']}], run before this server connected." in stack
+        count = reply["execution_count"]
+        assert f"Raised in In [{count}] (not seen raised by this server: run before it connected?)." in stack
         assert "y: int" in texts(await client.call_tool("debug_error", {"expression": "y"}))
         refused = await client.call_tool("debug_error", {"expression": "y + 1"})
         assert refused.is_error and "read-only server inspects names" in texts(refused)

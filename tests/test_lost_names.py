@@ -56,7 +56,7 @@ def test_the_names_a_cell_binds_are_read_from_its_code() -> None:
     assert found["err"][0] == "deleted"  # Python unbinds it as the handler ends
     # `shared` is bound by the cell that calls helper(), which is not known from the code.
     assert not {"m", "local", "attr", "z", "v", "obj", "lock", "shared"} & set(found)
-    assert bound_names("x = 1\ndel x, y[0]") == {"x": ("deleted", ""), "y": ("deleted", "")}
+    assert bound_names("x = 1\ndel x, y[0], z.attr, (w,)") == {"x": ("deleted", ""), "w": ("deleted", "")}
 
 
 def test_ipython_syntax_does_not_hide_the_rest_of_a_cell() -> None:
@@ -95,12 +95,18 @@ def test_the_record_of_names_computes_nothing_and_keeps_what_matters_most() -> N
 
     def helper() -> None: ...
 
+    class Unconfigured:  # as Django's settings before they are configured
+        @property
+        def __class__(self) -> type:  # type: ignore[override]
+            raise RuntimeError("settings are not configured")
+
     ns = {"lazy": Lazy(), "small": 1, "big": "x" * 10_000, "rows": [1, 2], "helper": helper, "_hidden": 1,
-          "json": json, "In": [], "dumps": json.dumps, "remote": Remote()}  # fmt: skip
+          "json": json, "In": [], "dumps": json.dumps, "remote": Remote(), "settings": Unconfigured(),
+          7: "a key that is not a name"}  # fmt: skip
     scope = {"NS": ns, "OPTIONS": {"limit": 3}}
     exec(kernel_side.source("names"), scope)
     found = json.loads(scope["RESULT"])
-    assert (found["total"], found["defined"], found["hidden"]) == (6, 1, 4)
+    assert (found["total"], found["defined"], found["hidden"]) == (6, 1, 6)  # odd objects: hidden, not fatal
     assert [row[0] for row in found["rows"]] == ["lazy", "remote", "helper"]
     assert found["rows"][2][4] == 1
     scope["OPTIONS"]["limit"] = 10
@@ -205,6 +211,7 @@ async def test_names_bound_after_the_last_record_are_told_from_their_code(
     users, ours = await user_and_assistant_cells(own_kernel.ide.run, assistant)
     await own_kernel.ide.run("scratch = [1, 2]")
     await own_kernel.ide.run("del scratch")  # deleted: not lost
+    await wait_until(lambda: session.names.cells_ended >= 4)  # the server saw it end
     assert session.names.taken == 0
     own_kernel.process.kill()
     await asyncio.wait_for(session.link.dead, 15)

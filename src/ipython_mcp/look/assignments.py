@@ -110,9 +110,7 @@ def _statement(node: ast.stmt, found: dict[str, tuple[Kind, str]]) -> None:
         return
     if isinstance(node, ast.Delete):
         for target in node.targets:
-            for child in ast.walk(target):
-                if isinstance(child, ast.Name):
-                    _add(found, child.id, "deleted")
+            _targets(target, found, "deleted")  # `del df["x"]` changes df, and deletes no name
         return
     if isinstance(node, ast.Import):
         for alias in node.names:
@@ -167,14 +165,14 @@ def _statement(node: ast.stmt, found: dict[str, tuple[Kind, str]]) -> None:
             _statements(block, found)
 
 
-def _targets(target: ast.expr, found: dict[str, tuple[Kind, str]]) -> None:
+def _targets(target: ast.expr, found: dict[str, tuple[Kind, str]], kind: Kind = "value") -> None:
     if isinstance(target, ast.Name):
-        _add(found, target.id, "value")
+        _add(found, target.id, kind)
     elif isinstance(target, (ast.Tuple, ast.List)):
         for element in target.elts:
-            _targets(element, found)
+            _targets(element, found, kind)
     elif isinstance(target, ast.Starred):
-        _targets(target.value, found)
+        _targets(target.value, found, kind)
     # `df["x"] = ...` and `obj.attr = ...` change a name's value without binding it.
 
 

@@ -62,25 +62,35 @@ def _names(ns, limit):
     clock = time.perf_counter
     sizing_ends = clock() + _SIZING_BUDGET
     for name, value in list(ns.items()):
-        if name[:1] == "_" or name in skipped:
+        try:
+            if name[:1] == "_" or name in skipped:
+                hidden += 1
+                continue
+            kind = type(value)
+            if kind in plain:
+                size = getsizeof(value)
+                (numbers if kind in scalars else containers).append((-size, name, size, value, kind))
+                continue
+            if isinstance(value, types.ModuleType) or (callable(value) and _imported(name, value)):
+                hidden += 1
+                continue
+            is_defined = isinstance(value, _DEFINED)
+            size = _size(value) if clock() < sizing_ends else None  # noqa: F821 - from sizes.py
+            group = own if str(kind.__module__) in ("builtins", "__main__") else packages
+            group.append((-(size or 0), name, size, value, kind))
+            defined += is_defined
+        except Exception:  # an object that fails even to be asked its type (unconfigured settings)
             hidden += 1
-            continue
-        kind = type(value)
-        if kind in plain:
-            size = getsizeof(value)
-            (numbers if kind in scalars else containers).append((-size, name, size, value, kind))
-            continue
-        if isinstance(value, types.ModuleType) or (callable(value) and _imported(name, value)):
-            hidden += 1
-            continue
-        defined += isinstance(value, _DEFINED)
-        size = _size(value) if clock() < sizing_ends else None  # noqa: F821 - from sizes.py
-        group = own if str(kind.__module__) in ("builtins", "__main__") else packages
-        group.append((-(size or 0), name, size, value, kind))
     rows = []
     for group in groups:
         group.sort(key=_first)
-        rows += [_row(name, value, kind, size) for _, name, size, value, kind in group[: limit - len(rows)]]
+        for _, name, size, value, kind in group:
+            if len(rows) >= limit:
+                break
+            try:
+                rows.append(_row(name, value, kind, size))
+            except Exception:
+                rows.append([str(name), "object", None, size, 0])
     return {"rows": rows, "total": sum(map(len, groups)), "defined": defined, "hidden": hidden}
 
 

@@ -256,7 +256,7 @@ def no_exception_text(session: KernelSession) -> str:
         return f"{none}: no code raised one since it started (or the last error was cleared)."
     by = restarted_by(restart)
     if restart.error is None:
-        return f"{none}: none was raised since it was restarted by {by}; one raised before went with it."
+        return f"{none}: none was raised since it was restarted by {by}; any raised before went with it."
     error = restart.error
     message = error.evalue.strip().splitlines()[0] if error.evalue.strip() else ""
     if len(message) > EVALUE_CHARS:
@@ -275,8 +275,8 @@ def whose_error(session: KernelSession, frames: list[dict[str, Any]]) -> str:
     if cell is None:
         return "code whose cell is not known"
     seen = session.errors.latest
-    if seen is None:  # this server sees every cell's error while it listens
-        return f"In [{cell}], run before this server connected"
+    if seen is None:  # this server sees the errors of cells run while it listens
+        return f"In [{cell}] (not seen raised by this server: run before it connected?)"
     if seen.execution_count != cell:
         return f"In [{cell}]"
     return _whose(session, seen)
