@@ -164,7 +164,7 @@ async def debug_error(
     blocks = [block for block in [render_bundle(value.get("data") or {})] if block is not None]
     settings = deps.settings
     fitted_blocks = await fitted(blocks, long_edge=settings.max_image_px, budget=settings.max_image_bytes)
-    return evaluation_result(fitted_blocks, budget)
+    return evaluation_result(fitted_blocks, session, budget)
 
 
 async def in_frame(session: KernelSession, module: str, options: dict[str, Any]) -> dict[str, Any]:

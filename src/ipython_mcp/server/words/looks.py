@@ -9,11 +9,12 @@ from mcp_types import CallToolResult, ImageContent, TextContent
 
 from ...look.errors_seen import SeenError
 from ...look.observed import ObservedCell
-from ...rendering import Block, FigureLeftOut, Image, Text
+from ...rendering import Block, Image, Text
 from ...rendering.budget import clip
 from ...session.base import KernelSession
 from ...transport.router import Activity
 from .kernels import restarted_by
+from .runs import content_of
 
 EVALUE_CHARS = 160
 """Characters of the first line of an exception's message said where its stack cannot be shown."""
@@ -71,18 +72,11 @@ def history_result(
     if figure is not None:
         cell, image = figure
         where = f"In [{cell.execution_count}]" if cell.execution_count else "a cell of the user"
-        if isinstance(image, Image):
-            scaled = ""
-            if image.drawn:
-                scaled = f" (drawn {image.drawn[0]}x{image.drawn[1]}, shown at {image.width}x{image.height})"
-            about = f"The user's most recent figure, from {where}{scaled}:"
-            content.append(TextContent(type="text", text=about))
-            content.append(ImageContent(type="image", data=image.data, mime_type=image.mime_type))
-        elif isinstance(image, FigureLeftOut):
-            why = "could not be read" if image.unusable == "unreadable" else "is too large to show here"
-            content.append(TextContent(type="text", text=(
-                f"The user's most recent figure, from {where}, {why} ({image.width}x{image.height})."
-            )))  # fmt: skip
+        scaled = ""
+        if isinstance(image, Image) and image.drawn:
+            scaled = f" (drawn {image.drawn[0]}x{image.drawn[1]}, shown at {image.width}x{image.height})"
+        content.append(TextContent(type="text", text=f"The user's most recent figure, from {where}{scaled}:"))
+        content += content_of([image], session)
     return CallToolResult(content=content, is_error=False)
 
 
@@ -294,16 +288,9 @@ def module_frame_text(frame: int) -> str:
     return f"Frame #{frame} is the cell itself: its variables are the kernel's namespace (list_variables)."
 
 
-def evaluation_result(blocks: list[Block], budget: int) -> CallToolResult:
+def evaluation_result(blocks: list[Block], session: KernelSession, budget: int) -> CallToolResult:
     """An expression's value in a frame, shown as a cell's result would be."""
-    content: list[TextContent | ImageContent] = []
-    for block in blocks:
-        if isinstance(block, Image):
-            content.append(ImageContent(type="image", data=block.data, mime_type=block.mime_type))
-        elif isinstance(block, Text):
-            content.append(TextContent(type="text", text=clip(block.text, budget)))
-        elif isinstance(block, FigureLeftOut):
-            too_large = f"[an image, {block.width}x{block.height}, too large to show]"
-            content.append(TextContent(type="text", text=too_large))
+    clipped = [Text(clip(block.text, budget)) if isinstance(block, Text) else block for block in blocks]
+    content = content_of(clipped, session)
     nothing = "(nothing to show: the value has no representation within 2 MB, or displays itself only)"
     return CallToolResult(content=content or [TextContent(type="text", text=nothing)])

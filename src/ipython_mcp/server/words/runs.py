@@ -8,7 +8,7 @@ from itertools import groupby
 from mcp_types import CallToolResult, ImageContent, TextContent
 
 from ...errors import NoSuchFigure
-from ...rendering import FigureLeftOut, Image, Omitted, Shortened, Text
+from ...rendering import Block, FigureLeftOut, Image, Omitted, Shortened, Text
 from ...rendering.budget import More, omitted_text, shortened_text
 from ...rendering.lines import Piece
 from ...run import notes
@@ -28,10 +28,28 @@ def execution_result(
 ) -> CallToolResult:
     """An execution's result: its output, then what happened besides, with `before` (what the
     server itself has to tell first) ahead of the notes."""
-    more, execution_id = more_hint(result.execution_id), result.execution_id
+    content = content_of(result.blocks, session, result.execution_id)
+    if not content and result.status == "ok":
+        content.append(TextContent(type="text", text="(no output)"))
+    scaled = [block for block in result.blocks if isinstance(block, Image) and block.drawn]
+    notes = [*before, *(note_text(note, session) for note in result.notes)]
+    if scaled:
+        notes.insert(len(before), scaled_text(scaled, result.execution_id))
+    if notes:
+        content.append(TextContent(type="text", text="\n".join(notes)))
+    whole = f"read_output('{result.execution_id}') returns the whole output" if result.execution_id else ""
+    return fit_result(CallToolResult(content=content, is_error=result.is_error), whole)
+
+
+def content_of(
+    blocks: Sequence[Block], session: KernelSession, execution_id: str = ""
+) -> list[TextContent | ImageContent]:
+    """Blocks as the model reads them: text, images, and what was left out worded, with the
+    call that returns it when they are an execution's (`execution_id`)."""
+    more = more_hint(execution_id) if execution_id else None
     content: list[TextContent | ImageContent] = []
     over_budget = lambda block: isinstance(block, FigureLeftOut) and not block.unusable  # noqa: E731
-    for left_out, group in groupby(result.blocks, key=over_budget):
+    for left_out, group in groupby(blocks, key=over_budget):
         if left_out:
             content.append(TextContent(type="text", text=left_out_text(list(group), execution_id, session)))
             continue
@@ -46,16 +64,7 @@ def execution_result(
                 content.append(TextContent(type="text", text=shortened_text(block, more)))
             elif isinstance(block, Text) and block.text:
                 content.append(TextContent(type="text", text=block.text))
-    if not content and result.status == "ok":
-        content.append(TextContent(type="text", text="(no output)"))
-    scaled = [block for block in result.blocks if isinstance(block, Image) and block.drawn]
-    notes = [*before, *(note_text(note, session) for note in result.notes)]
-    if scaled:
-        notes.insert(len(before), scaled_text(scaled, result.execution_id))
-    if notes:
-        content.append(TextContent(type="text", text="\n".join(notes)))
-    whole = f"read_output('{result.execution_id}') returns the whole output" if result.execution_id else ""
-    return fit_result(CallToolResult(content=content, is_error=result.is_error), whole)
+    return content
 
 
 def scaled_text(images: Sequence[Image], execution_id: str) -> str:
@@ -70,7 +79,7 @@ def scaled_text(images: Sequence[Image], execution_id: str) -> str:
 def left_out_text(figures: Sequence[FigureLeftOut], execution_id: str, session: KernelSession) -> str:
     """The figures a result left out: which, their sizes, and the call that returns one."""
     budget = f"over this result's {session.settings.max_image_bytes // 1000} kB for images"
-    numbers = [f.figure for f in figures if f.figure]
+    numbers = [f.figure for f in figures if f.figure] if execution_id else []
     if len(figures) == 1:
         [figure] = figures
         what = f"figure {figure.figure}" if figure.figure else "1 figure"
@@ -79,7 +88,7 @@ def left_out_text(figures: Sequence[FigureLeftOut], execution_id: str, session: 
     sizes = sorted({(f.width * f.height, pixels((f.width, f.height))) for f in figures})
     size = f"{sizes[0][1]} each" if len(sizes) == 1 else f"{sizes[0][1]} to {sizes[-1][1]}"
     what = f"{len(figures)} figures" + (f" ({spans(numbers)})" if numbers else "")
-    call = f"; read_output('{execution_id}', figure=N) returns figure N" if numbers and execution_id else ""
+    call = f"; read_output('{execution_id}', figure=N) returns figure N" if numbers else ""
     return f"[{what}, {size}, left out: {budget}{call}]"
 
 

@@ -5,17 +5,16 @@ output as the user saw it, and how it ended."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from itertools import groupby
 
 from mcp_types import CallToolResult, ImageContent, TextContent
 
 from ...look.follow import Followed
 from ...look.observed import ObservedCell
-from ...rendering import Block, FigureLeftOut, Image, Text
+from ...rendering import Block, Image, Text
 from ...session.base import KernelSession
 from ...transport.router import Activity
 from .advice import OWN_CELL, USERS_CELL, advice_text
-from .runs import left_out_text, scaled_text
+from .runs import content_of, scaled_text
 
 RECENT = 600.0
 """Seconds since it ended within which the user's last cell is shown whole when none runs."""
@@ -72,7 +71,7 @@ def users_cell_result(
                 f"did not finish{gone}{_so_far(blocks)}"
             )
     content: list[TextContent | ImageContent] = [TextContent(type="text", text=header)]
-    content += _blocks(blocks, session)
+    content += content_of(blocks, session)
     scaled = [block for block in blocks if isinstance(block, Image) and block.drawn]
     notes = [*([scaled_text(scaled, "")] if scaled else []), *after, *before]
     if notes:
@@ -126,20 +125,6 @@ def _idle(followed: Followed, session: KernelSession, showing: bool) -> str:
         f" The last one, {_name(cell, whose=False)}, ended {_how(cell)} {ago}, after "
         f"{_duration(followed.running)}{_shown(cell)}"
     )
-
-
-def _blocks(blocks: Sequence[Block], session: KernelSession) -> list[TextContent | ImageContent]:
-    content: list[TextContent | ImageContent] = []
-    for left_out, group in groupby(blocks, key=lambda block: isinstance(block, FigureLeftOut)):
-        if left_out:
-            content.append(TextContent(type="text", text=left_out_text(list(group), "", session)))  # type: ignore[arg-type]
-            continue
-        for block in group:
-            if isinstance(block, Image):
-                content.append(ImageContent(type="image", data=block.data, mime_type=block.mime_type))
-            elif isinstance(block, Text) and block.text:
-                content.append(TextContent(type="text", text=block.text))
-    return content
 
 
 def _all_blocks(cell: ObservedCell | None) -> list[Block]:
