@@ -20,7 +20,6 @@ import secrets
 import shutil
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 from contextlib import AsyncExitStack
@@ -28,7 +27,7 @@ from pathlib import Path
 
 import httpx2
 import mcp
-from jupyter_client.connect import write_connection_file
+from kernels import start_kernel
 from mcp.client.streamable_http import streamable_http_client
 
 SCRIPT = shutil.which("ipython-mcp", path=os.path.dirname(sys.executable)) or "ipython-mcp"
@@ -51,17 +50,6 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
-
-
-def start_kernel(runtime: Path, name: str) -> tuple[Path, subprocess.Popen[bytes]]:
-    path = runtime / f"kernel-{name}.json"
-    write_connection_file(str(path), ip="127.0.0.1", key=secrets.token_hex(16).encode())
-    process = subprocess.Popen(
-        [sys.executable, "-m", "ipykernel_launcher", "-f", str(path)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    return path, process
 
 
 async def serve(runtime: Path, token: str, *flags: str) -> tuple[str, asyncio.subprocess.Process]:

@@ -31,10 +31,8 @@ import os
 import platform
 import queue
 import re
-import secrets
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -44,7 +42,7 @@ from pathlib import Path
 
 import mcp.types as types
 from jupyter_client.asynchronous import AsyncKernelClient
-from jupyter_client.connect import write_connection_file
+from kernels import start_kernel
 from mcp import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from PIL import Image
@@ -762,13 +760,7 @@ async def main() -> None:
     module_dir = runtime_dir / "user_modules"
     module_dir.mkdir()
     (module_dir / f"{USER_MODULE}.py").write_text(USER_MODULE_CODE)
-    path = runtime_dir / "kernel-bench.json"
-    write_connection_file(str(path), ip="127.0.0.1", key=secrets.token_hex(32).encode())
-    kernel = subprocess.Popen(
-        [args.kernel_python, "-m", "ipykernel_launcher", "-f", str(path)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    path, kernel = start_kernel(runtime_dir, python=args.kernel_python)
     started = time.perf_counter()
     try:
         missing, naive = await run_naive(path, kernel.pid, cells, module_dir, args.timeout)

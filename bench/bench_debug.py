@@ -13,17 +13,15 @@ from __future__ import annotations
 import asyncio
 import os
 import platform
-import secrets
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 from jupyter_client.asynchronous import AsyncKernelClient
-from jupyter_client.connect import write_connection_file
+from kernels import start_kernel
 from mcp import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 
@@ -60,13 +58,7 @@ async def timed(session: ClientSession, arguments: dict[str, object]) -> tuple[f
 async def main() -> None:
     runtime_dir = Path(tempfile.mkdtemp(prefix="ipython-mcp-bench-"))
     (runtime_dir / "deep_module.py").write_text(MODULE)
-    path = runtime_dir / "kernel-bench.json"
-    write_connection_file(str(path), ip="127.0.0.1", key=secrets.token_hex(32).encode())
-    kernel = subprocess.Popen(
-        [sys.executable, "-m", "ipykernel_launcher", "-f", str(path)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    path, kernel = start_kernel(runtime_dir)
     user = AsyncKernelClient()
     user.load_connection_file(str(path))
     user.start_channels()

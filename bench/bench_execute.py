@@ -15,7 +15,6 @@ import argparse
 import asyncio
 import os
 import platform
-import secrets
 import shutil
 import statistics
 import subprocess
@@ -26,7 +25,7 @@ from pathlib import Path
 
 import psutil
 from jupyter_client.asynchronous import AsyncKernelClient
-from jupyter_client.connect import write_connection_file
+from kernels import start_kernel
 from mcp import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 
@@ -161,13 +160,7 @@ async def main() -> None:
     args = parser.parse_args()
 
     runtime_dir = Path(tempfile.mkdtemp(prefix="ipython-mcp-bench-"))
-    path = runtime_dir / "kernel-bench.json"
-    write_connection_file(str(path), ip="127.0.0.1", key=secrets.token_hex(32).encode())
-    kernel = subprocess.Popen(
-        [sys.executable, "-m", "ipykernel_launcher", "-f", str(path)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    path, kernel = start_kernel(runtime_dir)
     try:
         raw_all, via_mcp, big = await paired_executions(path, runtime_dir, args.n, args.big_mb)
         startups = await startup_times(path, runtime_dir, args.startups)

@@ -18,17 +18,15 @@ import asyncio
 import os
 import platform
 import re
-import secrets
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import psutil
-from jupyter_client.connect import write_connection_file
+from kernels import start_kernel
 from mcp import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 
@@ -163,13 +161,7 @@ async def main() -> None:
     args = parser.parse_args()
 
     runtime_dir = Path(tempfile.mkdtemp(prefix="ipython-mcp-bench-"))
-    path = runtime_dir / "kernel-bench.json"
-    write_connection_file(str(path), ip="127.0.0.1", key=secrets.token_hex(32).encode())
-    kernel = subprocess.Popen(
-        [sys.executable, "-m", "ipykernel_launcher", "-f", str(path)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    path, kernel = start_kernel(runtime_dir)
     print(
         f"# {time.strftime('%Y-%m-%d')}, {platform.python_implementation()} {platform.python_version()}, "
         f"{os.cpu_count()} cores, {platform.machine()}, cap "

@@ -29,17 +29,15 @@ from __future__ import annotations
 import asyncio
 import os
 import platform
-import secrets
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 from jupyter_client.asynchronous import AsyncKernelClient
-from jupyter_client.connect import write_connection_file
+from kernels import start_kernel
 from mcp import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 
@@ -168,18 +166,10 @@ async def record_cost(user: AsyncKernelClient, env: dict[str, str], runs: int) -
 
 async def main(spyder_python: str | None) -> None:
     runtime_dir = Path(tempfile.mkdtemp(prefix="ipython-mcp-bench-"))
-    path = runtime_dir / "kernel-bench.json"
-    write_connection_file(str(path), ip="127.0.0.1", key=secrets.token_hex(32).encode())
-    command = (
-        [spyder_python, "-m", "spyder_kernels.console"]
-        if spyder_python
-        else [sys.executable, "-m", "ipykernel_launcher"]
-    )
-    kernel = subprocess.Popen(
-        [*command, "-f", str(path)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    if spyder_python:
+        path, kernel = start_kernel(runtime_dir, python=spyder_python, module="spyder_kernels.console")
+    else:
+        path, kernel = start_kernel(runtime_dir)
     user = AsyncKernelClient()
     user.load_connection_file(str(path))
     user.start_channels()
