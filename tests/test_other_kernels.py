@@ -360,3 +360,27 @@ async def test_a_death_names_what_the_kernel_held_on_kernels_other_than_ipykerne
         gone = f"Its 2 variables are gone: rows (list len 1000, In [{users}]), total (int, the assistant's In [{users + 1}])"
         assert gone in error, error
         assert "also its function clean and import json. Rerun those cells" in error, error
+
+
+async def test_a_look_waits_for_another_look_of_the_server_instead_of_calling_it_a_cell(
+    assistant: Assistant, other_kernel: OtherKernel, gates: Callable[[], Gate]
+) -> None:
+    """Two looks at once (two clients, or a look as a new kernel comes up): the second waits
+    for the first, a silent request of the server's, which is no cell to refuse beside."""
+    async with other_kernel("ipykernel6") as kernel:
+        gate = gates()
+        await kernel.ide.run(f"class Slow:\n    def __repr__(self):\n        {gate.code}\n        return 'slow'\nslow = Slow()")
+        await assistant.text("connect_to_kernel", connection_file=str(kernel.path))
+        first = asyncio.ensure_future(assistant.call("inspect_variable", name="slow"))
+        await kernel.ide.until(  # the kernel runs the first look (its repr waits for the gate)
+            lambda m: m["msg_type"] == "status" and m["content"]["execution_state"] == "busy"
+            and m["parent_header"].get("msg_type") == "execute_request"
+        )
+        second = asyncio.ensure_future(assistant.call("list_variables"))
+        done, _ = await asyncio.wait({second}, timeout=1)
+        assert not done, texts(second.result())  # not refused: it waits for the first look
+        gate.open()
+        looked = texts(await first)
+        assert looked == "slow: __main__.Slow\nhead: slow", looked  # not said to be read beside a cell
+        listed = await second
+        assert not listed.is_error and "slow" in texts(listed), texts(listed)

@@ -124,9 +124,12 @@ class KernelInspector:
         self._kernel.check_ready()
         if self.has_subshells:
             await self._router.catch_up()
-            running = self._router.current()
+            running = await self._past_our_looks(self._router.current())
         else:  # nothing may show the user's cell as done: the shell says whether one runs
             busy, running = await self._kernel.running_cell()
+            if busy and _a_look(running):
+                await self._past_our_looks(running)
+                busy, running = await self._kernel.running_cell()
             if busy:
                 raise _busy(running, what)
         executes = msg_type == "execute_request"
@@ -149,14 +152,35 @@ class KernelInspector:
                 )
             except TimeoutError:
                 # A subshell is slow but working while control still answers (the interpreter
-                # is not held); the main shell is working while no cell runs.
+                # is not held); the main shell is working while no cell runs but this look.
                 responsive = await self._router.catch_up()
-                running = self._router.current()
+                current = self._router.current()
+                this_look = current is not None and current.msg_id == msg_id
+                running = None if this_look else current
                 working = responsive if subshell is not None else running is None
                 if working and time.monotonic() < deadline:
                     continue
             self._router.forget(msg_id)
+            if this_look:
+                raise KernelBusy(
+                    f"{what[:1].upper()}{what[1:]} took over {ANSWER_PATIENCE:.0f} s in the kernel (a slow "
+                    "repr or size method?); it goes on there, unwaited for.",
+                    advice="slow_look",
+                )
             raise _busy(running, what, why=HELD if subshell is not None and not responsive else "")
+
+    async def _past_our_looks(self, running: Activity | None) -> Activity | None:
+        """What runs once a look of this server's that runs now has ended (another client's
+        look, the hooks' probe a new kernel answers once it is up): a look is not a cell, it
+        takes milliseconds, and is waited for, up to ANSWER_PATIENCE."""
+        deadline = time.monotonic() + ANSWER_PATIENCE
+        while _a_look(running) and (left := deadline - time.monotonic()) > 0:
+            assert running is not None
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(running.ended.wait(), left)
+            await self._router.catch_up()
+            running = self._router.current()
+        return running
 
     def _unsafe_beside(self, running: Activity | None) -> str:
         """Why code of ours may not run in a subshell beside the running cell; "" if it may.
@@ -379,6 +403,11 @@ def _busy(running: Activity | None, what: str, *, why: str = "", beside: bool = 
         advice="busy_own_cell" if running is not None and running.ours else "busy_users_cell",
         beside=beside,
     )
+
+
+def _a_look(running: Activity | None) -> bool:
+    """Whether what runs is a silent request of this server's (a look), not a cell."""
+    return running is not None and running.ours and not running.code.strip()
 
 
 def _result(text: Any, failure: dict[str, Any]) -> Any:

@@ -132,6 +132,8 @@ ADVICE: dict[str, Advice] = {
     # a kernel busy with a cell
     "busy_users_cell": _after_looks_beside(f"Ask again once it is idle (kernel_status tells). {USERS_CELL}"),
     "busy_own_cell": _after_looks_beside(f"Ask again once it is idle (kernel_status tells). {OWN_CELL}"),
+    "slow_look": "Look at a part of the value instead (inspect_variable with an attribute or an item), "
+    "once kernel_status says idle.",
     "run_after_busy": f"With if_busy='wait' it runs after that cell. {USERS_CELL}",
     "run_after_own": f"With if_busy='wait' it runs after that cell. {OWN_CELL}",
     # running code
