@@ -312,16 +312,13 @@ async def test_a_cell_holding_the_interpreter_gets_a_busy_answer_not_a_hang(
     own_kernel.ide.send("sum(range(3 * 10**9))")
     await assistant.until_busy("")  # the cell may not even be announced
     error = await assistant.error("list_variables")
-    # Held from its first instant, the kernel may not even have published the cell, or its code.
+    # Held from its first instant, the kernel may not even have published the cell, or its code
+    # (its busy status may come out, and the execute_input with the code not).
     assert (
-        (
-            "another client's cell" in error
-            and "sum(range(3 * 10**9))" in error
-            and "holds the interpreter" in error
-        )
+        ("another client's cell" in error and "holds the interpreter" in error)
         or ("another client's cell" in error and "not known yet" in error)
         or "a cell it has not announced (it holds the interpreter)" in error
-    )
+    ), error
     started = time.monotonic()
     assert "busy" in await assistant.text("kernel_status")  # answers, without waiting for the cell
     assert time.monotonic() - started < 5
