@@ -65,6 +65,17 @@ async def test_start_kernel_starts_a_kernel_the_user_can_attach_to(tmp_path: Pat
         user.client.stop_channels()
 
 
+def test_start_kernel_says_what_to_do_at_the_terminal(tmp_path: Path) -> None:
+    done = run("start-kernel", "--python", str(tmp_path / "no-python"), runtime_dir=tmp_path)
+    assert done.returncode == 1 and not done.stdout
+    assert done.stderr.startswith(f"ipython-mcp: No Python interpreter at '{tmp_path / 'no-python'}'. Pass --python")
+    missing = run("start-kernel", "--cwd", str(tmp_path / "nowhere"), runtime_dir=tmp_path)
+    assert missing.returncode == 1 and "Pass an existing directory as --cwd." in missing.stderr
+    for said in (done.stderr, missing.stderr):  # words for the assistant name its tools' arguments
+        advice = said.replace(str(tmp_path), "<tmp>")
+        assert "start_kernel" not in advice and "python unset" not in advice, advice
+
+
 def test_doctor_says_what_to_fix(tmp_path: Path) -> None:
     assert run("doctor", runtime_dir=tmp_path).returncode == 0
     exposed = tmp_path / "kernel-exposed.json"

@@ -14,10 +14,24 @@ from .discovery.files import list_connection_files, read_connection_file
 from .discovery.server_kernels import list_server_kernels
 from .discovery.servers import configured_servers, find_servers
 from .errors import IPythonMCPError
-from .server.words.advice import error_text
 from .session.listing import Discovery
 from .session.registry import KernelRegistry
 from .settings import Settings
+
+AT_THE_TERMINAL = {
+    "python_path": "Pass --python the full path of the environment's python (e.g. ~/envs/data/bin/python), "
+    "or leave it out to use ipython-mcp's own.",
+    "existing_cwd": "Pass an existing directory as --cwd.",
+    "install_ipykernel": "Install it with `{python} -m pip install ipykernel`, then run this command again.",
+}
+"""What a person at the terminal can do about a kernel that did not start (the assistant's advice
+names tool arguments instead)."""
+
+
+def terminal_error(exc: IPythonMCPError) -> str:
+    """`ipython-mcp: ` what happened, and what to do at the terminal where that is known."""
+    advice = AT_THE_TERMINAL.get(exc.advice)
+    return f"ipython-mcp: {exc}" + (f" {advice.format(**exc.facts)}" if advice else "")
 
 
 def table(rows: list[list[str]]) -> str:
@@ -57,7 +71,7 @@ async def start_kernel(settings: Settings, args: argparse.Namespace) -> int:
     try:
         session = await registry.start(None, args.python, args.cwd)
     except IPythonMCPError as exc:
-        print(f"ipython-mcp: {error_text(exc)}", file=sys.stderr)
+        print(terminal_error(exc), file=sys.stderr)
         return 1
     path = session.conn.path  # type: ignore[attr-defined]
     print(f"Started kernel {session.name} (pid {session.pid}); it keeps running after this command.")
