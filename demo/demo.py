@@ -4,7 +4,9 @@
    random key), and the "user" defines a DataFrame in it from their own client.
 2. The `ipython-mcp` server is launched over stdio and driven with the official MCP client, as
    Claude Code or Claude Desktop would: it connects, reads the user's data, plots it (saved as
-   PNG), hits an error, runs away and is interrupted, and stops a cell the *user* started.
+   PNG), hits an error, runs away and is interrupted, examines the error of a cell the *user*
+   ran (debug_error), follows the user's running cell to its end, and stops a cell the user
+   started.
 3. The transcript of every call is printed; the kernel is shut down at the end.
 """
 
@@ -100,6 +102,22 @@ async def main() -> None:
                 code="import itertools, time\nfor step in itertools.count():\n    print('step', step, flush=True)\n    time.sleep(0.5)",
                 timeout=2,
             )
+            failing = (
+                "def growth(frame):\n    previous = frame['units'].shift()\n    return frame['units'] / frame['prior']\n"
+                "trend = growth(sales)"
+            )
+            await user.execute(failing, reply=True, timeout=30)
+            show("user (in their IDE) runs a cell that fails", f"{failing}\nKeyError: 'prior'")
+            await call(session, "debug_error")  # the user's error, frame by frame, without rerunning it
+            await call(session, "debug_error", expression="frame.columns.tolist()")
+            training = user.execute(
+                "import time\nfor epoch in range(1, 4):\n    time.sleep(0.4)\n    print(f'epoch {epoch}: loss {1 / epoch:.2f}', flush=True)"
+            )
+            show("user starts a short training cell", "for epoch in range(1, 4): ...")
+            await call(session, "wait_for_execution", execution_id="user", timeout=20)
+            reply = await user.get_shell_msg(timeout=10)
+            while reply["parent_header"].get("msg_id") != training:
+                reply = await user.get_shell_msg(timeout=10)
             user_cell = user.execute(
                 "import time\nfor minute in range(60): time.sleep(60)  # the user's long job"
             )
