@@ -28,7 +28,6 @@ import io
 import json
 import math
 import os
-import platform
 import queue
 import re
 import shutil
@@ -42,7 +41,7 @@ from pathlib import Path
 
 import mcp.types as types
 from jupyter_client.asynchronous import AsyncKernelClient
-from kernels import start_kernel
+from kernels import machine, start_kernel, stop_kernel
 from mcp import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from PIL import Image
@@ -766,9 +765,7 @@ async def main() -> None:
         missing, naive = await run_naive(path, kernel.pid, cells, module_dir, args.timeout)
         server, tools_json = await run_server(path, runtime_dir, cells, missing, args.timeout)
     finally:
-        kernel.kill()
-        kernel.wait()
-        shutil.rmtree(runtime_dir, ignore_errors=True)
+        stop_kernel(kernel, runtime_dir)
 
     rows = []
     for cell in cells:
@@ -783,8 +780,7 @@ async def main() -> None:
                     show(cell, name, seen, 3000)
     checked = checks(rows, tools_json)
     header = (
-        f"# {time.strftime('%Y-%m-%d')}, {platform.python_implementation()} {platform.python_version()}, "
-        f"{os.cpu_count()} cores, {platform.machine()}; {sum(r['status'] == 'ok' for r in rows)} of {len(cells)} cells run in "
+        f"# {machine()}; {sum(r['status'] == 'ok' for r in rows)} of {len(cells)} cells run in "
         f"{time.perf_counter() - started:.0f} s"
     )
     if args.json:

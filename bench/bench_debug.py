@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import platform
 import shutil
 import statistics
 import sys
@@ -21,7 +20,7 @@ import time
 from pathlib import Path
 
 from jupyter_client.asynchronous import AsyncKernelClient
-from kernels import start_kernel
+from kernels import machine, start_kernel, stop_kernel
 from mcp import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 
@@ -78,12 +77,9 @@ async def main() -> None:
             value, value_chars, _ = await timed(session, {"expression": "array[:10].sum() + depth"})
     finally:
         user.stop_channels()
-        kernel.kill()
-        kernel.wait()
-        shutil.rmtree(runtime_dir, ignore_errors=True)
+        stop_kernel(kernel, runtime_dir)
     print(
-        f"# {time.strftime('%Y-%m-%d')}, {platform.python_implementation()} {platform.python_version()}, "
-        f"{os.cpu_count()} cores, {platform.machine()}; median of {RUNS}"
+        f"# {machine()}; median of {RUNS}"
     )
     print("## a KeyError 30 frames deep in the user's module; locals: a 1 GB array, a 10M-row DataFrame")
     print(f"debug_error() (stack and locals): median {stack * 1000:.0f} ms, {stack_chars:,} chars")

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -25,7 +24,7 @@ from pathlib import Path
 
 import psutil
 from jupyter_client.asynchronous import AsyncKernelClient
-from kernels import start_kernel
+from kernels import machine, start_kernel, stop_kernel
 from mcp import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 
@@ -166,14 +165,11 @@ async def main() -> None:
         startups = await startup_times(path, runtime_dir, args.startups)
         sdk_imports = sdk_import_times(args.startups)
     finally:
-        kernel.kill()
-        kernel.wait()
-        shutil.rmtree(runtime_dir, ignore_errors=True)
+        stop_kernel(kernel, runtime_dir)
 
     ms = 1000
     print(
-        f"# {time.strftime('%Y-%m-%d')}, {platform.python_implementation()} {platform.python_version()}, "
-        f"{os.cpu_count()} cores, {platform.machine()}"
+        f"# {machine()}"
     )
     print(
         f"raw AsyncKernelClient   median {statistics.median(raw_all) * ms:6.2f} ms   p95 {p95(raw_all) * ms:6.2f} ms  (n={len(raw_all)})"

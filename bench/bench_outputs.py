@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import platform
 import re
 import shutil
 import statistics
@@ -26,7 +25,7 @@ import time
 from pathlib import Path
 
 import psutil
-from kernels import start_kernel
+from kernels import machine, start_kernel, stop_kernel
 from mcp import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 
@@ -163,16 +162,13 @@ async def main() -> None:
     runtime_dir = Path(tempfile.mkdtemp(prefix="ipython-mcp-bench-"))
     path, kernel = start_kernel(runtime_dir)
     print(
-        f"# {time.strftime('%Y-%m-%d')}, {platform.python_implementation()} {platform.python_version()}, "
-        f"{os.cpu_count()} cores, {platform.machine()}, cap "
+        f"# {machine()}, cap "
         f"{os.environ.get('IPYTHON_MCP_MAX_OUTPUT_DISK_MB', '256')} MB"
     )
     try:
         await run(path, runtime_dir, args.lines, args.timeout)
     finally:
-        kernel.kill()
-        kernel.wait()
-        shutil.rmtree(runtime_dir, ignore_errors=True)
+        stop_kernel(kernel, runtime_dir)
 
 
 if __name__ == "__main__":

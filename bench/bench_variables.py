@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import platform
 import shutil
 import statistics
 import sys
@@ -37,7 +36,7 @@ import time
 from pathlib import Path
 
 from jupyter_client.asynchronous import AsyncKernelClient
-from kernels import start_kernel
+from kernels import machine, start_kernel, stop_kernel
 from mcp import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 
@@ -206,12 +205,9 @@ async def main(spyder_python: str | None) -> None:
         record_lines = await record_cost(user, env, 100)
     finally:
         user.stop_channels()
-        kernel.kill()
-        kernel.wait()
-        shutil.rmtree(runtime_dir, ignore_errors=True)
+        stop_kernel(kernel, runtime_dir)
     print(
-        f"# {time.strftime('%Y-%m-%d')}, {platform.python_implementation()} {platform.python_version()}, "
-        f"{os.cpu_count()} cores, {platform.machine()}"
+        f"# {machine()}"
     )
     kind = (
         "spyder-kernels, 2,000 names, 10M-element list, 100 MB str"

@@ -1,11 +1,16 @@
-"""A kernel started for a benchmark as an IDE starts one: a connection file with a random key
-on loopback, then `PYTHON -m MODULE -f FILE` (ipykernel, or Spyder's kernel)."""
+"""What the benchmarks share: a kernel started as an IDE starts one (a connection file with a
+random key on loopback, then `PYTHON -m MODULE -f FILE`: ipykernel, or Spyder's kernel), stopped
+with its runtime dir, and the line that says which machine a report is from."""
 
 from __future__ import annotations
 
+import os
+import platform
 import secrets
+import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from jupyter_client.connect import write_connection_file
@@ -21,3 +26,16 @@ def start_kernel(
         [python, "-m", module, "-f", str(path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     return path, process
+
+
+def stop_kernel(process: subprocess.Popen[bytes], runtime_dir: Path) -> None:
+    """Kill the kernel and remove its runtime dir (connection file, outputs)."""
+    process.kill()
+    process.wait()
+    shutil.rmtree(runtime_dir, ignore_errors=True)
+
+
+def machine() -> str:
+    """`2026-11-29, CPython 3.11.7, 2 cores, x86_64`: where and when a report was measured."""
+    python = f"{platform.python_implementation()} {platform.python_version()}"
+    return f"{time.strftime('%Y-%m-%d')}, {python}, {os.cpu_count()} cores, {platform.machine()}"

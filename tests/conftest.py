@@ -25,6 +25,7 @@ import pytest
 from hub_gateway import SECRETS_GLOB
 from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.connect import write_connection_file
+from jupyter_client.manager import AsyncKernelManager
 
 from ipython_mcp.server import build_server
 from ipython_mcp.session.registry import KernelRegistry
@@ -363,6 +364,18 @@ async def assistant(settings: Settings) -> AsyncIterator[Assistant]:
         yield Assistant(client, Path(settings.runtime_dir))
         watchdog = asyncio.ensure_future(_dump_tasks_after(20))
     watchdog.cancel()
+
+
+@asynccontextmanager
+async def ide_managed_kernel(path: Path) -> AsyncIterator[AsyncKernelManager]:
+    """A kernel the IDE starts (and may restart) through a KernelManager, as Jupyter and Spyder
+    do, on the connection file `path`; shut down at the end."""
+    manager = AsyncKernelManager(connection_file=str(path))
+    await manager.start_kernel(env={**os.environ, "PYDEVD_DISABLE_FILE_VALIDATION": "1"})
+    try:
+        yield manager
+    finally:
+        await manager.shutdown_kernel(now=True)
 
 
 @pytest.fixture

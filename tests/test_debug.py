@@ -9,8 +9,7 @@ import os
 from pathlib import Path
 
 import mcp
-from conftest import Assistant, IdeKernel, ide_client, texts
-from jupyter_client.manager import AsyncKernelManager
+from conftest import Assistant, IdeKernel, ide_client, ide_managed_kernel, texts
 
 from ipython_mcp.server import build_server
 from ipython_mcp.session.registry import KernelRegistry
@@ -96,38 +95,36 @@ async def test_an_exception_of_the_kernel_before_its_restart_is_named_not_examin
     """The user's IDE restarts the kernel: the connection (and its record of runs) carries on
     with the new kernel, whose cells count from 1 again."""
     assistant, registry = helper
-    manager = AsyncKernelManager(connection_file=str(runtime_dir / f"kernel-debug{os.getpid()}.json"))
-    await manager.start_kernel(env={**os.environ, "PYDEVD_DISABLE_FILE_VALIDATION": "1"})
-    user = await ide_client(Path(manager.connection_file))
-    try:
-        await assistant.text("connect_to_kernel", connection_file=manager.connection_file)
-        assert (await assistant.call("execute_code", code="1 / 0")).is_error
-        assert "Raised in In [1], the assistant's run e" in await assistant.text("debug_error")
-        reply, _ = await user.run("'first'")
-        reply, _ = await user.run("prices = {'AAPL': 1}\nprices['MSFT']")
-        assert reply["status"] == "error" and reply["execution_count"] == 3
-
-        session = registry.sessions[-1]
-        restarted = session.link.restarted_signal
-        await manager.restart_kernel()
-        await asyncio.wait_for(restarted, 30)
-        gone = await assistant.text("debug_error")
-        assert gone.startswith("No exception to examine in kernel "), gone
-        assert (
-            "its last one, KeyError: 'MSFT' (In [3], the user's cell), was raised before the kernel was "
-            "restarted by another client, most likely the user's IDE; its stack and variables went with "
-            "the old kernel"
-        ) in gone, gone
-
-        # The user's new In [1] is theirs, not the assistant's old run In [1].
-        user.client.stop_channels()
+    async with ide_managed_kernel(runtime_dir / f"kernel-debug{os.getpid()}.json") as manager:
         user = await ide_client(Path(manager.connection_file))
-        reply, _ = await user.run("prices = {}\nprices['MSFT']")
-        assert reply["execution_count"] == 1
-        assert "Raised in In [1], the user's cell." in await assistant.text("debug_error")
-    finally:
-        user.client.stop_channels()
-        await manager.shutdown_kernel(now=True)
+        try:
+            await assistant.text("connect_to_kernel", connection_file=manager.connection_file)
+            assert (await assistant.call("execute_code", code="1 / 0")).is_error
+            assert "Raised in In [1], the assistant's run e" in await assistant.text("debug_error")
+            reply, _ = await user.run("'first'")
+            reply, _ = await user.run("prices = {'AAPL': 1}\nprices['MSFT']")
+            assert reply["status"] == "error" and reply["execution_count"] == 3
+
+            session = registry.sessions[-1]
+            restarted = session.link.restarted_signal
+            await manager.restart_kernel()
+            await asyncio.wait_for(restarted, 30)
+            gone = await assistant.text("debug_error")
+            assert gone.startswith("No exception to examine in kernel "), gone
+            assert (
+                "its last one, KeyError: 'MSFT' (In [3], the user's cell), was raised before the kernel was "
+                "restarted by another client, most likely the user's IDE; its stack and variables went with "
+                "the old kernel"
+            ) in gone, gone
+
+            # The user's new In [1] is theirs, not the assistant's old run In [1].
+            user.client.stop_channels()
+            user = await ide_client(Path(manager.connection_file))
+            reply, _ = await user.run("prices = {}\nprices['MSFT']")
+            assert reply["execution_count"] == 1
+            assert "Raised in In [1], the user's cell." in await assistant.text("debug_error")
+        finally:
+            user.client.stop_channels()
 
     await assistant.text("start_kernel", cwd=str(tmp_path))
     await assistant.text("restart_kernel")

@@ -15,7 +15,7 @@ from typing import Any
 
 import mcp
 import pytest
-from conftest import Assistant, IdeKernel, ide_kernel, statuses_during, texts, wait_until
+from conftest import Assistant, IdeKernel, ide_kernel, ide_managed_kernel, statuses_during, texts, wait_until
 from jupyter_client.manager import AsyncKernelManager
 from test_other_kernels import OtherKernel, other_kernel, other_python  # noqa: F401
 
@@ -78,16 +78,12 @@ async def test_help_pages_come_back_as_text(assistant: Assistant, shared_kernel:
 async def ide_managed(runtime_dir: Path, settings: Settings) -> AsyncIterator[tuple[AsyncKernelManager, Assistant, KernelRegistry]]:
     """A kernel the IDE starts and restarts through a KernelManager, as Jupyter and Spyder do,
     and the assistant connected to it (with its registry at hand to see what was sent)."""
-    manager = AsyncKernelManager(connection_file=str(runtime_dir / f"kernel-managed{os.getpid()}.json"))
-    await manager.start_kernel(env={**os.environ, "PYDEVD_DISABLE_FILE_VALIDATION": "1"})
-    registry = KernelRegistry(settings)
-    try:
+    async with ide_managed_kernel(runtime_dir / f"kernel-managed{os.getpid()}.json") as manager:
+        registry = KernelRegistry(settings)
         async with mcp.Client(build_server(settings, registry)) as client:
             assistant = Assistant(client, runtime_dir)
             await assistant.text("connect_to_kernel", connection_file=manager.connection_file)
             yield manager, assistant, registry
-    finally:
-        await manager.shutdown_kernel(now=True)
 
 
 async def test_code_sent_while_the_ide_restarts_runs_in_the_new_kernel_and_says_so(

@@ -6,15 +6,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import dataclasses
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import mcp
-from conftest import Assistant, Gate, IdeKernel, NotebookServer, ide_client, images, texts
-from jupyter_client.manager import AsyncKernelManager
+from conftest import Assistant, Gate, IdeKernel, NotebookServer, ide_client, ide_managed_kernel, images, texts
 
 from ipython_mcp.look.observed import ObservedCells
 from ipython_mcp.rendering import Image, Text
@@ -212,29 +210,27 @@ async def test_the_kernel_dying_under_the_users_cell_is_told(
 async def test_a_restart_under_the_users_cell_is_told(
     runtime_dir: Path, assistant: Assistant, gates: Callable[[], Gate]
 ) -> None:
-    manager = AsyncKernelManager(connection_file=str(runtime_dir / "kernel-followed.json"))
-    await manager.start_kernel(env={**os.environ, "PYDEVD_DISABLE_FILE_VALIDATION": "1"})
-    ide = manager.client()
-    ide.start_channels()
-    try:
-        await ide.wait_for_ready(timeout=60)
-        await assistant.text("connect_to_kernel", connection_file="followed")
-        ide.execute(gated("training", gates(), "pass"))
-        await assistant.until_busy("another client's cell In[1]")
-        restarts: list[Any] = []
+    async with ide_managed_kernel(runtime_dir / "kernel-followed.json") as manager:
+        ide = manager.client()
+        ide.start_channels()
+        try:
+            await ide.wait_for_ready(timeout=60)
+            await assistant.text("connect_to_kernel", connection_file="followed")
+            ide.execute(gated("training", gates(), "pass"))
+            await assistant.until_busy("another client's cell In[1]")
+            restarts: list[Any] = []
 
-        async def restart(value: float, total: float | None, message: str | None) -> None:
-            if not restarts and message and message.endswith(": training"):
-                restarts.append(asyncio.ensure_future(manager.restart_kernel(now=True)))
+            async def restart(value: float, total: float | None, message: str | None) -> None:
+                if not restarts and message and message.endswith(": training"):
+                    restarts.append(asyncio.ensure_future(manager.restart_kernel(now=True)))
 
-        result = await assistant.call("wait_for_execution", progress=restart, execution_id="user", timeout=60)
-        await restarts[0]
-        text = texts(result)
-        assert result.is_error and "was restarted while it ran another client's cell In[1]" in text
-        assert "training\n" in text
-    finally:
-        ide.stop_channels()
-        await manager.shutdown_kernel(now=True)
+            result = await assistant.call("wait_for_execution", progress=restart, execution_id="user", timeout=60)
+            await restarts[0]
+            text = texts(result)
+            assert result.is_error and "was restarted while it ran another client's cell In[1]" in text
+            assert "training\n" in text
+        finally:
+            ide.stop_channels()
 
 
 async def test_the_users_cell_is_followed_on_a_jupyter_server_kernel(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -11,8 +10,7 @@ from typing import Any
 
 import mcp
 import pytest
-from conftest import Assistant, Gate, IdeKernel, texts
-from jupyter_client.manager import AsyncKernelManager
+from conftest import Assistant, Gate, IdeKernel, ide_managed_kernel, texts
 
 from ipython_mcp.server import build_server
 from ipython_mcp.settings import Settings
@@ -160,9 +158,7 @@ async def test_a_restart_from_the_ide_is_followed_and_told(
     assistant: Assistant, runtime_dir: Path, gates: Callable[[], Gate]
 ) -> None:
     # The IDE starts and restarts its kernel through a KernelManager, as Jupyter and Spyder do.
-    manager = AsyncKernelManager(connection_file=str(runtime_dir / "kernel-restarted.json"))
-    await manager.start_kernel(env={**os.environ, "PYDEVD_DISABLE_FILE_VALIDATION": "1"})
-    try:
+    async with ide_managed_kernel(runtime_dir / "kernel-restarted.json") as manager:
         await assistant.text("connect_to_kernel", connection_file="restarted")
         await assistant.text("execute_code", code="state = 'before'")
         old_pid = manager.provisioner.process.pid
@@ -182,8 +178,6 @@ async def test_a_restart_from_the_ide_is_followed_and_told(
         assert f"pid {manager.provisioner.process.pid}" in status and f"pid {old_pid}" not in status
         assert "Restarted by another client once" in status
         assert await assistant.text("execute_code", code="state = 'after'; state") == "'after'"
-    finally:
-        await manager.shutdown_kernel(now=True)
 
 
 ASK_NAME = "name = input('Your name? ')\nprint('hello', name)"

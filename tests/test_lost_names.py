@@ -14,8 +14,16 @@ from pathlib import Path
 import mcp
 import psutil
 import pytest
-from conftest import Assistant, Gate, IdeKernel, NotebookServer, ide_client, texts, wait_until
-from jupyter_client.manager import AsyncKernelManager
+from conftest import (
+    Assistant,
+    Gate,
+    IdeKernel,
+    NotebookServer,
+    ide_client,
+    ide_managed_kernel,
+    texts,
+    wait_until,
+)
 
 from ipython_mcp.look import kernel_side
 from ipython_mcp.look import record as record_module
@@ -223,23 +231,21 @@ async def test_a_restart_from_the_ide_names_what_the_old_kernel_held(
     helper: tuple[Assistant, KernelRegistry], runtime_dir: Path
 ) -> None:
     assistant, registry = helper
-    manager = AsyncKernelManager(connection_file=str(runtime_dir / f"kernel-lost{os.getpid()}.json"))
-    await manager.start_kernel(env={**os.environ, "PYDEVD_DISABLE_FILE_VALIDATION": "1"})
-    user = await ide_client(Path(manager.connection_file))
-    try:
-        await assistant.text("connect_to_kernel", connection_file=manager.connection_file)
-        users, ours = await user_and_assistant_cells(user.run, assistant)
-        await recorded(registry)
-        await manager.restart_kernel()
-        result = await assistant.call("execute_code", code="'df' in globals()")
-        text = texts(result)
-        assert text.startswith("False\n") and "was restarted by another client" in text, text
-        assert f"its 2 variables are gone: {DF.format(n=users)}, {MODEL.format(n=ours)}" in text
-        again = await assistant.text("execute_code", code="1 + 1")
-        assert again == "2" and registry.sessions[-1].restarts == 1  # one restart, told once
-    finally:
-        user.client.stop_channels()
-        await manager.shutdown_kernel(now=True)
+    async with ide_managed_kernel(runtime_dir / f"kernel-lost{os.getpid()}.json") as manager:
+        user = await ide_client(Path(manager.connection_file))
+        try:
+            await assistant.text("connect_to_kernel", connection_file=manager.connection_file)
+            users, ours = await user_and_assistant_cells(user.run, assistant)
+            await recorded(registry)
+            await manager.restart_kernel()
+            result = await assistant.call("execute_code", code="'df' in globals()")
+            text = texts(result)
+            assert text.startswith("False\n") and "was restarted by another client" in text, text
+            assert f"its 2 variables are gone: {DF.format(n=users)}, {MODEL.format(n=ours)}" in text
+            again = await assistant.text("execute_code", code="1 + 1")
+            assert again == "2" and registry.sessions[-1].restarts == 1  # one restart, told once
+        finally:
+            user.client.stop_channels()
 
 
 async def test_restart_kernel_names_what_the_kernel_it_started_held(
