@@ -56,10 +56,10 @@ def chart_block(spec: dict[str, Any], lite: bool) -> Block:
     why = _not_drawn(spec)
     if why is not None:
         return Text(f"[{said}; not drawn: {why}]")
-    return ToDraw("", "image/png", alt=f"[{said}]", drawing=Deferred(lambda: _drawn(spec, lite, said)))
+    return ToDraw("", "image/png", alt=f"[{said}]", drawing=Deferred(lambda: _chart_image(spec, lite, said)))
 
 
-def _drawn(spec: dict[str, Any], lite: bool, said: str) -> Block:
+def _chart_image(spec: dict[str, Any], lite: bool, said: str) -> Block:
     try:
         png = _draw(spec, lite)
     except Exception as exc:  # vl-convert raises ValueError, but any failure leaves it undrawn

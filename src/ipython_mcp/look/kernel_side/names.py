@@ -3,7 +3,7 @@
 # size, the LIMIT that matter most. Nothing that may compute (len() or .shape of a lazy frame
 # runs its query: shapes are read of the array and frame libraries only) and no previews: a few
 # milliseconds for thousands of names, run after the user's cells; sizes that need a call stop
-# after SIZING_BUDGET. Builds on sizes.py (_size).
+# after SIZING_BUDGET. Builds on sizes.py (_size, _type_name).
 import json
 import operator
 import sys
@@ -22,16 +22,13 @@ _TYPE_CHARS = 80
 
 
 def _row(name, value, kind, size):
-    module = str(kind.__module__)
-    type_name = str(kind.__name__)
-    if module not in ("builtins", "__main__"):
-        type_name = module.split(".")[0] + "." + type_name
+    type_name = _type_name(kind)  # noqa: F821 - from sizes.py
     shape = None
     try:
         if kind in _PLAIN:
             if kind not in _SCALARS:
                 shape = "len %d" % len(value)
-        elif module.split(".")[0] in _SHAPED:
+        elif type_name.split(".")[0] in _SHAPED:
             found = getattr(value, "shape", None)
             if isinstance(found, tuple) and len(found) < 8 and all(type(n) is int for n in found):
                 shape = "x".join(str(n) for n in found)

@@ -1,6 +1,6 @@
 # Runs inside the user's kernel (see __init__.py): NS is the user's namespace, OPTIONS a dict.
 # A compact row per variable, at a cost that does not grow with the data: no full reprs.
-# Builds on sizes.py (_size).
+# Builds on sizes.py (_size, _type_name).
 import itertools
 import json
 import reprlib
@@ -53,10 +53,7 @@ def _items(items, more, opening, closing):
 
 
 def _row(name, value):
-    kind = type(value)
-    module = kind.__module__
-    package = module.split(".")[0]
-    type_name = kind.__name__ if module in ("builtins", "__main__") else package + "." + kind.__name__
+    type_name = _type_name(type(value))  # noqa: F821 - from sizes.py
     shape = getattr(value, "shape", None)
     if isinstance(shape, tuple):
         shape = "x".join(str(n) for n in shape)

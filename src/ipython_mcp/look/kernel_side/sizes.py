@@ -1,6 +1,13 @@
-# Runs inside the user's kernel (see __init__.py), ahead of the modules that build on it: a
-# value's memory without computing anything (no deep sizes, no len() of a lazy frame).
+# Runs inside the user's kernel (see __init__.py), ahead of the modules that build on it: what
+# a value is, without computing anything: its type's name, its memory (no deep sizes, no len()
+# of a lazy frame).
 import sys
+
+
+def _type_name(kind):
+    # `pandas.DataFrame`; Python's own types and the user's (`int`, `Model`) by their name alone.
+    module, name = str(kind.__module__), str(kind.__name__)
+    return name if module in ("builtins", "__main__") else module.split(".")[0] + "." + name
 
 
 def _size(value):
