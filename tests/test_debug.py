@@ -117,7 +117,9 @@ async def test_an_exception_of_the_kernel_before_its_restart_is_named_not_examin
                 "the old kernel"
             ) in gone, gone
 
-            # The user's new In [1] is theirs, not the assistant's old run In [1].
+            # The user's new In [1] is theirs, not the assistant's old run In [1]; it runs once the
+            # server hears the new kernel (a cell run before that, it could not see raised).
+            await session.link.ready_for_code()
             user.client.stop_channels()
             user = await ide_client(Path(manager.connection_file))
             reply, _ = await user.run("prices = {}\nprices['MSFT']")
