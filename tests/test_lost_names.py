@@ -367,3 +367,29 @@ async def test_restarts_of_a_servers_kernel_name_what_it_held(notebook_server: N
         finally:
             user.client.stop_channels()
             await assistant.text("shutdown_kernel")
+
+
+async def test_a_record_given_up_on_and_still_run_is_not_taken_for_the_users_cell(
+    helper: tuple[Assistant, KernelRegistry], own_kernel: IdeKernel, gates: Callable[[], Gate]
+) -> None:
+    """A request of the server's given up on may still run (one queued for a kernel that
+    restarts reaches the new one): its messages stay the server's, and a quiet one quiet."""
+    assistant, registry = helper
+    await assistant.text("connect_to_kernel", connection_file=str(own_kernel.path))
+    session = registry.sessions[-1]
+    held, late = gates(), gates()
+    cell = own_kernel.ide.send(held.code)  # the user's cell holds the main shell
+    await own_kernel.ide.started(str(held.path))
+    waits = f"[0 for _ in iter(lambda: __import__('os').path.exists({str(late.path)!r}), True)]"
+    content = {"code": "", "silent": True, "store_history": False, "user_expressions": {"x": waits}}
+    msg_id, _ = session.router.request("shell", "execute_request", content, sink=lambda *_: None, quiet=True)
+    session.router.forget(msg_id)  # as a record is, when its kernel restarts
+    held.open()
+    await own_kernel.ide.finish(cell)
+    await own_kernel.ide.until(
+        lambda m: m["msg_type"] == "status" and m["content"]["execution_state"] == "busy"
+        and (m["parent_header"] or {}).get("msg_id") == msg_id
+    )
+    await session.router.catch_up()
+    assert session.router.current() is None and session.observed.get(msg_id) is None
+    late.open()

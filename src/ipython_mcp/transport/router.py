@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +20,9 @@ from typing import Any
 from .channels import Channels
 
 log = logging.getLogger(__name__)
+
+FORGOTTEN_KEPT = 256
+"""Requests given up on whose messages are still known for ours."""
 
 Sink = Callable[[str, dict[str, Any]], None]
 """Takes the iopub messages of one request: (msg_type, content)."""
@@ -78,6 +82,10 @@ class MessageRouter:
         self._answered: set[str] = set()
         """Requests of ours answered before their busy status came in: not running any more."""
         self._quiet: set[str] = set()
+        self._forgotten: OrderedDict[str, bool] = OrderedDict()
+        """Requests of ours given up on (msg_id -> quiet), which the kernel may still run: one
+        queued for a kernel that restarts reaches the new one. Their messages stay ours, and a
+        quiet one stays quiet. The latest FORGOTTEN_KEPT."""
         """Requests of ours that run too briefly to be shown running (see `request`)."""
         self.iopub_seen = asyncio.Event()
         self.execution_count: int | None = None
@@ -158,6 +166,10 @@ class MessageRouter:
 
     def forget(self, msg_id: str) -> None:
         """Stop routing a request's messages (its caller gave up on it)."""
+        if msg_id in self._sinks or msg_id in self._quiet:
+            self._forgotten[msg_id] = msg_id in self._quiet
+            while len(self._forgotten) > FORGOTTEN_KEPT:
+                self._forgotten.popitem(last=False)
         self._sinks.pop(msg_id, None)
         self._answered.discard(msg_id)
         self._quiet.discard(msg_id)
@@ -253,8 +265,8 @@ class MessageRouter:
                 activity.code = content.get("code", "")
                 activity.execution_count = content.get("execution_count")
         cell = parent.get("msg_type") == "execute_request" and not parent.get("subshell_id")
-        if cell and parent_id and parent_id not in self._quiet and self.on_execute is not None:
-            self.on_execute(parent_id, msg_type, content, parent_id in self._sinks)
+        if cell and parent_id and not self._is_quiet(parent_id) and self.on_execute is not None:
+            self.on_execute(parent_id, msg_type, content, self._ours(parent_id))
         comm = self.comms.get(content.get("comm_id", "")) if msg_type.startswith("comm_") else None
         if comm is not None:
             comm(msg)
@@ -266,13 +278,25 @@ class MessageRouter:
                 self._sinks.pop(parent_id, None)
                 self._answered.discard(parent_id)
                 self._quiet.discard(parent_id)
-        elif parent.get("msg_type") == "execute_request" and parent_id and self.on_other_cell is not None:
+        elif self._other_clients_cell(parent) and self.on_other_cell is not None:
             self.on_other_cell(parent_id, msg_type, content)
+
+    def _other_clients_cell(self, parent: dict[str, Any]) -> bool:
+        """An execute request not ours (a request of ours given up on is still ours)."""
+        parent_id = parent.get("msg_id")
+        executes = parent.get("msg_type") == "execute_request"
+        return executes and bool(parent_id) and parent_id not in self._forgotten
+
+    def _ours(self, msg_id: str) -> bool:
+        return msg_id in self._sinks or msg_id in self._forgotten
+
+    def _is_quiet(self, msg_id: str) -> bool:
+        return msg_id in self._quiet or self._forgotten.get(msg_id, False)
 
     def _track_status(self, state: str | None, parent_id: str | None, parent_type: str | None) -> None:
         if state == "busy" and parent_type == "execute_request" and parent_id:
-            if parent_id not in self._answered and parent_id not in self._quiet:
-                self.running[parent_id] = Activity(parent_id, ours=parent_id in self._sinks)
+            if parent_id not in self._answered and not self._is_quiet(parent_id):
+                self.running[parent_id] = Activity(parent_id, ours=self._ours(parent_id))
         elif state == "idle" and parent_id in self.running:
             self.running.pop(parent_id).ended.set()
         elif state in ("starting", "restarting"):
